@@ -1,0 +1,235 @@
+"""The facade: train / load / Run.predict / Run.evaluate. The CLI and REST call these.
+
+Option names are the spec field names (`batch_size`, `hidden`, `target`, ...), the same
+as the CLI flags (`--batch-size`, `--hidden`, `--target`).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from glassnet import tasks as _tasks  # noqa: F401  (registers every task)
+from glassnet.config import RunSpec, build_spec, dump_yaml
+from glassnet.data.files import atomic_write_json
+from glassnet.engine import distributed
+from glassnet.engine.callbacks import Callback, MetricsCSV, Progress, TensorBoard
+from glassnet.engine.checkpoint import load_weights
+from glassnet.engine.device import autocast_dtype, choose_device
+from glassnet.engine.inference import run_outputs
+from glassnet.engine.rundir import RunDir
+from glassnet.engine.seeding import seed_everything
+from glassnet.engine.trainer import FitResult, Trainer
+from glassnet.errors import ConfigError, RunError
+from glassnet.tasks import Task, get_task_class
+from glassnet.tasks.sources import IN_MEMORY
+
+Notify = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Run:
+    """A trained model on disk, ready to predict, evaluate (and, later, explain and export).
+
+    Example:
+        >>> run = glassnet.train("tabular", data="builtin:iris", epochs=5)   # doctest: +SKIP
+        >>> run.predict("new_flowers.csv")                                    # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path, spec: RunSpec, task: Task, net: nn.Module,
+                 device: torch.device, metrics: dict[str, Any] | None = None,
+                 fit: FitResult | None = None) -> None:
+        self.path = path
+        self.spec = spec
+        self.task = task
+        self.net = net.eval()
+        self.device = device
+        self.metrics = metrics or {}
+        self.fit = fit
+        self.notes: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"Run('{self.path}', task={self.spec.task!r}, net={self.spec.net.name!r})"
+
+    def _outputs(self, batch: dict[str, torch.Tensor], with_loss: bool) -> torch.Tensor:
+        outputs, _ = run_outputs(self.task, self.net, batch, device=self.device,
+                                 amp=autocast_dtype(self.device, self.spec.train.precision),
+                                 with_loss=with_loss)
+        return outputs
+
+    def predict(self, data: Any) -> pd.DataFrame:
+        """Predictions for a file path, DataFrame or list of row dicts, one row per input."""
+        batch, self.notes = self.task.encode(data, with_targets=False)
+        outputs = self._outputs(batch, with_loss=False)
+        return predictions_frame(self.task.decode(outputs, batch))
+
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """Task metrics on labelled data (a path, DataFrame or rows)."""
+        batch, self.notes = self.task.encode(data, with_targets=True)
+        outputs = self._outputs(batch, with_loss=True)
+        result = self.task.score(outputs, batch)
+        result["n"] = int(outputs.shape[0])
+        return result
+
+
+def predictions_frame(preds: list[dict[str, Any]]) -> pd.DataFrame:
+    """Flatten nested prediction dicts: {'probabilities': {'a': .1}} -> 'probability_a'."""
+    rows = []
+    for p in preds:
+        row: dict[str, Any] = {}
+        for k, v in p.items():
+            if isinstance(v, dict):
+                prefix = k[:-3] + "y" if k.endswith("ies") else k
+                row.update({f"{prefix}_{kk}": vv for kk, vv in v.items()})
+            else:
+                row[k] = v
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def train(task: str, data: Any = None, *, config: str | Path | None = None,
+          out: str | Path | None = None, resume: str | Path | None = None,
+          quiet: bool = False, notify: Notify | None = _stderr, **options: Any) -> Run:
+    """Train a network for `task` on `data` and return the run.
+
+    Args:
+        task: "tabular" (more tasks: `glassnet.list_tasks()`).
+        data: a file path, "builtin:NAME", or a pandas DataFrame.
+        config: a YAML config; `options` override it.
+        out: the run directory (default: the next free `runs/<task>-<n>`).
+        resume: a run directory to continue from its last checkpoint.
+        quiet: no progress output.
+        **options: any spec option, e.g. target="churned", epochs=20, hidden=(64, 32).
+
+    Example:
+        >>> run = glassnet.train("tabular", data="builtin:wine", epochs=20)   # doctest: +SKIP
+        >>> run.metrics["test"]["accuracy"]                                   # doctest: +SKIP
+    """
+    notify = None if quiet else notify
+    frames: dict[str, pd.DataFrame] = {}
+    for key in ("data", "val", "test"):
+        value = data if key == "data" else options.get(key)
+        if isinstance(value, pd.DataFrame):
+            frames[key] = value
+            value = IN_MEMORY
+        if value is not None:
+            options[key] = str(value)
+
+    if resume is not None:
+        run_dir = RunDir.open(resume)
+        spec = run_dir.read_spec()
+        if options.keys() - {"data", "val", "test"}:
+            raise ConfigError("a resumed run keeps its configuration",
+                              fix="Pass only --resume (and the data again if it was in memory)")
+    else:
+        spec = build_spec(task, options, config)
+        run_dir = None
+
+    if spec.train.devices > 1 and not distributed.under_torchrun():
+        if frames:
+            raise ConfigError("data-parallel training (devices > 1) needs data in files",
+                              fix="Save the DataFrame to CSV and pass its path")
+        return _launch_distributed(spec, out=out, resume=resume, quiet=quiet)
+
+    device = choose_device(spec.train.device)
+    world = distributed.init_world(device)
+    seed_everything(spec.seed, spec.train.deterministic)
+    task_obj = get_task_class(spec.task)(spec.data, seed=spec.seed)
+    if hasattr(task_obj, "frames"):
+        task_obj.frames.update(frames)
+    elif frames:
+        raise ConfigError(f"task '{spec.task}' does not take a DataFrame", fix="Pass a path")
+    splits = task_obj.load_data()
+    if notify and world.is_main:
+        for note in splits.notes:
+            notify(f"note: {note}")
+    if world.is_main and run_dir is None:
+        run_dir = RunDir.create(out, spec.task)
+    if world.is_main:
+        assert run_dir is not None
+        run_dir.write_spec(spec, device, world.size)
+        run_dir.write_preprocess(task_obj.state())
+
+    torch.manual_seed(spec.seed)   # the net's initial weights depend on the seed alone
+    net = task_obj.build_net(spec.net)
+    callbacks: list[Callback] = [Progress(quiet=notify is None or not world.is_main)]
+    if world.is_main and run_dir is not None:
+        callbacks += [MetricsCSV(run_dir.metrics_csv), TensorBoard(run_dir.tensorboard)]
+    trainer = Trainer(task_obj, net, spec.train, seed=spec.seed, device=device,
+                      run=run_dir if world.is_main else None, world=world, callbacks=callbacks)
+    fit = trainer.fit(splits, resume=resume is not None)
+    distributed.barrier(world)
+    metrics: dict[str, Any] = {}
+    if world.is_main and run_dir is not None:
+        load_weights(run_dir.weights, net)   # the best epoch's weights
+        metrics = _final_metrics(task_obj, net, splits, fit, device, spec)
+        atomic_write_json(run_dir.metrics_json, metrics)
+    distributed.shutdown(world)
+    return Run(run_dir.path if run_dir else Path("."), spec, task_obj, net, device, metrics, fit)
+
+
+def _final_metrics(task: Task, net: nn.Module, splits: Any, fit: FitResult,
+                   device: torch.device, spec: RunSpec) -> dict[str, Any]:
+    result: dict[str, Any] = {"monitor": fit.monitor, "best_value": fit.best_value,
+                              "best_epoch": fit.best_epoch + 1, "epochs_run": fit.epochs_run,
+                              "stopped": fit.stopped}
+    amp = autocast_dtype(device, spec.train.precision)
+    for name in ("val", "test"):
+        batch = getattr(splits, name)
+        if batch is not None:
+            outputs, loss = run_outputs(task, net, batch, device=device, amp=amp)
+            result[name] = {"loss": loss, **task.score(outputs, batch)}
+    return result
+
+
+def _launch_distributed(spec: RunSpec, *, out: str | Path | None, resume: str | Path | None,
+                        quiet: bool) -> Run:
+    """Re-run this training under torchrun with `devices` processes, then load the result."""
+    if out is None and resume is None:
+        out = RunDir.create(None, spec.task).path
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["train", spec.task]
+        if resume is not None:
+            argv += ["--resume", str(resume)]
+        else:
+            cfg = Path(tmp) / "run.yaml"
+            cfg.write_text(dump_yaml(spec.to_dict()), encoding="utf-8")
+            argv += ["--config", str(cfg), "--out", str(out)]
+        if quiet:
+            argv.append("--quiet")
+        code = distributed.launch(spec.train.devices, argv)
+    if code != 0:
+        raise RunError(f"distributed training failed (exit code {code})",
+                       fix="See the messages above; try --devices 1 to debug")
+    return load(resume or out)
+
+
+def load(path: str | Path, device: str = "auto") -> Run:
+    """Open a trained run: rebuild the net from run.yaml through the registry, load weights.
+
+    Example:
+        >>> run = glassnet.load("runs/tabular-1")            # doctest: +SKIP
+        >>> run.predict([{"age": 42, "contract": "two-year"}])  # doctest: +SKIP
+    """
+    run_dir = RunDir.open(path)
+    spec = run_dir.read_spec()
+    task = get_task_class(spec.task)(spec.data, state=run_dir.read_preprocess(), seed=spec.seed)
+    net = task.build_net(spec.net)
+    load_weights(run_dir.weights, net)
+    dev = choose_device(device)
+    metrics: dict[str, Any] = {}
+    if run_dir.metrics_json.is_file():
+        import json
+
+        metrics = json.loads(run_dir.metrics_json.read_text(encoding="utf-8"))
+    return Run(run_dir.path, spec, task, net.to(dev), dev, metrics)

@@ -1,0 +1,272 @@
+"""Run configuration as data: pydantic specs, validated before any data loads.
+
+A `RunSpec` has four sections — `data` (the task's own DataSpec subclass), `net` (a
+registered net name and its options), `train` (TrainSpec) — plus the task name and the seed.
+The same field names are the Python keyword arguments and the CLI flags
+(`batch_size` <-> `--batch-size`); `route_options` sends a flat set of options to their
+sections, so `glassnet.train("tabular", epochs=5, hidden=(64,))` and
+`glassnet train tabular --epochs 5 --hidden 64` build the same spec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model
+
+from glassnet.errors import ConfigError, did_you_mean
+from glassnet.nets import get_net_entry
+
+
+class Spec(BaseModel):
+    """Base of every spec section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSpec(Spec):
+    """Where the data is and how to split it. Tasks subclass this with their own options."""
+
+    data: str | None = Field(
+        None, description="the data: a file, a folder, or builtin:NAME (see `glassnet data list`)"
+    )
+    val: str | None = Field(None, description="a separate validation file (default: split off)")
+    test: str | None = Field(None, description="a separate test file (default: split off)")
+    val_fraction: float = Field(0.15, ge=0.0, lt=0.5, description="share held out for validation")
+    test_fraction: float = Field(0.15, ge=0.0, lt=0.5, description="share held out for testing")
+
+
+class TrainSpec(Spec):
+    """How to train: optimiser, schedule, stopping, checkpoints, hardware."""
+
+    epochs: int = Field(30, ge=1, description="passes over the training data")
+    batch_size: int = Field(64, ge=1, description="samples per optimisation step (global)")
+    lr: float = Field(3e-3, gt=0, description="peak learning rate")
+    weight_decay: float = Field(1e-4, ge=0, description="decoupled weight decay (AdamW) or L2 (SGD)")
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="optimisation algorithm")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    schedule: Literal["cosine", "onecycle", "constant"] = Field(
+        "cosine", description="learning-rate schedule after warm-up"
+    )
+    warmup: float = Field(0.05, ge=0, lt=1, description="share of all steps spent warming up")
+    clip_grad: float = Field(1.0, ge=0, description="clip the gradient norm to this (0 = off)")
+    monitor: str = Field("val_loss", description="validation metric for best weights and early stop")
+    patience: int = Field(10, ge=0, description="stop after this many epochs without gain (0 = off)")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="where to train (auto: cuda > mps > cpu)"
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on capable GPUs, fp32 on CPU"
+    )
+    compile: bool = Field(False, description="run the net through torch.compile")
+    deterministic: bool = Field(False, description="deterministic algorithms (bitwise resume)")
+    devices: int = Field(1, ge=1, description="data-parallel processes (DDP via torchrun)")
+    checkpoint_every: int = Field(
+        0, ge=0, description="also checkpoint every N steps inside an epoch (0 = per epoch)"
+    )
+
+
+class NetSpec(Spec):
+    """A registered net and its resolved options (checked against the builder's signature)."""
+
+    name: str = Field(description="registered net, see `glassnet list nets`")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def net_options_model(name: str) -> type[BaseModel]:
+    """A pydantic model of the user options of the registered net `name`."""
+    entry = get_net_entry(name)
+    fields = {k: (t, Field(d, description=doc)) for k, (t, d, doc) in entry.options().items()}
+    return create_model(f"{name}.options", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+_DATA_SPECS: dict[str, type[DataSpec]] = {}
+_DEFAULT_NETS: dict[str, str] = {}
+
+
+def register_task_spec(task: str, data_spec: type[DataSpec], default_net: str) -> None:
+    """Called by each task module so specs can be validated by task name."""
+    _DATA_SPECS[task] = data_spec
+    _DEFAULT_NETS[task] = default_net
+
+
+def data_spec_class(task: str) -> type[DataSpec]:
+    if task not in _DATA_SPECS:
+        raise ConfigError(
+            f"unknown task '{task}'.{did_you_mean(task, _DATA_SPECS)}",
+            fix=f"Known tasks: {', '.join(sorted(_DATA_SPECS))}",
+        )
+    return _DATA_SPECS[task]
+
+
+def default_net(task: str) -> str:
+    data_spec_class(task)
+    return _DEFAULT_NETS[task]
+
+
+class RunSpec(Spec):
+    """Everything needed to rebuild a run. Build it with `build_spec` or `validate_spec`."""
+
+    task: str
+    seed: int = Field(0, description="seed for splits, initialisation and shuffling")
+    data: SerializeAsAny[DataSpec]
+    net: NetSpec
+    train: TrainSpec = TrainSpec()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The nested form stored in run.yaml (net options flattened beside the name)."""
+        return {
+            "task": self.task,
+            "seed": self.seed,
+            "data": self.data.model_dump(mode="json"),
+            "net": {"name": self.net.name, **_plain(self.net.options)},
+            "train": self.train.model_dump(mode="json"),
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists so YAML and JSON hold only plain types."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+TOP_LEVEL = ("seed",)
+
+
+def option_names(task: str, net: str | None = None) -> dict[str, str]:
+    """Map every flat option name to its section for this task and net."""
+    names: dict[str, str] = {k: "top" for k in TOP_LEVEL}
+    names.update({k: "data" for k in data_spec_class(task).model_fields})
+    names.update({k: "train" for k in TrainSpec.model_fields})
+    names["net"] = "net"
+    names.update({k: "net" for k in get_net_entry(net or default_net(task)).options()})
+    return names
+
+
+def route_options(task: str, options: dict[str, Any], base: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """Merge flat `options` (Python kwargs / CLI flags) into nested spec sections `base`."""
+    out: dict[str, Any] = {"task": task, "data": {}, "net": {}, "train": {}}
+    for key, value in (base or {}).items():
+        out[key] = dict(value) if isinstance(value, dict) else value
+    if isinstance(out.get("net"), str):
+        out["net"] = {"name": out["net"]}
+    net_name = options.get("net") or out["net"].get("name")
+    sections = option_names(task, net_name)
+    for key, value in options.items():
+        if key not in sections:
+            raise ConfigError(
+                f"unknown option '{key}' for task '{task}'.{did_you_mean(key, sections)}",
+                fix=f"See `glassnet train {task} --help` for every option",
+            )
+        where = sections[key]
+        if where == "top":
+            out[key] = value
+        elif key == "net":
+            out["net"]["name"] = value
+        else:
+            out[where][key] = value
+    return out
+
+
+def build_spec(task: str, options: dict[str, Any] | None = None,
+               config: str | Path | dict[str, Any] | None = None) -> RunSpec:
+    """Build and validate a RunSpec from an optional YAML config plus flat overrides."""
+    base = load_yaml(config) if isinstance(config, (str, Path)) else (config or {})
+    if "task" in base and base["task"] != task:
+        raise ConfigError(f"the config is for task '{base['task']}', not '{task}'",
+                          where=str(config), fix="Use the matching `glassnet train TASK`")
+    base = {k: v for k, v in base.items() if k != "task"}
+    merged = route_options(task, options or {}, base)
+    return validate_spec(merged, source=str(config) if config is not None else "options")
+
+
+def validate_spec(values: dict[str, Any], source: str = "config") -> RunSpec:
+    """Validate nested sections; every problem is reported at once, with its field path."""
+    problems: list[str] = []
+    values = dict(values)
+    task = str(values.get("task"))
+    data_cls = data_spec_class(task)
+    for key in values:
+        if key not in RunSpec.model_fields:
+            problems.append(f"unknown key '{key}'.{did_you_mean(key, RunSpec.model_fields)}")
+
+    def section(name: str, model: type[BaseModel], raw: Any) -> Any:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            problems.append(f"'{name}' must be a mapping, got {raw!r}")
+            return None
+        try:
+            return model(**raw)
+        except ValidationError as e:
+            problems.extend(_describe(e, name, model))
+            return None
+
+    data = section("data", data_cls, values.get("data"))
+    train = section("train", TrainSpec, values.get("train"))
+    raw_net = values.get("net") or {}
+    if isinstance(raw_net, str):
+        raw_net = {"name": raw_net}
+    net = None
+    if isinstance(raw_net, dict):
+        raw_net = dict(raw_net)
+        name = str(raw_net.pop("name", None) or default_net(task))
+        try:
+            options = section("net", net_options_model(name), raw_net)
+            if options is not None:
+                net = NetSpec(name=name, options=options.model_dump())
+        except KeyError as e:
+            problems.append(f"'net.name': {str(e).strip(chr(34) + chr(39))}")
+    else:
+        problems.append(f"'net' must be a net name or a mapping, got {raw_net!r}")
+    seed = values.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        problems.append(f"'seed' got {seed!r}: must be an integer")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems), where=source)
+    return RunSpec(task=task, seed=seed, data=data, net=net, train=train)
+
+
+def _describe(error: ValidationError, prefix: str, model: type[BaseModel]) -> list[str]:
+    """One line per problem: field, what it got, what it accepts (or 'did you mean')."""
+    lines = []
+    for err in error.errors():
+        field = ".".join([prefix, *(str(p) for p in err["loc"])])
+        key = str(err["loc"][-1]) if err["loc"] else prefix
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{field}'.{did_you_mean(key, model.model_fields)}")
+        elif err["type"] == "missing":
+            lines.append(f"'{field}' is required")
+        else:
+            lines.append(f"'{field}' got {err.get('input')!r}: {err['msg']}")
+    return lines
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config; a missing or malformed file is a ConfigError naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file '{p}' does not exist", fix="Check the path")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}, line {mark.line + 1}" if mark else str(p)
+        raise ConfigError(f"the config is not valid YAML: {getattr(e, 'problem', e)}",
+                          where=where, fix="Fix the YAML syntax (indentation, colons)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of sections (task, data, net, train)",
+                          where=str(p))
+    return data
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False)

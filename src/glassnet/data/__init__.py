@@ -1,0 +1,1 @@
+"""Data in: file formats, checks ("data doctor"), built-in offline data sets."""

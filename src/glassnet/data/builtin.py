@@ -1,0 +1,73 @@
+"""Built-in offline data sets: `glassnet data list`, `glassnet data make NAME DIR`, builtin:NAME.
+
+Each data set is generated or read from files bundled with installed packages (scikit-learn,
+statsmodels), so nothing is downloaded. `make` writes it in the on-disk format a user would
+supply; tasks read `builtin:NAME` through the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from glassnet.errors import DataError, did_you_mean
+
+BUILTIN_PREFIX = "builtin:"
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    name: str
+    task: str
+    description: str
+    make: Callable[..., Path]            # make(directory, **options) -> the path to train on
+    defaults: dict[str, Any] = field(default_factory=dict)  # task options (e.g. target)
+
+
+_DATASETS: dict[str, BuiltinDataset] = {}
+
+
+def register_dataset(ds: BuiltinDataset) -> None:
+    if ds.name in _DATASETS:
+        raise ValueError(f"dataset '{ds.name}' is already registered")
+    _DATASETS[ds.name] = ds
+
+
+def list_datasets(task: str | None = None) -> list[BuiltinDataset]:
+    _load_all()
+    return [d for n, d in sorted(_DATASETS.items()) if task is None or d.task == task]
+
+
+def get_dataset(name: str) -> BuiltinDataset:
+    _load_all()
+    if name not in _DATASETS:
+        raise DataError(f"there is no built-in data set '{name}'.{did_you_mean(name, _DATASETS)}",
+                        fix=f"Built-in data sets: {', '.join(sorted(_DATASETS))}")
+    return _DATASETS[name]
+
+
+def is_builtin(path: str | None) -> bool:
+    return isinstance(path, str) and path.startswith(BUILTIN_PREFIX)
+
+
+def builtin_name(path: str) -> str:
+    return path[len(BUILTIN_PREFIX):]
+
+
+def materialise(path: str, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Write builtin:NAME under `cache_dir` (once) and return its path and task defaults."""
+    ds = get_dataset(builtin_name(path))
+    target = cache_dir / ds.name
+    marker = target / ".complete"
+    if marker.exists():
+        return Path(marker.read_text(encoding="utf-8")), ds.defaults
+    out = ds.make(target)
+    marker.write_text(str(out), encoding="utf-8")
+    return out, ds.defaults
+
+
+def _load_all() -> None:
+    # Each module registers its data sets on import; kept lazy so `import glassnet` is fast.
+    from glassnet.data import builtin_tables  # noqa: F401

@@ -1,0 +1,237 @@
+"""Fitted preprocessing for tables: column schema, scalers, category lists, label names.
+
+Fitted on the training split only, stored as plain JSON (`state`), and applied the same way
+at train, evaluate, predict and serve time. Feature layout in the output matrix:
+numeric columns (standardised, + a 0/1 "was missing" column where training had gaps), then
+one-hot blocks, then the integer codes of embedded (high-cardinality) categories, last, where
+`mlp.*` expects them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from glassnet.data.tables import require_column
+from glassnet.errors import DataError
+
+MISSING = "<missing>"
+MAX_CLASSES_FOR_INTEGER_TARGET = 20
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _as_strings(series: pd.Series) -> pd.Series:
+    """Category values as strings; integral floats print as ints ('3', not '3.0')."""
+    def one(v: Any) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return MISSING
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+
+    return series.astype(object).map(one)
+
+
+def infer_kind(target: pd.Series) -> Literal["classification", "regression"]:
+    """Numbers with many distinct or fractional values are regression; the rest classes."""
+    values = target.dropna()
+    if not _is_numeric(values):
+        return "classification"
+    integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    return "classification" if integral and values.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET \
+        else "regression"
+
+
+class TableEncoder:
+    """Turns a DataFrame into float32 features and targets, and predictions back into labels."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.notes: list[str] = []
+
+    # ---- fitting -------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, *, target: str, source: str,
+            kind: Literal["auto", "classification", "regression"] = "auto",
+            categorical: Literal["auto", "onehot", "embed"] = "auto", onehot_max: int = 10,
+            features: list[str] | None = None, drop: list[str] | None = None) -> TableEncoder:
+        require_column(frame, target, source, "target")
+        y = frame[target]
+        if y.isna().all():
+            raise DataError(f"the target column '{target}' is empty in {source}",
+                            fix="Choose a target column that has values")
+        resolved = infer_kind(y) if kind == "auto" else kind
+        if resolved == "regression" and not _is_numeric(y.dropna()):
+            bad = y.dropna()[pd.to_numeric(y.dropna(), errors="coerce").isna()].iloc[0]
+            raise DataError(
+                f"regression needs a numeric target, but '{target}' holds text such as {bad!r}",
+                where=source, fix="Use --kind classification, or clean the column")
+        if y.dropna().nunique() < 2:
+            raise DataError(
+                f"the target column '{target}' has a single value "
+                f"({_as_strings(y.dropna()).iloc[0]!r}): there is nothing to learn",
+                where=source, fix="Choose another target, or add rows with other values")
+        notes: list[str] = []
+        state: dict[str, Any] = {"target": target, "kind": resolved, "columns": []}
+        if resolved == "classification":
+            state["labels"] = sorted(set(_as_strings(y.dropna())), key=_label_order)
+        else:
+            values = y.dropna().to_numpy(dtype=np.float64)
+            state["target_mean"] = float(values.mean())
+            state["target_std"] = float(values.std() or 1.0)
+
+        for name in features or [c for c in frame.columns if c != target]:
+            require_column(frame, name, source, "feature")
+            if name == target or name in (drop or []):
+                continue
+            col = frame[name]
+            if col.isna().all():
+                raise DataError(f"column '{name}' is entirely empty", where=source,
+                                fix=f"Drop it (--drop {name}) or fill it in")
+            if _is_numeric(col):
+                values = col.to_numpy(dtype=np.float64)
+                finite = values[np.isfinite(values)]
+                state["columns"].append({
+                    "name": str(name), "type": "numeric",
+                    "mean": float(finite.mean()), "std": float(finite.std() or 1.0),
+                    "fill": float(np.median(finite)),
+                    "missing_indicator": bool(len(finite) < len(values)),
+                })
+                continue
+            cats = sorted(set(_as_strings(col)))
+            if len(cats) > 50 and len(cats) > 0.5 * len(col):
+                notes.append(f"column '{name}' looks like an identifier ({len(cats)} distinct "
+                             "values) and was left out")
+                continue
+            ctype = categorical if categorical != "auto" else (
+                "onehot" if len(cats) <= onehot_max else "embed")
+            state["columns"].append({"name": str(name), "type": ctype, "categories": cats})
+        if not state["columns"]:
+            raise DataError("no feature columns are left to learn from", where=source,
+                            fix="Check --features / --drop")
+        # Embedded columns go last, in the order the net reads them.
+        state["columns"].sort(key=lambda c: {"numeric": 0, "onehot": 1, "embed": 2}[c["type"]])
+        enc = cls(state)
+        enc.notes = notes
+        return enc
+
+    # ---- schema --------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return str(self.state["kind"])
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.state.get("labels", []))
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [c["name"] for c in self.state["columns"]]
+
+    @property
+    def feature_names(self) -> list[str]:
+        names: list[str] = []
+        for c in self.state["columns"]:
+            if c["type"] == "numeric":
+                names.append(c["name"])
+                if c["missing_indicator"]:
+                    names.append(f"{c['name']} (missing)")
+            elif c["type"] == "onehot":
+                names.extend(f"{c['name']}={v}" for v in c["categories"])
+            else:
+                names.append(f"{c['name']} (code)")
+        return names
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        # +1: code 0 stands for a category unseen in training.
+        return tuple(len(c["categories"]) + 1 for c in self.state["columns"]
+                     if c["type"] == "embed")
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.labels) if self.kind == "classification" else 1
+
+    # ---- applying ------------------------------------------------------------------------
+    def features(self, frame: pd.DataFrame, source: str) -> np.ndarray:
+        """(N, F) float32 features. Unseen categories are mapped to 'unknown' and noted."""
+        missing = [c for c in self.input_columns if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{source} lacks the column(s) {', '.join(map(repr, missing))} the model was "
+                "trained on", fix=f"The model expects: {', '.join(self.input_columns)}")
+        self.notes = []
+        blocks: list[np.ndarray] = []
+        for c in self.state["columns"]:
+            col = frame[c["name"]]
+            if c["type"] == "numeric":
+                values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+                bad = np.isnan(values) & col.notna().to_numpy()
+                if bad.any():
+                    row = int(np.flatnonzero(bad)[0])
+                    raise DataError(
+                        f"column '{c['name']}' should be numeric but row {row + 1} holds "
+                        f"{col.iloc[row]!r}", where=source, fix="Fix or blank that value")
+                gaps = ~np.isfinite(values)
+                values = np.where(gaps, c["fill"], values)
+                blocks.append(((values - c["mean"]) / c["std"])[:, None])
+                if c["missing_indicator"]:
+                    blocks.append(gaps.astype(np.float64)[:, None])
+                continue
+            strings = _as_strings(col)
+            index = {v: i for i, v in enumerate(c["categories"])}
+            codes = strings.map(lambda v, index=index: index.get(v, -1)).to_numpy()
+            unseen = int((codes < 0).sum())
+            if unseen:
+                examples = sorted(set(strings[codes < 0]))[:3]
+                self.notes.append(f"{unseen} value(s) of '{c['name']}' were not seen in training "
+                                  f"(e.g. {', '.join(examples)}) and were treated as unknown")
+            if c["type"] == "onehot":
+                onehot = np.zeros((len(codes), len(c["categories"])))
+                rows = np.flatnonzero(codes >= 0)
+                onehot[rows, codes[rows]] = 1.0
+                blocks.append(onehot)
+            else:
+                blocks.append((codes + 1).astype(np.float64)[:, None])  # 0 = unknown
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def has_target(self, frame: pd.DataFrame) -> bool:
+        return self.state["target"] in frame.columns
+
+    def targets(self, frame: pd.DataFrame, source: str) -> np.ndarray:
+        """Class indices (int64) or standardised values (float32); rows must have a target."""
+        name = self.state["target"]
+        require_column(frame, name, source, "target")
+        y = frame[name]
+        if self.kind == "classification":
+            index = {v: i for i, v in enumerate(self.labels)}
+            strings = _as_strings(y)
+            unknown = sorted(set(strings) - set(index))
+            if unknown:
+                raise DataError(f"target '{name}' has labels the model does not know: "
+                                f"{', '.join(unknown[:5])}", where=source,
+                                fix=f"Known labels: {', '.join(self.labels)}")
+            return strings.map(index).to_numpy(dtype=np.int64)
+        values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+        if np.isnan(values).any():
+            row = int(np.flatnonzero(np.isnan(values))[0])
+            raise DataError(f"target '{name}' is not a number in row {row + 1}: "
+                            f"{y.iloc[row]!r}", where=source, fix="Fix or remove that row")
+        return ((values - self.state["target_mean"]) / self.state["target_std"]).astype(
+            np.float32)
+
+    def unscale(self, values: np.ndarray) -> np.ndarray:
+        """Standardised regression outputs back to the target's units."""
+        return values * self.state["target_std"] + self.state["target_mean"]
+
+
+def _label_order(v: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(v))
+    except ValueError:
+        return (1, v)

@@ -1,0 +1,1 @@
+"""The training engine: a plain loop, checkpoints, exact resume, DDP, logging."""

@@ -1,0 +1,120 @@
+"""Callbacks: what the loop tells the outside world, at explicit events.
+
+The loop calls `on_train_start`, `on_step`, `on_epoch_end`, `on_train_end`; callbacks never
+change training. Rank 0 alone gets file-writing callbacks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from glassnet.data.files import atomic_write_text
+
+
+class Callback:
+    def on_train_start(self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int,
+                       start_step: int) -> None: ...
+    def on_step(self, *, epoch: int, step: int, loss: float | None) -> None: ...
+    def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None: ...
+    def on_train_end(self, *, reason: str) -> None: ...
+
+
+class MetricsCSV(Callback):
+    """One row per epoch in metrics.csv; on resume, rows past the checkpoint are dropped
+    so the file matches an uninterrupted run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+
+    def on_train_start(self, *, start_epoch: int, **_: Any) -> None:
+        if self.path.is_file():
+            with self.path.open(newline="", encoding="utf-8") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < start_epoch]
+
+    def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
+        self.rows.append({"epoch": epoch, **{k: f"{v:.6g}" for k, v in metrics.items()}})
+        fields: list[str] = []
+        for r in self.rows:
+            fields += [k for k in r if k not in fields]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, buf.getvalue())
+
+
+class TensorBoard(Callback):
+    """Per-epoch scalars as TensorBoard events (`tensorboard --logdir runs/`)."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.writer: Any = None
+
+    def on_train_start(self, **_: Any) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # slow import, only when training
+
+        self.writer = SummaryWriter(str(self.logdir))
+
+    def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
+        for k, v in metrics.items():
+            self.writer.add_scalar(k.replace("_", "/", 1), v, epoch)
+        self.writer.flush()
+
+    def on_train_end(self, **_: Any) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def interactive() -> bool:
+    """A live progress bar only on a terminal and outside CI."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class Progress(Callback):
+    """A rich progress bar on a terminal; one plain line per epoch elsewhere (logs, CI)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.live = interactive() and not quiet
+        self.bar: Any = None
+
+    def on_train_start(self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int,
+                       start_step: int) -> None:
+        self.total_epochs = total_epochs
+        self.steps = steps_per_epoch
+        if self.live:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar,
+                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+            self.bar = Bar(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(),
+                           MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                           TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+            self.bar.start()
+            done = start_epoch * steps_per_epoch + start_step
+            self.task = self.bar.add_task("train", total=total_epochs * steps_per_epoch,
+                                          completed=done, epoch=f"{start_epoch + 1}/{total_epochs}",
+                                          info="")
+
+    def on_step(self, *, epoch: int, step: int, loss: float | None) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, epoch=f"{epoch + 1}/{self.total_epochs}")
+
+    def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "lr")
+        if self.bar is not None:
+            self.bar.update(self.task, info=shown + (" *" if improved else ""))
+        elif not self.quiet:
+            print(f"epoch {epoch + 1}/{self.total_epochs}  {shown}{'  (best)' if improved else ''}",
+                  file=sys.stderr, flush=True)
+
+    def on_train_end(self, *, reason: str) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        if reason != "completed" and not self.quiet:
+            print(reason, file=sys.stderr, flush=True)

@@ -1,0 +1,107 @@
+"""Checkpoints for exact resume, without pickle: tensors in safetensors, the rest in JSON.
+
+Layout: `checkpoint/step-<N>/` holds weights, optimiser tensors, RNG tensors and
+`state.json`; `checkpoint/LATEST` names the complete one. A new checkpoint is written in
+full before LATEST is replaced atomically, so a crash at any moment leaves a usable one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load, save
+from torch import nn
+
+from glassnet.data.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from glassnet.engine.seeding import capture_rng, restore_rng
+from glassnet.errors import RunError
+
+
+def save_weights(path: Path, net: nn.Module) -> None:
+    """The net's weights as safetensors (buffers included), written atomically."""
+    atomic_write_bytes(path, save(_tensors(net.state_dict())))
+
+
+def load_weights(path: Path, net: nn.Module) -> None:
+    if not path.is_file():
+        raise RunError(f"the weights file '{path}' is missing", fix="Retrain, or resume the run")
+    net.load_state_dict(load(path.read_bytes()))
+
+
+def _tensors(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in d.items()}
+
+
+def _split_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, Any] = {"param_groups": sd["param_groups"], "state": {}}
+    for idx, slots in sd["state"].items():
+        plain["state"][str(idx)] = {}
+        for name, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{idx}/{name}"] = value
+            else:
+                plain["state"][str(idx)][name] = value
+    return _tensors(tensors), plain
+
+
+def _join_optimizer(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {int(i): dict(s) for i, s in plain["state"].items()}
+    for key, value in tensors.items():
+        idx, name = key.split("/", 1)
+        state.setdefault(int(idx), {})[name] = value
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+@dataclass
+class Checkpoint:
+    """What `load_checkpoint` gives back: the loop's position and bookkeeping."""
+
+    state: dict[str, Any]
+    directory: Path
+
+
+def save_checkpoint(root: Path, *, net: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: Any, state: dict[str, Any]) -> Path:
+    """Write a complete checkpoint under `root` and point LATEST at it; prune older ones."""
+    step_dir = root / f"step-{state['global_step']:09d}"
+    if step_dir.exists():
+        shutil.rmtree(step_dir)
+    opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
+    rng_json, rng_tensors = capture_rng()
+    atomic_write_bytes(step_dir / "weights.safetensors", save(_tensors(net.state_dict())))
+    atomic_write_bytes(step_dir / "optimizer.safetensors", save(opt_tensors))
+    atomic_write_bytes(step_dir / "rng.safetensors", save(_tensors(rng_tensors)))
+    atomic_write_json(step_dir / "state.json", {
+        "loop": state, "optimizer": opt_plain, "scheduler": scheduler.state_dict(),
+        "rng": rng_json})
+    atomic_write_text(root / "LATEST", step_dir.name + "\n")
+    for old in root.glob("step-*"):
+        if old != step_dir:
+            shutil.rmtree(old, ignore_errors=True)
+    return step_dir
+
+
+def has_checkpoint(root: Path) -> bool:
+    return (root / "LATEST").is_file()
+
+
+def load_checkpoint(root: Path, *, net: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: Any) -> Checkpoint:
+    """Restore net, optimiser, scheduler and RNG streams; return the loop state."""
+    if not has_checkpoint(root):
+        raise RunError(f"there is no checkpoint in '{root}' to resume from",
+                       fix="Start a new run instead of --resume")
+    step_dir = root / (root / "LATEST").read_text(encoding="utf-8").strip()
+    data = json.loads((step_dir / "state.json").read_text(encoding="utf-8"))
+    net.load_state_dict(load((step_dir / "weights.safetensors").read_bytes()))
+    opt_tensors = load((step_dir / "optimizer.safetensors").read_bytes())
+    optimizer.load_state_dict(_join_optimizer(opt_tensors, data["optimizer"]))
+    scheduler.load_state_dict(data["scheduler"])
+    restore_rng(data["rng"], load((step_dir / "rng.safetensors").read_bytes()))
+    return Checkpoint(state=data["loop"], directory=step_dir)

@@ -1,0 +1,220 @@
+"""The training loop, readable top to bottom.
+
+task.step -> backward -> clip -> optimizer step -> schedule -> callbacks. Around it: device
+and precision, best-weights tracking and early stopping on a validation metric, atomic
+checkpoints with exact resume (model, optimiser, scheduler, RNG streams, epoch and position
+inside it), a NaN/inf guard, Ctrl-C = save and stop, and DDP when launched by torchrun.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from glassnet.config import TrainSpec
+from glassnet.engine import distributed as dist_
+from glassnet.engine.batches import TensorBatches, to_device
+from glassnet.engine.callbacks import Callback
+from glassnet.engine.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_weights
+from glassnet.engine.device import autocast_dtype
+from glassnet.engine.inference import autocast, run_outputs
+from glassnet.engine.optim import build_optimizer, build_scheduler
+from glassnet.engine.rundir import RunDir
+from glassnet.errors import ConfigError, TrainingError
+from glassnet.tasks import DataSplits, Task, higher_is_better
+from glassnet.tasks._base import batch_size_of
+
+
+@dataclass
+class FitResult:
+    monitor: str
+    best_value: float
+    best_epoch: int          # 0-based
+    epochs_run: int
+    stopped: str             # "completed", "early stop" or "interrupted"
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+
+class _StopRequest:
+    """Ctrl-C sets a flag the loop checks between steps, so the checkpoint it writes is
+    consistent; a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    def __init__(self, task: Task, net: nn.Module, spec: TrainSpec, *, seed: int,
+                 device: torch.device, run: RunDir | None = None,
+                 world: dist_.World | None = None, callbacks: list[Callback] | None = None
+                 ) -> None:
+        self.task = task
+        self.net = net.to(device)
+        self.spec = spec
+        self.seed = seed
+        self.device = device
+        self.run = run
+        self.world = world or dist_.World()
+        self.callbacks = callbacks or []
+        self.amp = autocast_dtype(device, spec.precision)
+        self.stop = _StopRequest()
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _emit(self, event: str, **kw: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, event)(**kw)
+
+    def _writes(self) -> bool:
+        return self.run is not None and self.world.is_main
+
+    def _save(self, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
+        if self._writes():
+            assert self.run is not None
+            save_checkpoint(self.run.checkpoints, net=self.net, optimizer=optimizer,
+                            scheduler=scheduler, state=state)
+
+    # ---- the loop ------------------------------------------------------------------------
+    def fit(self, splits: DataSplits, *, resume: bool = False) -> FitResult:
+        spec, world = self.spec, self.world
+        train = to_device(splits.train, self.device)
+        val = splits.val
+        monitor = spec.monitor if val is not None else "train_loss"
+        batches = TensorBatches(train, spec.batch_size, seed=self.seed, rank=world.rank,
+                                world_size=world.size)
+        steps_per_epoch = len(batches)
+        optimizer = build_optimizer(self.net, spec, self.device)
+        scheduler = build_scheduler(optimizer, spec, spec.epochs * steps_per_epoch)
+        model: nn.Module = self.net
+        if world.distributed:
+            model = DistributedDataParallel(
+                self.net, device_ids=[world.local_rank] if self.device.type == "cuda" else None)
+        if spec.compile:
+            model = torch.compile(model)  # type: ignore[assignment]
+        params = [p for p in self.net.parameters() if p.requires_grad]
+
+        loop = {"epoch": 0, "step": 0, "global_step": 0, "best_value": None, "best_epoch": -1,
+                "since_best": 0, "loss_sum": 0.0, "loss_count": 0}
+        if resume and self.run is not None and has_checkpoint(self.run.checkpoints):
+            loop.update(load_checkpoint(self.run.checkpoints, net=self.net, optimizer=optimizer,
+                                        scheduler=scheduler).state)
+        start_epoch, start_step = int(loop["epoch"]), int(loop["step"])
+        self._emit("on_train_start", total_epochs=spec.epochs, steps_per_epoch=steps_per_epoch,
+                   start_epoch=start_epoch, start_step=start_step)
+        guard_every = 1 if self.device.type == "cpu" else 25
+        stopped, metrics = "completed", {}
+        with self.stop:
+            for epoch in range(start_epoch, spec.epochs):
+                model.train()
+                loss_sum = torch.tensor(float(loop["loss_sum"]), device=self.device)
+                loss_count = int(loop["loss_count"])
+                first = start_step if epoch == start_epoch else 0
+                for step, (batch, n_global) in enumerate(batches.epoch(epoch, first), first):
+                    with autocast(self.device, self.amp):
+                        loss = self.task.step(model, batch).loss
+                    n_local = batch_size_of(batch)
+                    if (step + 1) % guard_every == 0 or step + 1 == steps_per_epoch:
+                        # Before backward, so a bad step never reaches the weights.
+                        self._guard(loss_sum + loss.detach().float(), epoch, step, loop)
+                    if world.distributed:   # so DDP's gradient mean equals the global mean
+                        loss_for_grad = loss * (n_local * world.size / n_global)
+                    else:
+                        loss_for_grad = loss
+                    optimizer.zero_grad(set_to_none=True)
+                    loss_for_grad.backward()
+                    if spec.clip_grad > 0:
+                        torch.nn.utils.clip_grad_norm_(params, spec.clip_grad, foreach=True)
+                    optimizer.step()
+                    scheduler.step()
+                    loss_sum += loss.detach().float() * n_local
+                    loss_count += n_local
+                    loop["global_step"] += 1
+                    self._emit("on_step", epoch=epoch, step=step, loss=None)
+                    position = {"epoch": epoch, "step": step + 1,
+                                "loss_sum": float(loss_sum), "loss_count": loss_count}
+                    if self.stop.requested:
+                        loop.update(position)
+                        self._save(optimizer, scheduler, loop)
+                        stopped = "interrupted"
+                        break
+                    if spec.checkpoint_every and loop["global_step"] % spec.checkpoint_every == 0:
+                        loop.update(position)
+                        self._save(optimizer, scheduler, loop)
+                if stopped == "interrupted":
+                    break
+
+                metrics = self._epoch_metrics(loss_sum, loss_count, val, optimizer)
+                if monitor not in metrics:
+                    raise ConfigError(f"cannot monitor '{monitor}': this task reports "
+                                      f"{', '.join(sorted(metrics))}", fix="Pick one of those")
+                value = metrics[monitor]
+                better = higher_is_better(monitor)
+                best = loop["best_value"]
+                improved = best is None or (value > best if better else value < best)
+                if improved:
+                    loop.update(best_value=value, best_epoch=epoch, since_best=0)
+                    if self._writes():
+                        assert self.run is not None
+                        save_weights(self.run.weights, self.net)
+                else:
+                    loop["since_best"] += 1
+                loop.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0)
+                self._save(optimizer, scheduler, loop)
+                self._emit("on_epoch_end", epoch=epoch, metrics=metrics, improved=improved)
+                early = bool(spec.patience and loop["since_best"] >= spec.patience)
+                if dist_.broadcast_flag(early, world):
+                    stopped = (f"early stop: no gain in {monitor} for {spec.patience} epochs "
+                               f"(best at epoch {loop['best_epoch'] + 1})")
+                    break
+        self._emit("on_train_end", reason=stopped)
+        return FitResult(monitor=monitor, best_value=float(loop["best_value"] or math.nan),
+                         best_epoch=int(loop["best_epoch"]), epochs_run=int(loop["epoch"]),
+                         stopped=stopped, last_metrics=metrics)
+
+    def _epoch_metrics(self, loss_sum: torch.Tensor, loss_count: int, val: Any,
+                       optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        total = loss_sum.detach().clone()
+        count = torch.tensor(float(loss_count), device=total.device)
+        if self.world.distributed:
+            torch.distributed.all_reduce(total)
+            torch.distributed.all_reduce(count)
+        metrics = {"train_loss": float(total / count)}
+        if val is not None:
+            outputs, val_loss = run_outputs(self.task, self.net, val, device=self.device,
+                                            batch_size=max(self.spec.batch_size, 1024),
+                                            amp=self.amp)
+            metrics["val_loss"] = float(val_loss or 0.0)
+            metrics.update({f"val_{k}": v for k, v in self.task.score(outputs, val).items()})
+        metrics["lr"] = float(optimizer.param_groups[0]["lr"])
+        return metrics
+
+    def _guard(self, loss: torch.Tensor, epoch: int, step: int, loop: dict[str, Any]) -> None:
+        if bool(torch.isfinite(loss)):
+            return
+        kept = (f"The last good checkpoint (epoch {loop['epoch']}) is kept in "
+                f"{self.run.checkpoints}; " if self.run is not None else "")
+        raise TrainingError(
+            f"the training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}",
+            fix=f"{kept}try a lower --lr (now {self.spec.lr:g}), keep --clip-grad on, and check "
+                "the data for extreme values")

@@ -1,0 +1,107 @@
+"""The Task interface every task implements, and the task registry.
+
+A task turns user data into tensors (fitting its preprocessing on the training split), builds
+its net from the registry, computes the loss for a batch, turns outputs into user-facing
+predictions, and scores them. The engine and the explainers see only this interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from glassnet.config import DataSpec, NetSpec, register_task_spec
+from glassnet.errors import ConfigError, did_you_mean
+
+Batch = dict[str, torch.Tensor]   # every tensor has the same first (sample) dimension
+LOWER_IS_BETTER = ("loss", "mae", "rmse", "smape", "mase", "wer", "cer")
+
+
+@dataclass
+class StepOutput:
+    loss: torch.Tensor      # scalar, mean over the batch
+    outputs: torch.Tensor   # raw net outputs, (B, ...)
+
+
+@dataclass
+class DataSplits:
+    train: Batch
+    val: Batch | None
+    test: Batch | None
+    notes: list[str] = field(default_factory=list)   # what the data check found, for the user
+
+
+def batch_size_of(batch: Batch) -> int:
+    return int(next(iter(batch.values())).shape[0])
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of `metric` (e.g. 'val_accuracy', 'val_loss') is better."""
+    return not metric.split("_", 1)[-1].endswith(LOWER_IS_BETTER)
+
+
+class Task(ABC):
+    """One job (tabular, images, ...) behind the interface the engine and explainers use."""
+
+    name: ClassVar[str]
+    data_spec: ClassVar[type[DataSpec]]
+    default_net: ClassVar[str]
+
+    def __init__(self, spec: DataSpec, state: dict[str, Any] | None = None, seed: int = 0
+                 ) -> None:
+        self.spec = spec
+        self.seed = seed   # for the train/val/test split
+
+    @abstractmethod
+    def load_data(self) -> DataSplits:
+        """Read and check the data, split it, fit the preprocessing; returns tensors."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """The fitted preprocessing as plain JSON (stored as preprocess.json)."""
+
+    @abstractmethod
+    def build_net(self, net: NetSpec) -> nn.Module:
+        """Create the registered net with the data-given sizes filled in."""
+
+    @abstractmethod
+    def step(self, net: nn.Module, batch: Batch) -> StepOutput:
+        """Forward one batch and compute the loss."""
+
+    @abstractmethod
+    def encode(self, source: Any, *, with_targets: bool) -> tuple[Batch, list[str]]:
+        """User inputs (file, frame, ...) -> a batch, plus notes (e.g. unseen categories)."""
+
+    @abstractmethod
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
+        """Raw outputs -> one user-facing prediction (a dict) per sample."""
+
+    @abstractmethod
+    def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """Task metrics for outputs against the batch's targets."""
+
+
+_TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    if cls.name in _TASKS:
+        raise ValueError(f"task '{cls.name}' is already registered")
+    _TASKS[cls.name] = cls
+    register_task_spec(cls.name, cls.data_spec, cls.default_net)
+    return cls
+
+
+def get_task_class(name: str) -> type[Task]:
+    if name not in _TASKS:
+        raise ConfigError(f"unknown task '{name}'.{did_you_mean(name, _TASKS)}",
+                          fix=f"Known tasks: {', '.join(sorted(_TASKS))}")
+    return _TASKS[name]
+
+
+def list_tasks() -> list[type[Task]]:
+    return [c for _, c in sorted(_TASKS.items())]

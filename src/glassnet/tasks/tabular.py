@@ -1,0 +1,202 @@
+"""Tabular task: pattern recognition on tables (CSV/Parquet) with an ANN (`mlp.*`).
+
+Classification or regression is inferred from the target column (override with `kind`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from sklearn import metrics as skm
+from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.nn import functional as F
+
+from glassnet.config import DataSpec, NetSpec
+from glassnet.data.table_encoder import TableEncoder
+from glassnet.data.tables import read_table
+from glassnet.errors import ConfigError, DataError
+from glassnet.nets import create_net
+from glassnet.tasks import sources
+from glassnet.tasks._base import Batch, DataSplits, StepOutput, Task, register_task
+
+
+class TabularDataSpec(DataSpec):
+    target: str | None = Field(None, description="the column to predict")
+    kind: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="auto: classes for text/few integer values, else regression")
+    categorical: Literal["auto", "onehot", "embed"] = Field(
+        "auto", description="how text columns enter the net (auto: one-hot up to --onehot-max)")
+    onehot_max: int = Field(10, ge=2, description="most categories a column may have for one-hot")
+    features: list[str] | None = Field(None, description="use only these columns (default: all)")
+    drop: list[str] = Field(default_factory=list, description="columns to leave out")
+
+
+@register_task
+class TabularTask(Task):
+    """Rows in, a class or a number out."""
+
+    name: ClassVar[str] = "tabular"
+    data_spec: ClassVar[type[DataSpec]] = TabularDataSpec
+    default_net: ClassVar[str] = "mlp.small"
+    spec: TabularDataSpec
+
+    def __init__(self, spec: TabularDataSpec, state: dict[str, Any] | None = None,
+                 seed: int = 0) -> None:
+        super().__init__(spec, state, seed)
+        self.encoder = TableEncoder(state) if state else None
+        self.frames: dict[str, pd.DataFrame] = {}   # in-memory inputs from the Python API
+
+    # ---- data ----------------------------------------------------------------------------
+    def _frame(self, which: str) -> tuple[pd.DataFrame | None, str]:
+        value = getattr(self.spec, which)
+        if which in self.frames:
+            return self.frames[which], f"the {which} DataFrame"
+        path, defaults = sources.resolve(value)
+        if path is None:
+            return None, ""
+        if which == "data" and self.spec.target is None and "target" in defaults:
+            self.spec.target = defaults["target"]
+        return read_table(path), f"'{value}'"
+
+    def load_data(self) -> DataSplits:
+        frame, source = self._frame("data")
+        if frame is None:
+            raise ConfigError("no training data given", fix="Pass --data FILE (or builtin:NAME)")
+        if not self.spec.target:
+            raise ConfigError("no target column given",
+                              fix=f"Pass --target COLUMN; columns are: {', '.join(map(str, frame.columns))}")
+        val_frame, val_source = self._frame("val")
+        test_frame, test_source = self._frame("test")
+        notes: list[str] = []
+        target = self.spec.target
+        if target in frame.columns and frame[target].isna().any():
+            n = int(frame[target].isna().sum())
+            notes.append(f"{n} row(s) without a '{target}' value were left out of training")
+            frame = frame[frame[target].notna()].reset_index(drop=True)
+
+        kind = self.spec.kind
+        probe = TableEncoder.fit(frame, target=target, source=source, kind=kind,
+                                 categorical=self.spec.categorical, onehot_max=self.spec.onehot_max,
+                                 features=self.spec.features, drop=self.spec.drop)
+        stratify = probe.kind == "classification"
+        train, val = frame, val_frame
+        fractions = [(f, src) for f, src in
+                     [(self.spec.test_fraction, test_frame), (self.spec.val_fraction, val_frame)]]
+        held: list[pd.DataFrame | None] = []
+        for fraction, given in fractions:
+            if given is not None or fraction == 0:
+                held.append(given)
+                continue
+            train, part = self._split(train, fraction, stratify, target)
+            held.append(part)
+        test, val = held
+        self.encoder = TableEncoder.fit(train, target=target, source=f"the training split of {source}",
+                                        kind=probe.kind, categorical=self.spec.categorical,
+                                        onehot_max=self.spec.onehot_max,
+                                        features=self.spec.features, drop=self.spec.drop)
+        notes += self.encoder.notes
+        return DataSplits(
+            train=self._batch(train, source),
+            val=self._batch(val, val_source or source) if val is not None else None,
+            test=self._batch(test, test_source or source) if test is not None else None,
+            notes=notes)
+
+    def _split(self, frame: pd.DataFrame, fraction: float, stratify: bool, target: str
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        labels = frame[target].astype(str) if stratify else None
+        if labels is not None and labels.value_counts().min() < 2:
+            labels = None   # a class with one row cannot be stratified
+        a, b = train_test_split(frame, test_size=fraction, random_state=self.seed,
+                                stratify=labels)
+        return a.reset_index(drop=True), b.reset_index(drop=True)
+
+    def _batch(self, frame: pd.DataFrame, source: str, with_targets: bool = True) -> Batch:
+        assert self.encoder is not None
+        batch = {"x": torch.tensor(self.encoder.features(frame, source))}
+        if with_targets:
+            batch["y"] = torch.tensor(self.encoder.targets(frame, source))
+        return batch
+
+    def state(self) -> dict[str, Any]:
+        assert self.encoder is not None, "load_data() or a stored state comes first"
+        return self.encoder.state
+
+    # ---- net -----------------------------------------------------------------------------
+    def build_net(self, net: NetSpec) -> nn.Module:
+        assert self.encoder is not None
+        return create_net(net.name, in_features=len(self.encoder.feature_names),
+                          num_outputs=self.encoder.num_outputs,
+                          cardinalities=self.encoder.cardinalities, **net.options)
+
+    def step(self, net: nn.Module, batch: Batch) -> StepOutput:
+        out = net(batch["x"])
+        if self.is_classification:
+            loss = F.cross_entropy(out, batch["y"])
+        else:
+            loss = F.mse_loss(out.squeeze(-1), batch["y"])
+        return StepOutput(loss=loss, outputs=out)
+
+    @property
+    def is_classification(self) -> bool:
+        assert self.encoder is not None
+        return self.encoder.kind == "classification"
+
+    # ---- use -----------------------------------------------------------------------------
+    def encode(self, source: Any, *, with_targets: bool) -> tuple[Batch, list[str]]:
+        assert self.encoder is not None
+        if isinstance(source, pd.DataFrame):
+            frame, name = source, "the DataFrame"
+        elif isinstance(source, list) and all(isinstance(r, dict) for r in source):
+            frame, name = pd.DataFrame(source), "the rows"
+        else:
+            path, _ = sources.resolve(str(source))
+            frame, name = read_table(path), f"'{source}'"
+        notes: list[str] = []
+        target = self.encoder.state["target"]
+        if with_targets:
+            if target not in frame.columns:
+                raise DataError(f"{name} has no '{target}' column to evaluate against",
+                                fix="Use `glassnet predict` for data without targets")
+            if frame[target].isna().any():
+                notes.append(f"{int(frame[target].isna().sum())} row(s) without a target "
+                             "were left out")
+                frame = frame[frame[target].notna()].reset_index(drop=True)
+        batch = self._batch(frame, name, with_targets)
+        return batch, notes + self.encoder.notes
+
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
+        assert self.encoder is not None
+        if self.is_classification:
+            probs = torch.softmax(outputs.float(), dim=-1).cpu().numpy()
+            labels = self.encoder.labels
+            return [{"label": labels[int(p.argmax())],
+                     "probabilities": {lab: float(v) for lab, v in zip(labels, p, strict=True)}}
+                    for p in probs]
+        values = self.encoder.unscale(outputs.float().squeeze(-1).cpu().numpy().astype(np.float64))
+        return [{"value": float(v)} for v in values]
+
+    def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
+        assert self.encoder is not None
+        y = batch["y"].cpu().numpy()
+        out = outputs.float().cpu()
+        if self.is_classification:
+            probs = torch.softmax(out, dim=-1).numpy()
+            pred = probs.argmax(1)
+            result = {"accuracy": float(skm.accuracy_score(y, pred)),
+                      "f1": float(skm.f1_score(y, pred, average="macro", zero_division=0))}
+            present = np.unique(y)
+            if len(present) == probs.shape[1] == 2:
+                result["roc_auc"] = float(skm.roc_auc_score(y, probs[:, 1]))
+            elif len(present) == probs.shape[1] > 2:
+                result["roc_auc"] = float(skm.roc_auc_score(y, probs, multi_class="ovr"))
+            return result
+        pred = self.encoder.unscale(out.squeeze(-1).numpy().astype(np.float64))
+        true = self.encoder.unscale(y.astype(np.float64))
+        return {"mae": float(skm.mean_absolute_error(true, pred)),
+                "rmse": float(np.sqrt(skm.mean_squared_error(true, pred))),
+                "r2": float(skm.r2_score(true, pred))}
