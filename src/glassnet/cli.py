@@ -1,0 +1,271 @@
+"""The command line: argv -> api call. Thin on purpose; every verb lives in `api`.
+
+Exit codes: 0 success, 2 bad input or usage, 1 a failure of ours, 130 interrupted (saved).
+With --json, stdout carries one JSON document and nothing else; messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from glassnet import api
+from glassnet._version import __version__
+from glassnet.cli_options import add_spec_options, given_options
+from glassnet.data.builtin import get_dataset, list_datasets
+from glassnet.data.files import atomic_write_json, atomic_write_text
+from glassnet.engine import distributed
+from glassnet.errors import GlassnetError, did_you_mean
+from glassnet.nets import list_nets
+from glassnet.tasks import list_tasks
+
+EXIT_OK, EXIT_OURS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors say what to type instead (with 'did you mean'), and exit with 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)   # `--epoch` must not silently mean --epochs
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        prog = self.prog
+        if message.startswith("unrecognized arguments:"):
+            chosen = _chosen_parser(self, sys.argv[1:])
+            prog = chosen.prog
+            flags = [o for a in chosen._actions for o in a.option_strings]
+            for word in message.split(":", 1)[1].split():
+                if word.startswith("--"):
+                    message += "." + did_you_mean(word.split("=")[0], flags)
+                    break
+        self.exit(EXIT_USAGE, f"error: {message}\nSee `{prog} --help`.\n")
+
+
+def _chosen_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub)parser the words of argv lead to, e.g. `train tabular`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for word in argv:
+                if word in action.choices:
+                    return _chosen_parser(action.choices[word], argv[argv.index(word) + 1:])
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="glassnet", description="Build, train, use and open up ANNs, CNNs "
+                     "and RNNs on your own data.", formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
+                                  parser_class=_Parser)
+
+    train = verbs.add_parser("train", help="train a network for a task",
+                             description="Train a network. `glassnet train TASK --help` lists "
+                             "every option of that task.")
+    tasks = train.add_subparsers(dest="task", metavar="TASK", required=True, parser_class=_Parser)
+    for task_cls in list_tasks():
+        tp = tasks.add_parser(task_cls.name, help=(task_cls.__doc__ or "").strip().split("\n")[0],
+                              description=(task_cls.__module__ and
+                                           sys.modules[task_cls.__module__].__doc__ or ""),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        run = tp.add_argument_group("run")
+        run.add_argument("--config", metavar="YAML", help="a run config; flags override it")
+        run.add_argument("--out", metavar="DIR", help="run directory (default: runs/TASK-N; "
+                         "an existing non-empty one is refused)")
+        run.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+        _add_output_flags(run)
+        add_spec_options(tp, task_cls.name, task_cls.default_net)
+
+    ev = verbs.add_parser("evaluate", help="score a trained run on labelled data",
+                          description="Score a trained run on labelled data (same format as "
+                          "for training, with the target column).")
+    ev.add_argument("run", help="the run directory, e.g. runs/tabular-1")
+    ev.add_argument("data", help="labelled data: a file or builtin:NAME")
+    _add_output_flags(ev)
+
+    pr = verbs.add_parser("predict", help="predict with a trained run",
+                          description="Predict with a trained run. Prints the predictions, or "
+                          "writes them with --out (CSV or JSON by extension).")
+    pr.add_argument("run", help="the run directory, e.g. runs/tabular-1")
+    pr.add_argument("inputs", nargs="+", help="input files (a table for tabular runs)")
+    pr.add_argument("--out", metavar="FILE", help="write predictions to FILE (.csv or .json)")
+    _add_output_flags(pr)
+
+    ls = verbs.add_parser("list", help="list registered nets, tasks or data sets")
+    ls.add_argument("what", choices=["nets", "tasks", "data"])
+
+    data = verbs.add_parser("data", help="built-in offline data sets",
+                            description="Built-in data sets, generated or read from installed "
+                            "packages: nothing is downloaded.")
+    dverbs = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True,
+                                 parser_class=_Parser)
+    dverbs.add_parser("list", help="list the built-in data sets")
+    mk = dverbs.add_parser("make", help="write a built-in data set to a folder, as files")
+    mk.add_argument("name", help="a name from `glassnet data list`")
+    mk.add_argument("dir", help="where to write it")
+
+    demo = verbs.add_parser("demo", help="the guided tour on built-in data (CPU, minutes)")
+    demo.add_argument("--out", default="runs/demo", metavar="DIR",
+                      help="where the tour writes its runs (default: runs/demo)")
+    demo.add_argument("--quick", action="store_true", help="a reduced tour (for CI)")
+    return parser
+
+
+def _add_output_flags(group: Any) -> None:
+    group.add_argument("--json", action="store_true",
+                       help="print one JSON document on stdout (messages go to stderr)")
+    group.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.verb](args)
+    except GlassnetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:   # e.g. `glassnet predict ... | head`: the reader left
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
+    except Exception:  # noqa: BLE001 - the last line of defence: our bug, not the user's
+        traceback.print_exc()
+        print("\nglassnet failed unexpectedly (this is a bug in glassnet, not in your input). "
+              "Please report it with the traceback above.", file=sys.stderr)
+        return EXIT_OURS
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """Human output: stdout normally, stderr under --json (stdout is for the document)."""
+    print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout, flush=True)
+
+
+def _emit_json(doc: dict[str, Any]) -> None:
+    print(json.dumps(doc, indent=2, default=str), flush=True)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    options = given_options(args, exclude=("verb", "task", "config", "out", "resume", "json",
+                                           "quiet"))
+    data = options.pop("data", None)
+    run = api.train(args.task, data, config=args.config, out=args.out, resume=args.resume,
+                    quiet=args.quiet, **options)
+    if distributed.under_torchrun():
+        return EXIT_OK   # a worker process: the launching process reports
+    fit = run.fit
+    if fit is not None and fit.stopped == "interrupted":
+        print(f"Interrupted; the checkpoint is saved. Resume with:\n"
+              f"  glassnet train {args.task} --resume {run.path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.json:
+        _emit_json({"run": str(run.path), "metrics": run.metrics})
+    else:
+        _say(args, _summary(run))
+    return EXIT_OK
+
+
+def _summary(run: api.Run) -> str:
+    m = run.metrics
+    lines = [f"\nbest epoch {m.get('best_epoch')} of {m.get('epochs_run')} "
+             f"({m.get('monitor')} = {m.get('best_value', float('nan')):.4g})"]
+    for split in ("val", "test"):
+        if split in m:
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in m[split].items())
+            lines.append(f"{split:>5}: {shown}")
+    lines.append(f"run saved in {run.path}")
+    return "\n".join(lines)
+
+
+def _notes(run: api.Run) -> None:
+    for note in run.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    run = api.load(args.run)
+    metrics = run.evaluate(args.data)
+    _notes(run)
+    if args.json:
+        _emit_json({"run": str(run.path), "data": args.data, "metrics": metrics})
+    else:
+        _say(args, "\n".join(f"{k:>10}: {v:.4g}" if isinstance(v, float) else f"{k:>10}: {v}"
+                             for k, v in metrics.items()))
+    return EXIT_OK
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    run = api.load(args.run)
+    frames = []
+    for item in args.inputs:
+        frame = run.predict(item)
+        _notes(run)
+        if len(args.inputs) > 1:
+            frame.insert(0, "source", item)
+        frames.append(frame)
+    preds = pd.concat(frames, ignore_index=True)
+    if args.out:
+        out = Path(args.out)
+        if out.suffix.lower() == ".json":
+            atomic_write_json(out, preds.to_dict(orient="records"))
+        else:
+            atomic_write_text(out, preds.to_csv(index=False))
+        print(f"wrote {len(preds)} predictions to {out}", file=sys.stderr)
+    if args.json:
+        _emit_json({"run": str(run.path), "predictions": preds.to_dict(orient="records")})
+    elif not args.out:
+        _say(args, preds.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "nets":
+        for e in list_nets():
+            opts = ", ".join(f"{k}={','.join(map(str, d)) if isinstance(d, tuple) else d}"
+                             for k, (_, d, _) in e.options().items())
+            print(f"{e.name:<14} {e.summary}\n{'':<14} options: {opts}")
+    elif args.what == "tasks":
+        for t in list_tasks():
+            print(f"{t.name:<14} {(t.__doc__ or '').strip().splitlines()[0]}  "
+                  f"(default net: {t.default_net})")
+    else:
+        return _cmd_data(argparse.Namespace(data_verb="list"))
+    return EXIT_OK
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    if args.data_verb == "list":
+        for d in list_datasets():
+            print(f"{d.name:<16} {d.task:<12} {d.description}")
+        print("\nUse one directly with --data builtin:NAME, or write it out with "
+              "`glassnet data make NAME DIR`.")
+        return EXIT_OK
+    ds = get_dataset(args.name)
+    path = ds.make(Path(args.dir))
+    hint = " ".join(f"--{k} {v}" for k, v in ds.defaults.items())
+    print(f"wrote {ds.name} to {path}\ntrain on it: glassnet train {ds.task} --data {path} {hint}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from glassnet.demo import run_demo
+
+    run_demo(Path(args.out), quick=args.quick)
+    return EXIT_OK
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
+            "list": _cmd_list, "data": _cmd_data, "demo": _cmd_demo}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""CLI flags generated from the spec fields and net signatures, so the two never drift.
+
+A field `batch_size: int` becomes `--batch-size N`; Literal types become choices; bools
+become `--flag/--no-flag`; lists and tuples take comma-separated values (`--hidden 128,64`).
+Flags default to "not given", so a `--config` file's values stand unless overridden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic.fields import FieldInfo
+
+from glassnet.config import TOP_LEVEL, RunSpec, TrainSpec, data_spec_class
+from glassnet.nets import list_nets
+
+SEQUENCE_TYPES = (list, tuple)
+METAVARS = {"data": "PATH", "val": "PATH", "test": "PATH", "target": "COLUMN",
+            "monitor": "METRIC", "features": "COL,COL", "drop": "COL,COL"}
+
+
+def _strip_optional(tp: Any) -> Any:
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _comma_list(item_type: Any) -> Any:
+    def parse(text: str) -> list[Any]:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        try:
+            return [item_type(p) for p in parts]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {item_type.__name__} values, got {text!r}") from None
+
+    parse.__name__ = f"list of {item_type.__name__}"
+    return parse
+
+
+def add_option(parser: argparse._ActionsContainer, name: str, tp: Any, default: Any,
+               doc: str) -> None:
+    flag = "--" + name.replace("_", "-")
+    tp = _strip_optional(tp)
+    shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+    text = doc if default in (None, [], ()) or "default" in doc else f"{doc} (default: {shown})"
+    kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": text}
+    origin = get_origin(tp)
+    if tp is bool:
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+    elif origin is Literal:
+        parser.add_argument(flag, choices=[str(a) for a in get_args(tp)], **kw)
+    elif origin in SEQUENCE_TYPES:
+        item = next((a for a in get_args(tp) if a is not Ellipsis), str)
+        parser.add_argument(flag, type=_comma_list(item), metavar=METAVARS.get(name, "A,B"), **kw)
+    elif tp in (int, float, str):
+        parser.add_argument(flag, type=tp, metavar=METAVARS.get(name, tp.__name__.upper()), **kw)
+    else:
+        parser.add_argument(flag, metavar="VALUE", **kw)
+
+
+def _fields(model: Any) -> dict[str, FieldInfo]:
+    return dict(model.model_fields)
+
+
+def add_spec_options(parser: argparse.ArgumentParser, task: str, default_net: str) -> None:
+    """Every option of `glassnet train TASK`, in groups: data, net, training. Net options
+    show the defaults of the task's default net."""
+    data_group = parser.add_argument_group("data")
+    for name, f in _fields(data_spec_class(task)).items():
+        add_option(data_group, name, f.annotation, f.default if f.default_factory is None
+                   else f.default_factory(), f.description or "")
+    family = default_net.split(".")[0]
+    net_group = parser.add_argument_group(f"net (family '{family}'; `glassnet list nets`)")
+    nets = sorted(list_nets(family), key=lambda e: e.name != default_net)
+    net_group.add_argument("--net", dest="net", default=argparse.SUPPRESS,
+                           choices=[n.name for n in nets], help="which registered net "
+                           f"(default: {default_net})")
+    seen: set[str] = set()
+    for entry in nets:
+        for name, (tp, default, doc) in entry.options().items():
+            if name not in seen:
+                seen.add(name)
+                add_option(net_group, name, tp, default, doc)
+    train_group = parser.add_argument_group("training")
+    for name, f in _fields(TrainSpec).items():
+        add_option(train_group, name, f.annotation, f.default, f.description or "")
+    for name in TOP_LEVEL:
+        f = RunSpec.model_fields[name]
+        add_option(train_group, name, f.annotation, f.default, f.description or "")
+
+
+def given_options(ns: argparse.Namespace, exclude: typing.Iterable[str]) -> dict[str, Any]:
+    """The flags the user actually typed (defaults were suppressed)."""
+    skip = set(exclude)
+    return {k: v for k, v in vars(ns).items() if k not in skip}
