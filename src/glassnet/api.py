@@ -99,7 +99,8 @@ def predictions_frame(preds: list[dict[str, Any]]) -> pd.DataFrame:
 
 def train(task: str, data: Any = None, *, config: str | Path | None = None,
           out: str | Path | None = None, resume: str | Path | None = None,
-          quiet: bool = False, notify: Notify | None = _stderr, **options: Any) -> Run:
+          quiet: bool = False, notify: Notify | None = _stderr,
+          callbacks: list[Callback] | None = None, **options: Any) -> Run:
     """Train a network for `task` on `data` and return the run.
 
     Args:
@@ -109,6 +110,7 @@ def train(task: str, data: Any = None, *, config: str | Path | None = None,
         out: the run directory (default: the next free `runs/<task>-<n>`).
         resume: a run directory to continue from its last checkpoint.
         quiet: no progress output.
+        callbacks: extra `glassnet.engine.callbacks.Callback`s (they see `self.trainer`).
         **options: any spec option, e.g. target="churned", epochs=20, hidden=(64, 32).
 
     Example:
@@ -162,11 +164,12 @@ def train(task: str, data: Any = None, *, config: str | Path | None = None,
 
     torch.manual_seed(spec.seed)   # the net's initial weights depend on the seed alone
     net = task_obj.build_net(spec.net)
-    callbacks: list[Callback] = [Progress(quiet=notify is None or not world.is_main)]
+    events: list[Callback] = [Progress(quiet=notify is None or not world.is_main)]
     if world.is_main and run_dir is not None:
-        callbacks += [MetricsCSV(run_dir.metrics_csv), TensorBoard(run_dir.tensorboard)]
+        events += [MetricsCSV(run_dir.metrics_csv), TensorBoard(run_dir.tensorboard)]
     trainer = Trainer(task_obj, net, spec.train, seed=spec.seed, device=device,
-                      run=run_dir if world.is_main else None, world=world, callbacks=callbacks)
+                      run=run_dir if world.is_main else None, world=world,
+                      callbacks=events + list(callbacks or []))
     fit = trainer.fit(splits, resume=resume is not None)
     distributed.barrier(world)
     metrics: dict[str, Any] = {}

@@ -144,7 +144,10 @@ def option_names(task: str, net: str | None = None) -> dict[str, str]:
     names.update({k: "data" for k in data_spec_class(task).model_fields})
     names.update({k: "train" for k in TrainSpec.model_fields})
     names["net"] = "net"
-    names.update({k: "net" for k in get_net_entry(net or default_net(task)).options()})
+    try:
+        names.update({k: "net" for k in get_net_entry(net or default_net(task)).options()})
+    except KeyError as e:
+        raise ConfigError(str(e).strip("'\""), fix="See `glassnet list nets`") from None
     return names
 
 

@@ -18,7 +18,8 @@ def _write_csv(frame: pd.DataFrame, directory: Path, name: str) -> Path:
     return path
 
 
-def _sklearn(loader_name: str, target: str, rename_target: dict | None = None):  # noqa: ANN202
+def _sklearn(name: str, loader_name: str, target: str,  # noqa: ANN202
+             rename_target: dict | None = None):
     def make(directory: Path) -> Path:
         from sklearn import datasets
 
@@ -26,7 +27,7 @@ def _sklearn(loader_name: str, target: str, rename_target: dict | None = None): 
         frame = bunch.frame.rename(columns={"target": target})
         if rename_target is not None:
             frame[target] = frame[target].map(rename_target)
-        return _write_csv(frame, directory, directory.name)
+        return _write_csv(frame, directory, name)
 
     return make
 
@@ -87,7 +88,7 @@ for _name, _loader, _target, _desc, _map in [
      None),
 ]:
     register_dataset(BuiltinDataset(_name, "tabular", _desc,
-                                    _sklearn(_loader, _target, _map), {"target": _target}))
+                                    _sklearn(_name, _loader, _target, _map), {"target": _target}))
 register_dataset(BuiltinDataset(
     "fair", "tabular", "6 366 survey answers (statsmodels), mixed types: had an affair?",
     _make_fair, {"target": "had_affair"}))

@@ -17,6 +17,8 @@ from glassnet.data.files import atomic_write_text
 
 
 class Callback:
+    trainer: Any = None   # set by the Trainer before on_train_start
+
     def on_train_start(self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int,
                        start_step: int) -> None: ...
     def on_step(self, *, epoch: int, step: int, loss: float | None) -> None: ...

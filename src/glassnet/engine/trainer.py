@@ -78,6 +78,8 @@ class Trainer:
         self.run = run
         self.world = world or dist_.World()
         self.callbacks = callbacks or []
+        for cb in self.callbacks:
+            cb.trainer = self   # so a callback can read state or request a stop
         self.amp = autocast_dtype(device, spec.precision)
         self.stop = _StopRequest()
 

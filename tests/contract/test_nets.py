@@ -1,0 +1,60 @@
+"""Every registered net: shapes, finite outputs, a gradient for every parameter, save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from glassnet.engine.checkpoint import load_weights, save_weights
+from glassnet.nets import create_net, list_nets
+
+# How to build a small instance of each family and feed it (data args + an input batch).
+FAMILY_INPUTS = {
+    "mlp": (dict(in_features=7, num_outputs=3, cardinalities=(5,)),
+            lambda: torch.cat([torch.randn(6, 6), torch.randint(0, 5, (6, 1)).float()], 1)),
+}
+
+
+def _build(name: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    entry = [e for e in list_nets() if e.name == name][0]
+    args, make_x = FAMILY_INPUTS[entry.family]
+    torch.manual_seed(0)
+    return create_net(name, **args), make_x()
+
+
+@pytest.mark.parametrize("name", [e.name for e in list_nets()])
+def test_every_family_has_contract_inputs(name: str) -> None:
+    assert name.split(".")[0] in FAMILY_INPUTS, "add the family to FAMILY_INPUTS"
+
+
+@pytest.mark.parametrize("name", [e.name for e in list_nets()])
+def test_net_contract(name: str, tmp_path: Path) -> None:
+    net, x = _build(name)
+    net.eval()   # no dropout noise, so the two paths must agree exactly
+    out = net(x)
+    assert out.shape == (x.shape[0], net.num_outputs)
+    assert torch.isfinite(out).all()
+    assert torch.equal(net.forward_head(net.forward_features(x)), out)
+    net.train()
+    net(x).square().sum().backward()
+    missing = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without a gradient: {missing}"
+
+    net.eval()
+    save_weights(tmp_path / "w.safetensors", net)
+    twin, _ = _build(name)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.add_(1.0)
+    load_weights(tmp_path / "w.safetensors", twin)
+    twin.eval()
+    assert torch.equal(net(x), twin(x))
+
+
+def test_duplicate_registration_raises() -> None:
+    from glassnet.nets import register_net
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_net("mlp.small", data_args=())(lambda: None)
