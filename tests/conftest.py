@@ -15,7 +15,7 @@ import torch
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     # Built-in data sets are written once per test session, never into the user's home.
     os.environ["GLASSNET_CACHE"] = str(tmp_path_factory.mktemp("glassnet-cache"))
-    os.environ.setdefault("CI", "1")   # plain progress lines, no live bar
+    os.environ.setdefault("CI", "1")  # plain progress lines, no live bar
     torch.set_num_threads(1)
 
 
@@ -33,8 +33,15 @@ def mixed_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
     color = rng.choice(["red", "green", "blue"], n)
     city = rng.choice([f"city{i}" for i in range(15)], n)
     score = x1 + 0.5 * x2 + (color == "red") * 1.0 + np.array([int(c[4:]) % 3 for c in city]) * 0.3
-    frame = pd.DataFrame({"x1": x1, "x2": x2, "color": color, "city": city,
-                          "label": np.where(score > np.median(score), "high", "low")})
+    frame = pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": x2,
+            "color": color,
+            "city": city,
+            "label": np.where(score > np.median(score), "high", "low"),
+        }
+    )
     frame.loc[rng.random(n) < 0.1, "x2"] = np.nan
     return frame
 

@@ -10,8 +10,17 @@ from glassnet.errors import ConfigError
 
 
 def test_flat_options_route_to_their_sections() -> None:
-    spec = build_spec("tabular", {"data": "x.csv", "target": "y", "epochs": 3,
-                                  "hidden": [16, 8], "seed": 7, "net": "mlp.large"})
+    spec = build_spec(
+        "tabular",
+        {
+            "data": "x.csv",
+            "target": "y",
+            "epochs": 3,
+            "hidden": [16, 8],
+            "seed": 7,
+            "net": "mlp.large",
+        },
+    )
     assert spec.data.target == "y" and spec.train.epochs == 3 and spec.seed == 7
     assert spec.net.name == "mlp.large" and spec.net.options["hidden"] == (16, 8)
     # Defaults of the chosen net are filled in and stored.
@@ -52,8 +61,10 @@ def test_unknown_net_and_task() -> None:
 
 def test_config_file_plus_overrides(tmp_path: Path) -> None:
     cfg = tmp_path / "run.yaml"
-    cfg.write_text("data: {data: a.csv, target: y}\nnet: {name: mlp.small, hidden: [8]}\n"
-                   "train: {epochs: 4, lr: 0.01}\n")
+    cfg.write_text(
+        "data: {data: a.csv, target: y}\nnet: {name: mlp.small, hidden: [8]}\n"
+        "train: {epochs: 4, lr: 0.01}\n"
+    )
     spec = build_spec("tabular", {"epochs": 9}, cfg)
     assert spec.train.epochs == 9 and spec.train.lr == 0.01 and spec.net.options["hidden"] == (8,)
 

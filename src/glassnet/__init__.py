@@ -13,5 +13,13 @@ from glassnet.errors import GlassnetError
 from glassnet.nets import list_nets
 from glassnet.tasks import list_tasks
 
-__all__ = ["GlassnetError", "Run", "__version__", "list_datasets", "list_nets", "list_tasks",
-           "load", "train"]
+__all__ = [
+    "GlassnetError",
+    "Run",
+    "__version__",
+    "list_datasets",
+    "list_nets",
+    "list_tasks",
+    "load",
+    "train",
+]

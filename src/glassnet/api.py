@@ -46,9 +46,16 @@ class Run:
         >>> run.predict("new_flowers.csv")                                    # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, spec: RunSpec, task: Task, net: nn.Module,
-                 device: torch.device, metrics: dict[str, Any] | None = None,
-                 fit: FitResult | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        spec: RunSpec,
+        task: Task,
+        net: nn.Module,
+        device: torch.device,
+        metrics: dict[str, Any] | None = None,
+        fit: FitResult | None = None,
+    ) -> None:
         self.path = path
         self.spec = spec
         self.task = task
@@ -62,9 +69,14 @@ class Run:
         return f"Run('{self.path}', task={self.spec.task!r}, net={self.spec.net.name!r})"
 
     def _outputs(self, batch: dict[str, torch.Tensor], with_loss: bool) -> torch.Tensor:
-        outputs, _ = run_outputs(self.task, self.net, batch, device=self.device,
-                                 amp=autocast_dtype(self.device, self.spec.train.precision),
-                                 with_loss=with_loss)
+        outputs, _ = run_outputs(
+            self.task,
+            self.net,
+            batch,
+            device=self.device,
+            amp=autocast_dtype(self.device, self.spec.train.precision),
+            with_loss=with_loss,
+        )
         return outputs
 
     def predict(self, data: Any) -> pd.DataFrame:
@@ -97,10 +109,18 @@ def predictions_frame(preds: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def train(task: str, data: Any = None, *, config: str | Path | None = None,
-          out: str | Path | None = None, resume: str | Path | None = None,
-          quiet: bool = False, notify: Notify | None = _stderr,
-          callbacks: list[Callback] | None = None, **options: Any) -> Run:
+def train(
+    task: str,
+    data: Any = None,
+    *,
+    config: str | Path | None = None,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    notify: Notify | None = _stderr,
+    callbacks: list[Callback] | None = None,
+    **options: Any,
+) -> Run:
     """Train a network for `task` on `data` and return the run.
 
     Args:
@@ -131,16 +151,20 @@ def train(task: str, data: Any = None, *, config: str | Path | None = None,
         run_dir = RunDir.open(resume)
         spec = run_dir.read_spec()
         if options.keys() - {"data", "val", "test"}:
-            raise ConfigError("a resumed run keeps its configuration",
-                              fix="Pass only --resume (and the data again if it was in memory)")
+            raise ConfigError(
+                "a resumed run keeps its configuration",
+                fix="Pass only --resume (and the data again if it was in memory)",
+            )
     else:
         spec = build_spec(task, options, config)
         run_dir = None
 
     if spec.train.devices > 1 and not distributed.under_torchrun():
         if frames:
-            raise ConfigError("data-parallel training (devices > 1) needs data in files",
-                              fix="Save the DataFrame to CSV and pass its path")
+            raise ConfigError(
+                "data-parallel training (devices > 1) needs data in files",
+                fix="Save the DataFrame to CSV and pass its path",
+            )
         return _launch_distributed(spec, out=out, resume=resume, quiet=quiet)
 
     device = choose_device(spec.train.device)
@@ -162,30 +186,42 @@ def train(task: str, data: Any = None, *, config: str | Path | None = None,
         run_dir.write_spec(spec, device, world.size)
         run_dir.write_preprocess(task_obj.state())
 
-    torch.manual_seed(spec.seed)   # the net's initial weights depend on the seed alone
+    torch.manual_seed(spec.seed)  # the net's initial weights depend on the seed alone
     net = task_obj.build_net(spec.net)
     events: list[Callback] = [Progress(quiet=notify is None or not world.is_main)]
     if world.is_main and run_dir is not None:
         events += [MetricsCSV(run_dir.metrics_csv), TensorBoard(run_dir.tensorboard)]
-    trainer = Trainer(task_obj, net, spec.train, seed=spec.seed, device=device,
-                      run=run_dir if world.is_main else None, world=world,
-                      callbacks=events + list(callbacks or []))
+    trainer = Trainer(
+        task_obj,
+        net,
+        spec.train,
+        seed=spec.seed,
+        device=device,
+        run=run_dir if world.is_main else None,
+        world=world,
+        callbacks=events + list(callbacks or []),
+    )
     fit = trainer.fit(splits, resume=resume is not None)
     distributed.barrier(world)
     metrics: dict[str, Any] = {}
     if world.is_main and run_dir is not None:
-        load_weights(run_dir.weights, net)   # the best epoch's weights
+        load_weights(run_dir.weights, net)  # the best epoch's weights
         metrics = _final_metrics(task_obj, net, splits, fit, device, spec)
         atomic_write_json(run_dir.metrics_json, metrics)
     distributed.shutdown(world)
     return Run(run_dir.path if run_dir else Path("."), spec, task_obj, net, device, metrics, fit)
 
 
-def _final_metrics(task: Task, net: nn.Module, splits: Any, fit: FitResult,
-                   device: torch.device, spec: RunSpec) -> dict[str, Any]:
-    result: dict[str, Any] = {"monitor": fit.monitor, "best_value": fit.best_value,
-                              "best_epoch": fit.best_epoch + 1, "epochs_run": fit.epochs_run,
-                              "stopped": fit.stopped}
+def _final_metrics(
+    task: Task, net: nn.Module, splits: Any, fit: FitResult, device: torch.device, spec: RunSpec
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "monitor": fit.monitor,
+        "best_value": fit.best_value,
+        "best_epoch": fit.best_epoch + 1,
+        "epochs_run": fit.epochs_run,
+        "stopped": fit.stopped,
+    }
     amp = autocast_dtype(device, spec.train.precision)
     for name in ("val", "test"):
         batch = getattr(splits, name)
@@ -195,8 +231,9 @@ def _final_metrics(task: Task, net: nn.Module, splits: Any, fit: FitResult,
     return result
 
 
-def _launch_distributed(spec: RunSpec, *, out: str | Path | None, resume: str | Path | None,
-                        quiet: bool) -> Run:
+def _launch_distributed(
+    spec: RunSpec, *, out: str | Path | None, resume: str | Path | None, quiet: bool
+) -> Run:
     """Re-run this training under torchrun with `devices` processes, then load the result."""
     if out is None and resume is None:
         out = RunDir.create(None, spec.task).path
@@ -212,8 +249,10 @@ def _launch_distributed(spec: RunSpec, *, out: str | Path | None, resume: str | 
             argv.append("--quiet")
         code = distributed.launch(spec.train.devices, argv)
     if code != 0:
-        raise RunError(f"distributed training failed (exit code {code})",
-                       fix="See the messages above; try --devices 1 to debug")
+        raise RunError(
+            f"distributed training failed (exit code {code})",
+            fix="See the messages above; try --devices 1 to debug",
+        )
     return load(resume or out)
 
 

@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors say what to type instead (with 'did you mean'), and exit with 2."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_abbrev", False)   # `--epoch` must not silently mean --epochs
+        kwargs.setdefault("allow_abbrev", False)  # `--epoch` must not silently mean --epochs
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -53,44 +53,60 @@ def _chosen_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse
         if isinstance(action, argparse._SubParsersAction):
             for word in argv:
                 if word in action.choices:
-                    return _chosen_parser(action.choices[word], argv[argv.index(word) + 1:])
+                    return _chosen_parser(action.choices[word], argv[argv.index(word) + 1 :])
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="glassnet", description="Build, train, use and open up ANNs, CNNs "
-                     "and RNNs on your own data.", formatter_class=argparse.RawTextHelpFormatter)
+    parser = _Parser(
+        prog="glassnet",
+        description="Build, train, use and open up ANNs, CNNs and RNNs on your own data.",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
-                                  parser_class=_Parser)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=_Parser)
 
-    train = verbs.add_parser("train", help="train a network for a task",
-                             description="Train a network. `glassnet train TASK --help` lists "
-                             "every option of that task.")
+    train = verbs.add_parser(
+        "train",
+        help="train a network for a task",
+        description="Train a network. `glassnet train TASK --help` lists "
+        "every option of that task.",
+    )
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True, parser_class=_Parser)
     for task_cls in list_tasks():
-        tp = tasks.add_parser(task_cls.name, help=(task_cls.__doc__ or "").strip().split("\n")[0],
-                              description=(task_cls.__module__ and
-                                           sys.modules[task_cls.__module__].__doc__ or ""),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        tp = tasks.add_parser(
+            task_cls.name,
+            help=(task_cls.__doc__ or "").strip().split("\n")[0],
+            description=(task_cls.__module__ and sys.modules[task_cls.__module__].__doc__ or ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         run = tp.add_argument_group("run")
         run.add_argument("--config", metavar="YAML", help="a run config; flags override it")
-        run.add_argument("--out", metavar="DIR", help="run directory (default: runs/TASK-N; "
-                         "an existing non-empty one is refused)")
+        run.add_argument(
+            "--out",
+            metavar="DIR",
+            help="run directory (default: runs/TASK-N; an existing non-empty one is refused)",
+        )
         run.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
         _add_output_flags(run)
         add_spec_options(tp, task_cls.name, task_cls.default_net)
 
-    ev = verbs.add_parser("evaluate", help="score a trained run on labelled data",
-                          description="Score a trained run on labelled data (same format as "
-                          "for training, with the target column).")
+    ev = verbs.add_parser(
+        "evaluate",
+        help="score a trained run on labelled data",
+        description="Score a trained run on labelled data (same format as "
+        "for training, with the target column).",
+    )
     ev.add_argument("run", help="the run directory, e.g. runs/tabular-1")
     ev.add_argument("data", help="labelled data: a file or builtin:NAME")
     _add_output_flags(ev)
 
-    pr = verbs.add_parser("predict", help="predict with a trained run",
-                          description="Predict with a trained run. Prints the predictions, or "
-                          "writes them with --out (CSV or JSON by extension).")
+    pr = verbs.add_parser(
+        "predict",
+        help="predict with a trained run",
+        description="Predict with a trained run. Prints the predictions, or "
+        "writes them with --out (CSV or JSON by extension).",
+    )
     pr.add_argument("run", help="the run directory, e.g. runs/tabular-1")
     pr.add_argument("inputs", nargs="+", help="input files (a table for tabular runs)")
     pr.add_argument("--out", metavar="FILE", help="write predictions to FILE (.csv or .json)")
@@ -99,26 +115,37 @@ def build_parser() -> argparse.ArgumentParser:
     ls = verbs.add_parser("list", help="list registered nets, tasks or data sets")
     ls.add_argument("what", choices=["nets", "tasks", "data"])
 
-    data = verbs.add_parser("data", help="built-in offline data sets",
-                            description="Built-in data sets, generated or read from installed "
-                            "packages: nothing is downloaded.")
-    dverbs = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True,
-                                 parser_class=_Parser)
+    data = verbs.add_parser(
+        "data",
+        help="built-in offline data sets",
+        description="Built-in data sets, generated or read from installed "
+        "packages: nothing is downloaded.",
+    )
+    dverbs = data.add_subparsers(
+        dest="data_verb", metavar="ACTION", required=True, parser_class=_Parser
+    )
     dverbs.add_parser("list", help="list the built-in data sets")
     mk = dverbs.add_parser("make", help="write a built-in data set to a folder, as files")
     mk.add_argument("name", help="a name from `glassnet data list`")
     mk.add_argument("dir", help="where to write it")
 
     demo = verbs.add_parser("demo", help="the guided tour on built-in data (CPU, minutes)")
-    demo.add_argument("--out", default="runs/demo", metavar="DIR",
-                      help="where the tour writes its runs (default: runs/demo)")
+    demo.add_argument(
+        "--out",
+        default="runs/demo",
+        metavar="DIR",
+        help="where the tour writes its runs (default: runs/demo)",
+    )
     demo.add_argument("--quick", action="store_true", help="a reduced tour (for CI)")
     return parser
 
 
 def _add_output_flags(group: Any) -> None:
-    group.add_argument("--json", action="store_true",
-                       help="print one JSON document on stdout (messages go to stderr)")
+    group.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout (messages go to stderr)",
+    )
     group.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -133,13 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:   # e.g. `glassnet predict ... | head`: the reader left
+    except BrokenPipeError:  # e.g. `glassnet predict ... | head`: the reader left
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return EXIT_OK
     except Exception:  # noqa: BLE001 - the last line of defence: our bug, not the user's
         traceback.print_exc()
-        print("\nglassnet failed unexpectedly (this is a bug in glassnet, not in your input). "
-              "Please report it with the traceback above.", file=sys.stderr)
+        print(
+            "\nglassnet failed unexpectedly (this is a bug in glassnet, not in your input). "
+            "Please report it with the traceback above.",
+            file=sys.stderr,
+        )
         return EXIT_OURS
 
 
@@ -153,17 +183,28 @@ def _emit_json(doc: dict[str, Any]) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    options = given_options(args, exclude=("verb", "task", "config", "out", "resume", "json",
-                                           "quiet"))
+    options = given_options(
+        args, exclude=("verb", "task", "config", "out", "resume", "json", "quiet")
+    )
     data = options.pop("data", None)
-    run = api.train(args.task, data, config=args.config, out=args.out, resume=args.resume,
-                    quiet=args.quiet, **options)
+    run = api.train(
+        args.task,
+        data,
+        config=args.config,
+        out=args.out,
+        resume=args.resume,
+        quiet=args.quiet,
+        **options,
+    )
     if distributed.under_torchrun():
-        return EXIT_OK   # a worker process: the launching process reports
+        return EXIT_OK  # a worker process: the launching process reports
     fit = run.fit
     if fit is not None and fit.stopped == "interrupted":
-        print(f"Interrupted; the checkpoint is saved. Resume with:\n"
-              f"  glassnet train {args.task} --resume {run.path}", file=sys.stderr)
+        print(
+            f"Interrupted; the checkpoint is saved. Resume with:\n"
+            f"  glassnet train {args.task} --resume {run.path}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     if args.json:
         _emit_json({"run": str(run.path), "metrics": run.metrics})
@@ -174,8 +215,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _summary(run: api.Run) -> str:
     m = run.metrics
-    lines = [f"\nbest epoch {m.get('best_epoch')} of {m.get('epochs_run')} "
-             f"({m.get('monitor')} = {m.get('best_value', float('nan')):.4g})"]
+    lines = [
+        f"\nbest epoch {m.get('best_epoch')} of {m.get('epochs_run')} "
+        f"({m.get('monitor')} = {m.get('best_value', float('nan')):.4g})"
+    ]
     for split in ("val", "test"):
         if split in m:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in m[split].items())
@@ -196,8 +239,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"run": str(run.path), "data": args.data, "metrics": metrics})
     else:
-        _say(args, "\n".join(f"{k:>10}: {v:.4g}" if isinstance(v, float) else f"{k:>10}: {v}"
-                             for k, v in metrics.items()))
+        _say(
+            args,
+            "\n".join(
+                f"{k:>10}: {v:.4g}" if isinstance(v, float) else f"{k:>10}: {v}"
+                for k, v in metrics.items()
+            ),
+        )
     return EXIT_OK
 
 
@@ -230,13 +278,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "nets":
         for e in list_nets():
-            opts = ", ".join(f"{k}={','.join(map(str, d)) if isinstance(d, tuple) else d}"
-                             for k, (_, d, _) in e.options().items())
+            opts = ", ".join(
+                f"{k}={','.join(map(str, d)) if isinstance(d, tuple) else d}"
+                for k, (_, d, _) in e.options().items()
+            )
             print(f"{e.name:<14} {e.summary}\n{'':<14} options: {opts}")
     elif args.what == "tasks":
         for t in list_tasks():
-            print(f"{t.name:<14} {(t.__doc__ or '').strip().splitlines()[0]}  "
-                  f"(default net: {t.default_net})")
+            print(
+                f"{t.name:<14} {(t.__doc__ or '').strip().splitlines()[0]}  "
+                f"(default net: {t.default_net})"
+            )
     else:
         return _cmd_data(argparse.Namespace(data_verb="list"))
     return EXIT_OK
@@ -246,8 +298,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_verb == "list":
         for d in list_datasets():
             print(f"{d.name:<16} {d.task:<12} {d.description}")
-        print("\nUse one directly with --data builtin:NAME, or write it out with "
-              "`glassnet data make NAME DIR`.")
+        print(
+            "\nUse one directly with --data builtin:NAME, or write it out with "
+            "`glassnet data make NAME DIR`."
+        )
         return EXIT_OK
     ds = get_dataset(args.name)
     path = ds.make(Path(args.dir))
@@ -263,8 +317,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
-            "list": _cmd_list, "data": _cmd_data, "demo": _cmd_demo}
+COMMANDS = {
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
+    "list": _cmd_list,
+    "data": _cmd_data,
+    "demo": _cmd_demo,
+}
 
 
 if __name__ == "__main__":

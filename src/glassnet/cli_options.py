@@ -18,8 +18,15 @@ from glassnet.config import TOP_LEVEL, RunSpec, TrainSpec, data_spec_class
 from glassnet.nets import list_nets
 
 SEQUENCE_TYPES = (list, tuple)
-METAVARS = {"data": "PATH", "val": "PATH", "test": "PATH", "target": "COLUMN",
-            "monitor": "METRIC", "features": "COL,COL", "drop": "COL,COL"}
+METAVARS = {
+    "data": "PATH",
+    "val": "PATH",
+    "test": "PATH",
+    "target": "COLUMN",
+    "monitor": "METRIC",
+    "features": "COL,COL",
+    "drop": "COL,COL",
+}
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -37,14 +44,16 @@ def _comma_list(item_type: Any) -> Any:
             return [item_type(p) for p in parts]
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected comma-separated {item_type.__name__} values, got {text!r}") from None
+                f"expected comma-separated {item_type.__name__} values, got {text!r}"
+            ) from None
 
     parse.__name__ = f"list of {item_type.__name__}"
     return parse
 
 
-def add_option(parser: argparse._ActionsContainer, name: str, tp: Any, default: Any,
-               doc: str) -> None:
+def add_option(
+    parser: argparse._ActionsContainer, name: str, tp: Any, default: Any, doc: str
+) -> None:
     flag = "--" + name.replace("_", "-")
     tp = _strip_optional(tp)
     shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
@@ -73,14 +82,23 @@ def add_spec_options(parser: argparse.ArgumentParser, task: str, default_net: st
     show the defaults of the task's default net."""
     data_group = parser.add_argument_group("data")
     for name, f in _fields(data_spec_class(task)).items():
-        add_option(data_group, name, f.annotation, f.default if f.default_factory is None
-                   else f.default_factory(), f.description or "")
+        add_option(
+            data_group,
+            name,
+            f.annotation,
+            f.default if f.default_factory is None else f.default_factory(),
+            f.description or "",
+        )
     family = default_net.split(".")[0]
     net_group = parser.add_argument_group(f"net (family '{family}'; `glassnet list nets`)")
     nets = sorted(list_nets(family), key=lambda e: e.name != default_net)
-    net_group.add_argument("--net", dest="net", default=argparse.SUPPRESS,
-                           choices=[n.name for n in nets], help="which registered net "
-                           f"(default: {default_net})")
+    net_group.add_argument(
+        "--net",
+        dest="net",
+        default=argparse.SUPPRESS,
+        choices=[n.name for n in nets],
+        help=f"which registered net (default: {default_net})",
+    )
     seen: set[str] = set()
     for entry in nets:
         for name, (tp, default, doc) in entry.options().items():

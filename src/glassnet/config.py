@@ -44,7 +44,9 @@ class TrainSpec(Spec):
     epochs: int = Field(30, ge=1, description="passes over the training data")
     batch_size: int = Field(64, ge=1, description="samples per optimisation step (global)")
     lr: float = Field(3e-3, gt=0, description="peak learning rate")
-    weight_decay: float = Field(1e-4, ge=0, description="decoupled weight decay (AdamW) or L2 (SGD)")
+    weight_decay: float = Field(
+        1e-4, ge=0, description="decoupled weight decay (AdamW) or L2 (SGD)"
+    )
     optimizer: Literal["adamw", "sgd"] = Field("adamw", description="optimisation algorithm")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     schedule: Literal["cosine", "onecycle", "constant"] = Field(
@@ -52,8 +54,12 @@ class TrainSpec(Spec):
     )
     warmup: float = Field(0.05, ge=0, lt=1, description="share of all steps spent warming up")
     clip_grad: float = Field(1.0, ge=0, description="clip the gradient norm to this (0 = off)")
-    monitor: str = Field("val_loss", description="validation metric for best weights and early stop")
-    patience: int = Field(10, ge=0, description="stop after this many epochs without gain (0 = off)")
+    monitor: str = Field(
+        "val_loss", description="validation metric for best weights and early stop"
+    )
+    patience: int = Field(
+        10, ge=0, description="stop after this many epochs without gain (0 = off)"
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="where to train (auto: cuda > mps > cpu)"
     )
@@ -151,8 +157,9 @@ def option_names(task: str, net: str | None = None) -> dict[str, str]:
     return names
 
 
-def route_options(task: str, options: dict[str, Any], base: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
+def route_options(
+    task: str, options: dict[str, Any], base: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Merge flat `options` (Python kwargs / CLI flags) into nested spec sections `base`."""
     out: dict[str, Any] = {"task": task, "data": {}, "net": {}, "train": {}}
     for key, value in (base or {}).items():
@@ -177,13 +184,19 @@ def route_options(task: str, options: dict[str, Any], base: dict[str, Any] | Non
     return out
 
 
-def build_spec(task: str, options: dict[str, Any] | None = None,
-               config: str | Path | dict[str, Any] | None = None) -> RunSpec:
+def build_spec(
+    task: str,
+    options: dict[str, Any] | None = None,
+    config: str | Path | dict[str, Any] | None = None,
+) -> RunSpec:
     """Build and validate a RunSpec from an optional YAML config plus flat overrides."""
     base = load_yaml(config) if isinstance(config, (str, Path)) else (config or {})
     if "task" in base and base["task"] != task:
-        raise ConfigError(f"the config is for task '{base['task']}', not '{task}'",
-                          where=str(config), fix="Use the matching `glassnet train TASK`")
+        raise ConfigError(
+            f"the config is for task '{base['task']}', not '{task}'",
+            where=str(config),
+            fix="Use the matching `glassnet train TASK`",
+        )
     base = {k: v for k, v in base.items() if k != "task"}
     merged = route_options(task, options or {}, base)
     return validate_spec(merged, source=str(config) if config is not None else "options")
@@ -261,13 +274,17 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}, line {mark.line + 1}" if mark else str(p)
-        raise ConfigError(f"the config is not valid YAML: {getattr(e, 'problem', e)}",
-                          where=where, fix="Fix the YAML syntax (indentation, colons)") from None
+        raise ConfigError(
+            f"the config is not valid YAML: {getattr(e, 'problem', e)}",
+            where=where,
+            fix="Fix the YAML syntax (indentation, colons)",
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError("the config must be a mapping of sections (task, data, net, train)",
-                          where=str(p))
+        raise ConfigError(
+            "the config must be a mapping of sections (task, data, net, train)", where=str(p)
+        )
     return data
 
 

@@ -12,8 +12,10 @@ from glassnet.nets import create_net, list_nets
 
 # How to build a small instance of each family and feed it (data args + an input batch).
 FAMILY_INPUTS = {
-    "mlp": (dict(in_features=7, num_outputs=3, cardinalities=(5,)),
-            lambda: torch.cat([torch.randn(6, 6), torch.randint(0, 5, (6, 1)).float()], 1)),
+    "mlp": (
+        dict(in_features=7, num_outputs=3, cardinalities=(5,)),
+        lambda: torch.cat([torch.randn(6, 6), torch.randint(0, 5, (6, 1)).float()], 1),
+    ),
 }
 
 
@@ -32,7 +34,7 @@ def test_every_family_has_contract_inputs(name: str) -> None:
 @pytest.mark.parametrize("name", [e.name for e in list_nets()])
 def test_net_contract(name: str, tmp_path: Path) -> None:
     net, x = _build(name)
-    net.eval()   # no dropout noise, so the two paths must agree exactly
+    net.eval()  # no dropout noise, so the two paths must agree exactly
     out = net(x)
     assert out.shape == (x.shape[0], net.num_outputs)
     assert torch.isfinite(out).all()

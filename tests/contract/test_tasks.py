@@ -30,7 +30,7 @@ def test_two_steps_lower_the_loss(name: str) -> None:
     splits = task.load_data()
     torch.manual_seed(0)
     net = task.build_net(spec.net)
-    net.eval()   # no dropout noise: the same batch, measured before and after
+    net.eval()  # no dropout noise: the same batch, measured before and after
     batch = {k: v[:32] for k, v in splits.train.items()}
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     before = task.step(net, batch).loss.item()

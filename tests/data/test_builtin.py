@@ -8,8 +8,14 @@ import pytest
 from glassnet.data.builtin import get_dataset, list_datasets
 from glassnet.errors import DataError
 
-EXPECTED_ROWS = {"iris": 150, "wine": 178, "breast-cancer": 569, "diabetes": 442,
-                 "fair": 6366, "customers": 5000}
+EXPECTED_ROWS = {
+    "iris": 150,
+    "wine": 178,
+    "breast-cancer": 569,
+    "diabetes": 442,
+    "fair": 6366,
+    "customers": 5000,
+}
 
 
 def test_every_table_is_listed() -> None:

@@ -23,12 +23,12 @@ def test_fit_transform_layout_and_json_state() -> None:
     frame = mixed_frame()
     enc = TableEncoder.fit(frame, target="label", source="t", onehot_max=5)
     types = [c["type"] for c in enc.state["columns"]]
-    assert types == ["numeric", "numeric", "onehot", "embed"]   # embedded codes last
+    assert types == ["numeric", "numeric", "onehot", "embed"]  # embedded codes last
     x = enc.features(frame, "t")
     # x1, x2, x2-missing flag, 3 one-hot colours, 1 city code
     assert x.shape == (len(frame), 7) and np.isfinite(x).all()
     assert enc.cardinalities == (16,)
-    restored = TableEncoder(json.loads(json.dumps(enc.state)))   # plain JSON, no pickle
+    restored = TableEncoder(json.loads(json.dumps(enc.state)))  # plain JSON, no pickle
     np.testing.assert_array_equal(restored.features(frame, "t"), x)
     assert restored.labels == ["high", "low"]
 
@@ -58,13 +58,23 @@ def test_text_in_a_numeric_column_names_the_row() -> None:
         enc.features(bad, "new.csv")
 
 
-@pytest.mark.parametrize("frame,kind,message", [
-    (pd.DataFrame({"a": [1, 2, 3], "y": ["x", "x", "x"]}), "auto", "single value"),
-    (pd.DataFrame({"a": [1, 2, 3], "y": ["p", "q", "r"]}), "regression", "numeric target"),
-    (pd.DataFrame({"a": [None, None, None], "b": [1, 2, 3], "y": [1, 2, 1]}), "auto",
-     "column 'a' is entirely empty"),
-    (pd.DataFrame({"a": [1, 2, 3], "y": [None, None, None]}), "auto", "target column 'y' is empty"),
-])
+@pytest.mark.parametrize(
+    "frame,kind,message",
+    [
+        (pd.DataFrame({"a": [1, 2, 3], "y": ["x", "x", "x"]}), "auto", "single value"),
+        (pd.DataFrame({"a": [1, 2, 3], "y": ["p", "q", "r"]}), "regression", "numeric target"),
+        (
+            pd.DataFrame({"a": [None, None, None], "b": [1, 2, 3], "y": [1, 2, 1]}),
+            "auto",
+            "column 'a' is entirely empty",
+        ),
+        (
+            pd.DataFrame({"a": [1, 2, 3], "y": [None, None, None]}),
+            "auto",
+            "target column 'y' is empty",
+        ),
+    ],
+)
 def test_bad_tables_get_clear_errors(frame: pd.DataFrame, kind: str, message: str) -> None:
     with pytest.raises(DataError, match=message):
         TableEncoder.fit(frame, target="y", source="t.csv", kind=kind)  # type: ignore[arg-type]

@@ -17,21 +17,35 @@ from tests.conftest import mixed_frame
 
 
 def glassnet(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "glassnet", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "glassnet", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_data_make_train_predict_evaluate(workdir: Path) -> None:
     made = glassnet("data", "make", "iris", "data")
     assert made.returncode == 0 and "glassnet train tabular --data data/iris.csv" in made.stdout
-    train = glassnet("train", "tabular", "--data", "data/iris.csv", "--target", "species",
-                     "--epochs", "60", "--lr", "0.01", "--json")
+    train = glassnet(
+        "train",
+        "tabular",
+        "--data",
+        "data/iris.csv",
+        "--target",
+        "species",
+        "--epochs",
+        "60",
+        "--lr",
+        "0.01",
+        "--json",
+    )
     assert train.returncode == 0, train.stderr
-    doc = json.loads(train.stdout)            # stdout is the JSON document and nothing else
+    doc = json.loads(train.stdout)  # stdout is the JSON document and nothing else
     assert doc["run"] == "runs/tabular-1" and doc["metrics"]["test"]["accuracy"] >= 0.85
-    assert "epoch 1/60" in train.stderr       # progress went to stderr
-    assert json.loads(Path("runs/tabular-1/metrics.json").read_text())["test"] == \
-        doc["metrics"]["test"]
+    assert "epoch 1/60" in train.stderr  # progress went to stderr
+    assert (
+        json.loads(Path("runs/tabular-1/metrics.json").read_text())["test"]
+        == doc["metrics"]["test"]
+    )
 
     pred = glassnet("predict", "runs/tabular-1", "data/iris.csv", "--out", "preds.csv")
     assert pred.returncode == 0, pred.stderr
@@ -48,29 +62,49 @@ def test_data_make_train_predict_evaluate(workdir: Path) -> None:
 
 def test_builtin_data_and_config_file(workdir: Path) -> None:
     Path("run.yaml").write_text("net: {name: mlp.small, hidden: [16]}\ntrain: {epochs: 2}\n")
-    res = glassnet("train", "tabular", "--data", "builtin:wine", "--config", "run.yaml",
-                   "--epochs", "3", "--out", "w")
+    res = glassnet(
+        "train",
+        "tabular",
+        "--data",
+        "builtin:wine",
+        "--config",
+        "run.yaml",
+        "--epochs",
+        "3",
+        "--out",
+        "w",
+    )
     assert res.returncode == 0, res.stderr
     stored = Path("w/run.yaml").read_text()
     assert "epochs: 3" in stored and "- 16" in stored and "data: builtin:wine" in stored
     assert "run saved in w" in res.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["train", "tabular", "--data", "nope.csv", "--target", "y"], "'nope.csv' does not exist"),
-    (["train", "tabular", "--data", "d.csv", "--target", "lable"], "Did you mean 'label'"),
-    (["train", "tabular", "--data", "d.csv", "--target", "label", "--epoch", "2"],
-     "Did you mean '--epochs'"),
-    (["train", "tabular", "--data", "d.csv", "--target", "label", "--config", "bad.yaml"],
-     "not valid YAML"),
-    (["train", "tabular", "--data", "d.csv", "--target", "label", "--lr", "abc"],
-     "invalid float value: 'abc'"),
-    (["predict", ".", "d.csv"], "is not a glassnet run"),
-    (["evaluate", "missing-run", "d.csv"], "does not exist"),
-    (["data", "make", "wines", "x"], "Did you mean 'wine'"),
-])
-def test_bad_input_exits_2_with_one_clear_message(args: list[str], message: str,
-                                                  workdir: Path) -> None:
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "tabular", "--data", "nope.csv", "--target", "y"], "'nope.csv' does not exist"),
+        (["train", "tabular", "--data", "d.csv", "--target", "lable"], "Did you mean 'label'"),
+        (
+            ["train", "tabular", "--data", "d.csv", "--target", "label", "--epoch", "2"],
+            "Did you mean '--epochs'",
+        ),
+        (
+            ["train", "tabular", "--data", "d.csv", "--target", "label", "--config", "bad.yaml"],
+            "not valid YAML",
+        ),
+        (
+            ["train", "tabular", "--data", "d.csv", "--target", "label", "--lr", "abc"],
+            "invalid float value: 'abc'",
+        ),
+        (["predict", ".", "d.csv"], "is not a glassnet run"),
+        (["evaluate", "missing-run", "d.csv"], "does not exist"),
+        (["data", "make", "wines", "x"], "Did you mean 'wine'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_message(
+    args: list[str], message: str, workdir: Path
+) -> None:
     mixed_frame().to_csv("d.csv", index=False)
     Path("bad.yaml").write_text("train: {epochs: [1}\n")
     res = glassnet(*args)
@@ -81,8 +115,21 @@ def test_bad_input_exits_2_with_one_clear_message(args: list[str], message: str,
 
 def test_predict_with_missing_columns_names_them(workdir: Path) -> None:
     mixed_frame().to_csv("d.csv", index=False)
-    assert glassnet("train", "tabular", "--data", "d.csv", "--target", "label", "--epochs", "1",
-                    "--out", "r").returncode == 0
+    assert (
+        glassnet(
+            "train",
+            "tabular",
+            "--data",
+            "d.csv",
+            "--target",
+            "label",
+            "--epochs",
+            "1",
+            "--out",
+            "r",
+        ).returncode
+        == 0
+    )
     mixed_frame().drop(columns=["x1"]).to_csv("new.csv", index=False)
     res = glassnet("predict", "r", "new.csv")
     assert res.returncode == 2 and "lacks the column(s) 'x1'" in res.stderr
@@ -92,20 +139,59 @@ def test_list_and_help() -> None:
     nets = glassnet("list", "nets")
     assert nets.returncode == 0 and "mlp.small" in nets.stdout and "hidden=128,64" in nets.stdout
     helptext = glassnet("train", "tabular", "--help").stdout
-    for flag in ["--target", "--kind", "--hidden", "--activation", "--dropout", "--norm",
-                 "--epochs", "--lr", "--optimizer", "--schedule", "--clip-grad", "--patience",
-                 "--resume", "--seed", "--deterministic", "--devices", "--config", "--json",
-                 "--val", "--test", "--out"]:
+    for flag in [
+        "--target",
+        "--kind",
+        "--hidden",
+        "--activation",
+        "--dropout",
+        "--norm",
+        "--epochs",
+        "--lr",
+        "--optimizer",
+        "--schedule",
+        "--clip-grad",
+        "--patience",
+        "--resume",
+        "--seed",
+        "--deterministic",
+        "--devices",
+        "--config",
+        "--json",
+        "--val",
+        "--test",
+        "--out",
+    ]:
         assert flag in helptext, flag
     assert "tabular" in glassnet("list", "tasks").stdout
 
 
 def test_ctrl_c_saves_and_resume_finishes(workdir: Path) -> None:
     mixed_frame(2000).to_csv("d.csv", index=False)
-    proc = subprocess.Popen([sys.executable, "-m", "glassnet", "train", "tabular", "--data",
-                             "d.csv", "--target", "label", "--epochs", "400", "--patience", "0",
-                             "--batch-size", "8", "--out", "r"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "glassnet",
+            "train",
+            "tabular",
+            "--data",
+            "d.csv",
+            "--target",
+            "label",
+            "--epochs",
+            "400",
+            "--patience",
+            "0",
+            "--batch-size",
+            "8",
+            "--out",
+            "r",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not Path("r/metrics.csv").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -118,8 +204,11 @@ def test_ctrl_c_saves_and_resume_finishes(workdir: Path) -> None:
     assert state["loop"]["global_step"] > 0
     # Resume with a shorter horizon is not allowed (config is kept); resume the same run but
     # stop it again right away by editing nothing: just check it starts from the checkpoint.
-    Path("r/run.yaml").write_text(Path("r/run.yaml").read_text().replace("epochs: 400",
-                                                                         f"epochs: {state['loop']['epoch'] + 1}"))
+    Path("r/run.yaml").write_text(
+        Path("r/run.yaml")
+        .read_text()
+        .replace("epochs: 400", f"epochs: {state['loop']['epoch'] + 1}")
+    )
     res = glassnet("train", "tabular", "--resume", "r", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["metrics"]["epochs_run"] == state["loop"]["epoch"] + 1

@@ -12,17 +12,31 @@ from safetensors.torch import load_file
 
 from tests.conftest import mixed_frame
 
-ARGS = ["--data", "d.csv", "--target", "label", "--epochs", "3", "--batch-size", "32",
-        "--dropout", "0", "--patience", "0", "--quiet"]
+ARGS = [
+    "--data",
+    "d.csv",
+    "--target",
+    "label",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "32",
+    "--dropout",
+    "0",
+    "--patience",
+    "0",
+    "--quiet",
+]
 
 
 def test_two_processes_match_one(workdir: Path) -> None:
-    mixed_frame(500).to_csv("d.csv", index=False)   # 350 rows: the last batch is uneven
+    mixed_frame(500).to_csv("d.csv", index=False)  # 350 rows: the last batch is uneven
     cmd = [sys.executable, "-m", "glassnet", "train", "tabular", *ARGS]
     one = subprocess.run([*cmd, "--out", "one"], capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([*cmd, "--out", "two", "--devices", "2"], capture_output=True,
-                         text=True, timeout=300)
+    two = subprocess.run(
+        [*cmd, "--out", "two", "--devices", "2"], capture_output=True, text=True, timeout=300
+    )
     assert two.returncode == 0, two.stderr
     a, b = load_file("one/model.safetensors"), load_file("two/model.safetensors")
     for k in a:

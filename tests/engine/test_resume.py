@@ -13,8 +13,9 @@ import glassnet
 from glassnet.engine.callbacks import Callback
 from tests.conftest import mixed_frame
 
-OPTIONS = dict(target="label", epochs=4, batch_size=32, deterministic=True, patience=0,
-               dropout=0.3, quiet=True)   # dropout: the RNG stream must resume too
+OPTIONS = dict(
+    target="label", epochs=4, batch_size=32, deterministic=True, patience=0, dropout=0.3, quiet=True
+)  # dropout: the RNG stream must resume too
 
 
 class StopAt(Callback):
@@ -31,17 +32,28 @@ class StopAt(Callback):
 
 
 def _weights(run_dir: Path) -> dict:
-    return load_file(run_dir / "checkpoint" / (run_dir / "checkpoint/LATEST").read_text().strip()
-                     / "weights.safetensors")
+    return load_file(
+        run_dir
+        / "checkpoint"
+        / (run_dir / "checkpoint/LATEST").read_text().strip()
+        / "weights.safetensors"
+    )
 
 
 @pytest.mark.parametrize("stop_step,checkpoint_every", [(16, 0), (21, 3)])
 def test_resume_is_exact(stop_step: int, checkpoint_every: int, workdir: Path) -> None:
-    mixed_frame(600).to_csv("d.csv", index=False)   # 420 train rows -> 14 steps per epoch
-    full = glassnet.train("tabular", "d.csv", out="full", checkpoint_every=checkpoint_every,
-                          **OPTIONS)
-    part = glassnet.train("tabular", "d.csv", out="part", checkpoint_every=checkpoint_every,
-                          callbacks=[StopAt(stop_step)], **OPTIONS)
+    mixed_frame(600).to_csv("d.csv", index=False)  # 420 train rows -> 14 steps per epoch
+    full = glassnet.train(
+        "tabular", "d.csv", out="full", checkpoint_every=checkpoint_every, **OPTIONS
+    )
+    part = glassnet.train(
+        "tabular",
+        "d.csv",
+        out="part",
+        checkpoint_every=checkpoint_every,
+        callbacks=[StopAt(stop_step)],
+        **OPTIONS,
+    )
     assert part.fit is not None and part.fit.stopped == "interrupted"
     resumed = glassnet.train("tabular", resume="part", quiet=True)
     assert resumed.fit is not None and resumed.fit.stopped == "completed"

@@ -10,11 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import glassnet
 from glassnet.config import TrainSpec
-from safetensors.torch import load_file
-
 from glassnet.engine.callbacks import Callback
 from glassnet.engine.device import autocast_dtype, choose_device
 from glassnet.engine.optim import build_optimizer, build_scheduler
@@ -74,12 +73,21 @@ def test_device_choice() -> None:
 
 def test_early_stopping_keeps_the_best_weights(workdir: Path) -> None:
     frame = mixed_frame(300)
-    run = glassnet.train("tabular", frame, target="label", epochs=60, patience=3,
-                         monitor="val_accuracy", lr=0.05, quiet=True, out="r")
+    run = glassnet.train(
+        "tabular",
+        frame,
+        target="label",
+        epochs=60,
+        patience=3,
+        monitor="val_accuracy",
+        lr=0.05,
+        quiet=True,
+        out="r",
+    )
     m = run.metrics
     assert m["stopped"].startswith("early stop") and m["epochs_run"] < 60
     assert m["epochs_run"] - m["best_epoch"] == 3
-    rows = list(csv.DictReader(open("r/metrics.csv")))
+    rows = list(csv.DictReader(Path("r/metrics.csv").read_text().splitlines()))
     assert len(rows) == m["epochs_run"]
     best_row = max(rows, key=lambda r: float(r["val_accuracy"]))
     assert float(best_row["val_accuracy"]) == pytest.approx(m["best_value"], abs=1e-5)
@@ -94,9 +102,19 @@ def test_unknown_monitor_is_explained(workdir: Path) -> None:
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(workdir: Path) -> None:
     frame = pd.DataFrame({"a": [float(i) for i in range(200)], "y": [i * 0.5 for i in range(200)]})
-    with pytest.raises(TrainingError) as err:   # a learning rate that diverges at once
-        glassnet.train("tabular", frame, target="y", epochs=5, quiet=True, out="r",
-                       optimizer="sgd", lr=1e6, clip_grad=0.0, batch_size=16)
+    with pytest.raises(TrainingError) as err:  # a learning rate that diverges at once
+        glassnet.train(
+            "tabular",
+            frame,
+            target="y",
+            epochs=5,
+            quiet=True,
+            out="r",
+            optimizer="sgd",
+            lr=1e6,
+            clip_grad=0.0,
+            batch_size=16,
+        )
     text = str(err.value)
     assert "NaN or infinite at epoch 1" in text and "--lr" in text
     # a new run has no good checkpoint yet; the spec and preprocessing were kept
@@ -117,8 +135,16 @@ class PoisonAfter(Callback):
 
 def test_nan_guard_after_good_epochs_keeps_them(workdir: Path) -> None:
     with pytest.raises(TrainingError, match=r"epoch 3, step 1.*last good checkpoint \(epoch 2\)"):
-        glassnet.train("tabular", mixed_frame(300), target="label", epochs=5, quiet=True,
-                       out="r", patience=0, callbacks=[PoisonAfter(1)])
+        glassnet.train(
+            "tabular",
+            mixed_frame(300),
+            target="label",
+            epochs=5,
+            quiet=True,
+            out="r",
+            patience=0,
+            callbacks=[PoisonAfter(1)],
+        )
     net = glassnet.load("r").net
     assert all(torch.isfinite(p).all() for p in net.parameters())
     ckpt = Path("r/checkpoint") / Path("r/checkpoint/LATEST").read_text().strip()
@@ -130,7 +156,7 @@ def test_logs_csv_and_tensorboard(workdir: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     glassnet.train("tabular", mixed_frame(), target="label", epochs=3, quiet=True, out="r")
-    rows = list(csv.DictReader(open("r/metrics.csv")))
+    rows = list(csv.DictReader(Path("r/metrics.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
     assert {"train_loss", "val_loss", "val_accuracy", "lr"} <= rows[0].keys()
     acc = EventAccumulator("r/tensorboard")
@@ -150,10 +176,12 @@ def test_run_directories_never_overwrite(workdir: Path) -> None:
 
 
 def test_checkpoint_keeps_one_complete_copy(workdir: Path) -> None:
-    glassnet.train("tabular", mixed_frame(), target="label", epochs=3, quiet=True, out="r",
-                   checkpoint_every=2)
+    glassnet.train(
+        "tabular", mixed_frame(), target="label", epochs=3, quiet=True, out="r", checkpoint_every=2
+    )
     steps = list(Path("r/checkpoint").glob("step-*"))
     assert len(steps) == 1 and Path("r/checkpoint/LATEST").read_text().strip() == steps[0].name
     assert not list(Path("r").rglob("*.tmp"))
-    assert math.isfinite(float(__import__("json").loads(
-        (steps[0] / "state.json").read_text())["loop"]["best_value"]))
+    assert math.isfinite(
+        float(__import__("json").loads((steps[0] / "state.json").read_text())["loop"]["best_value"])
+    )

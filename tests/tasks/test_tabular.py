@@ -12,26 +12,38 @@ from glassnet.errors import ConfigError, DataError
 from tests.conftest import mixed_frame
 
 
-@pytest.mark.parametrize("name,metric,threshold,options", [
-    ("breast-cancer", "accuracy", 0.95, {}),
-    ("wine", "accuracy", 0.95, {}),
-    # 442 rows: a small net without dropout, more weight decay, a gentler learning rate.
-    ("diabetes", "r2", 0.40, dict(hidden=(64, 32), dropout=0.0, weight_decay=0.1, lr=1e-3)),
-])
-def test_held_out_quality_on_builtin_tables(name: str, metric: str, threshold: float,
-                                            options: dict, workdir: Path) -> None:
+@pytest.mark.parametrize(
+    "name,metric,threshold,options",
+    [
+        ("breast-cancer", "accuracy", 0.95, {}),
+        ("wine", "accuracy", 0.95, {}),
+        # 442 rows: a small net without dropout, more weight decay, a gentler learning rate.
+        ("diabetes", "r2", 0.40, dict(hidden=(64, 32), dropout=0.0, weight_decay=0.1, lr=1e-3)),
+    ],
+)
+def test_held_out_quality_on_builtin_tables(
+    name: str, metric: str, threshold: float, options: dict, workdir: Path
+) -> None:
     # Small tables give noisy test scores (one split of diabetes caps even ridge regression
     # at R2 0.23), so: 30% held out, averaged over three seeded splits.
-    scores = [glassnet.train("tabular", f"builtin:{name}", epochs=40, quiet=True, seed=seed,
-                             test_fraction=0.3, **options).metrics["test"][metric]
-              for seed in range(3)]
+    scores = [
+        glassnet.train(
+            "tabular",
+            f"builtin:{name}",
+            epochs=40,
+            quiet=True,
+            seed=seed,
+            test_fraction=0.3,
+            **options,
+        ).metrics["test"][metric]
+        for seed in range(3)
+    ]
     assert sum(scores) / 3 >= threshold, scores
 
 
 def test_dataframe_in_mixed_types_and_gaps(workdir: Path) -> None:
     frame = mixed_frame(600)
-    run = glassnet.train("tabular", frame, target="label", epochs=30, quiet=True,
-                         onehot_max=5)
+    run = glassnet.train("tabular", frame, target="label", epochs=30, quiet=True, onehot_max=5)
     assert run.metrics["test"]["accuracy"] >= 0.8
     preds = run.predict(frame.drop(columns=["label"]).head(5))
     assert list(preds.columns) == ["label", "probability_high", "probability_low"]
@@ -45,8 +57,9 @@ def test_explicit_val_and_test_files(workdir: Path) -> None:
     frame.iloc[:300].to_csv("train.csv", index=False)
     frame.iloc[300:350].to_csv("val.csv", index=False)
     frame.iloc[350:].to_csv("test.csv", index=False)
-    run = glassnet.train("tabular", "train.csv", target="label", val="val.csv",
-                         test="test.csv", epochs=3, quiet=True)
+    run = glassnet.train(
+        "tabular", "train.csv", target="label", val="val.csv", test="test.csv", epochs=3, quiet=True
+    )
     assert run.evaluate("test.csv")["n"] == 50
     assert run.metrics["test"]["accuracy"] == pytest.approx(run.evaluate("test.csv")["accuracy"])
 
@@ -59,13 +72,19 @@ def test_regression_inferred_and_overridable(workdir: Path) -> None:
     assert "value" in run.predict(frame.head(2)).columns
 
 
-@pytest.mark.parametrize("setup,error,message", [
-    (lambda: None, DataError, "data file 'missing.csv' does not exist"),
-    (lambda: Path("missing.csv").write_text(""), DataError, "is empty"),
-    (lambda: Path("missing.csv").write_text("a,b\n"), DataError, "no rows"),
-    (lambda: mixed_frame().to_csv("missing.csv", index=False), DataError,
-     "target column 'labl' is not in 'missing.csv'. Did you mean 'label'"),
-])
+@pytest.mark.parametrize(
+    "setup,error,message",
+    [
+        (lambda: None, DataError, "data file 'missing.csv' does not exist"),
+        (lambda: Path("missing.csv").write_text(""), DataError, "is empty"),
+        (lambda: Path("missing.csv").write_text("a,b\n"), DataError, "no rows"),
+        (
+            lambda: mixed_frame().to_csv("missing.csv", index=False),
+            DataError,
+            "target column 'labl' is not in 'missing.csv'. Did you mean 'label'",
+        ),
+    ],
+)
 def test_input_errors(setup, error, message: str, workdir: Path) -> None:  # noqa: ANN001
     setup()
     with pytest.raises(error, match=message):
@@ -84,12 +103,14 @@ def test_one_class_training_split_is_explained(workdir: Path) -> None:
     messages = []
     for seed in range(10):
         try:
-            glassnet.train("tabular", "d.csv", target="y", test_fraction=0.3, quiet=True,
-                           seed=seed, epochs=1)
+            glassnet.train(
+                "tabular", "d.csv", target="y", test_fraction=0.3, quiet=True, seed=seed, epochs=1
+            )
         except DataError as e:
             messages.append(str(e))
-    assert messages and all("training split of 'd.csv'" in m and "single value" in m
-                            for m in messages)
+    assert messages and all(
+        "training split of 'd.csv'" in m and "single value" in m for m in messages
+    )
 
 
 def test_evaluate_and_predict_errors(workdir: Path) -> None:

@@ -22,7 +22,7 @@ class BuiltinDataset:
     name: str
     task: str
     description: str
-    make: Callable[..., Path]            # make(directory, **options) -> the path to train on
+    make: Callable[..., Path]  # make(directory, **options) -> the path to train on
     defaults: dict[str, Any] = field(default_factory=dict)  # task options (e.g. target)
 
 
@@ -43,8 +43,10 @@ def list_datasets(task: str | None = None) -> list[BuiltinDataset]:
 def get_dataset(name: str) -> BuiltinDataset:
     _load_all()
     if name not in _DATASETS:
-        raise DataError(f"there is no built-in data set '{name}'.{did_you_mean(name, _DATASETS)}",
-                        fix=f"Built-in data sets: {', '.join(sorted(_DATASETS))}")
+        raise DataError(
+            f"there is no built-in data set '{name}'.{did_you_mean(name, _DATASETS)}",
+            fix=f"Built-in data sets: {', '.join(sorted(_DATASETS))}",
+        )
     return _DATASETS[name]
 
 
@@ -53,7 +55,7 @@ def is_builtin(path: str | None) -> bool:
 
 
 def builtin_name(path: str) -> str:
-    return path[len(BUILTIN_PREFIX):]
+    return path[len(BUILTIN_PREFIX) :]
 
 
 def materialise(path: str, cache_dir: Path) -> tuple[Path, dict[str, Any]]:

@@ -18,8 +18,12 @@ def _write_csv(frame: pd.DataFrame, directory: Path, name: str) -> Path:
     return path
 
 
-def _sklearn(name: str, loader_name: str, target: str,  # noqa: ANN202
-             rename_target: dict | None = None):
+def _sklearn(
+    name: str,
+    loader_name: str,
+    target: str,  # noqa: ANN202
+    rename_target: dict | None = None,
+):
     def make(directory: Path) -> Path:
         from sklearn import datasets
 
@@ -37,8 +41,14 @@ def _make_fair(directory: Path) -> Path:
     from statsmodels.datasets import fair
 
     frame = fair.load_pandas().data.copy()
-    occupations = {1: "student", 2: "farming/semi-skilled", 3: "white-collar",
-                   4: "teacher/nurse/writer", 5: "manager/business", 6: "professional"}
+    occupations = {
+        1: "student",
+        2: "farming/semi-skilled",
+        3: "white-collar",
+        4: "teacher/nurse/writer",
+        5: "manager/business",
+        6: "professional",
+    }
     religious = {1: "not", 2: "mildly", 3: "fairly", 4: "strongly"}
     frame["occupation"] = frame["occupation"].astype(int).map(occupations)
     frame["occupation_husb"] = frame["occupation_husb"].astype(int).map(occupations)
@@ -60,17 +70,34 @@ def make_customers(directory: Path, n: int = 5000, seed: int = 0) -> Path:
     internet = rng.choice(["yes", "no"], n, p=[0.7, 0.3])
     satisfaction = rng.integers(1, 6, n).astype(float)
     region_effect = {f"region-{i:02d}": e for i, e in enumerate(rng.normal(0, 0.6, 14))}
-    logit = (-1.0 + 1.6 * (contract == "month-to-month") - 0.9 * (contract == "two-year")
-             - 0.045 * tenure + 0.02 * (charges - 65) + 0.45 * calls
-             - 0.55 * (satisfaction - 3) + 0.5 * (payment == "electronic")
-             + np.vectorize(region_effect.get)(region) - 0.01 * (age - 45))
+    logit = (
+        -1.0
+        + 1.6 * (contract == "month-to-month")
+        - 0.9 * (contract == "two-year")
+        - 0.045 * tenure
+        + 0.02 * (charges - 65)
+        + 0.45 * calls
+        - 0.55 * (satisfaction - 3)
+        + 0.5 * (payment == "electronic")
+        + np.vectorize(region_effect.get)(region)
+        - 0.01 * (age - 45)
+    )
     churned = rng.random(n) < 1 / (1 + np.exp(-logit))
-    frame = pd.DataFrame({
-        "customer_id": [f"C{100000 + i}" for i in range(n)], "age": age, "tenure_months": tenure,
-        "monthly_charges": charges, "contract": contract, "payment": payment, "region": region,
-        "support_calls": calls, "internet": internet, "satisfaction": satisfaction,
-        "churned": np.where(churned, "yes", "no"),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{100000 + i}" for i in range(n)],
+            "age": age,
+            "tenure_months": tenure,
+            "monthly_charges": charges,
+            "contract": contract,
+            "payment": payment,
+            "region": region,
+            "support_calls": calls,
+            "internet": internet,
+            "satisfaction": satisfaction,
+            "churned": np.where(churned, "yes", "no"),
+        }
+    )
     frame.loc[rng.random(n) < 0.05, "monthly_charges"] = np.nan
     frame.loc[rng.random(n) < 0.10, "satisfaction"] = np.nan
     frame.loc[rng.random(n) < 0.03, "payment"] = None
@@ -80,19 +107,41 @@ def make_customers(directory: Path, n: int = 5000, seed: int = 0) -> Path:
 for _name, _loader, _target, _desc, _map in [
     ("iris", "load_iris", "species", "150 iris flowers, 4 measurements, 3 species", None),
     ("wine", "load_wine", "cultivar", "178 wines, 13 chemical measurements, 3 cultivars", None),
-    ("breast-cancer", "load_breast_cancer", "diagnosis",
-     "569 tumours, 30 cell-nucleus measurements, malignant or benign",
-     {0: "malignant", 1: "benign"}),
-    ("diabetes", "load_diabetes", "progression",
-     "442 patients, 10 baseline measurements, disease progression after a year (regression)",
-     None),
+    (
+        "breast-cancer",
+        "load_breast_cancer",
+        "diagnosis",
+        "569 tumours, 30 cell-nucleus measurements, malignant or benign",
+        {0: "malignant", 1: "benign"},
+    ),
+    (
+        "diabetes",
+        "load_diabetes",
+        "progression",
+        "442 patients, 10 baseline measurements, disease progression after a year (regression)",
+        None,
+    ),
 ]:
-    register_dataset(BuiltinDataset(_name, "tabular", _desc,
-                                    _sklearn(_name, _loader, _target, _map), {"target": _target}))
-register_dataset(BuiltinDataset(
-    "fair", "tabular", "6 366 survey answers (statsmodels), mixed types: had an affair?",
-    _make_fair, {"target": "had_affair"}))
-register_dataset(BuiltinDataset(
-    "customers", "tabular",
-    "5 000 made-up customers: numbers, categories, gaps, an id column; who churned?",
-    make_customers, {"target": "churned"}))
+    register_dataset(
+        BuiltinDataset(
+            _name, "tabular", _desc, _sklearn(_name, _loader, _target, _map), {"target": _target}
+        )
+    )
+register_dataset(
+    BuiltinDataset(
+        "fair",
+        "tabular",
+        "6 366 survey answers (statsmodels), mixed types: had an affair?",
+        _make_fair,
+        {"target": "had_affair"},
+    )
+)
+register_dataset(
+    BuiltinDataset(
+        "customers",
+        "tabular",
+        "5 000 made-up customers: numbers, categories, gaps, an id column; who churned?",
+        make_customers,
+        {"target": "churned"},
+    )
+)

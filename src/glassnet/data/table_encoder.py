@@ -27,6 +27,7 @@ def _is_numeric(series: pd.Series) -> bool:
 
 def _as_strings(series: pd.Series) -> pd.Series:
     """Category values as strings; integral floats print as ints ('3', not '3.0')."""
+
     def one(v: Any) -> str:
         if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
             return MISSING
@@ -43,8 +44,11 @@ def infer_kind(target: pd.Series) -> Literal["classification", "regression"]:
     if not _is_numeric(values):
         return "classification"
     integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-    return "classification" if integral and values.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET \
+    return (
+        "classification"
+        if integral and values.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET
         else "regression"
+    )
 
 
 class TableEncoder:
@@ -56,26 +60,40 @@ class TableEncoder:
 
     # ---- fitting -------------------------------------------------------------------------
     @classmethod
-    def fit(cls, frame: pd.DataFrame, *, target: str, source: str,
-            kind: Literal["auto", "classification", "regression"] = "auto",
-            categorical: Literal["auto", "onehot", "embed"] = "auto", onehot_max: int = 10,
-            features: list[str] | None = None, drop: list[str] | None = None) -> TableEncoder:
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        target: str,
+        source: str,
+        kind: Literal["auto", "classification", "regression"] = "auto",
+        categorical: Literal["auto", "onehot", "embed"] = "auto",
+        onehot_max: int = 10,
+        features: list[str] | None = None,
+        drop: list[str] | None = None,
+    ) -> TableEncoder:
         require_column(frame, target, source, "target")
         y = frame[target]
         if y.isna().all():
-            raise DataError(f"the target column '{target}' is empty in {source}",
-                            fix="Choose a target column that has values")
+            raise DataError(
+                f"the target column '{target}' is empty in {source}",
+                fix="Choose a target column that has values",
+            )
         resolved = infer_kind(y) if kind == "auto" else kind
         if resolved == "regression" and not _is_numeric(y.dropna()):
             bad = y.dropna()[pd.to_numeric(y.dropna(), errors="coerce").isna()].iloc[0]
             raise DataError(
                 f"regression needs a numeric target, but '{target}' holds text such as {bad!r}",
-                where=source, fix="Use --kind classification, or clean the column")
+                where=source,
+                fix="Use --kind classification, or clean the column",
+            )
         if y.dropna().nunique() < 2:
             raise DataError(
                 f"the target column '{target}' has a single value "
                 f"({_as_strings(y.dropna()).iloc[0]!r}): there is nothing to learn",
-                where=source, fix="Choose another target, or add rows with other values")
+                where=source,
+                fix="Choose another target, or add rows with other values",
+            )
         notes: list[str] = []
         state: dict[str, Any] = {"target": target, "kind": resolved, "columns": []}
         if resolved == "classification":
@@ -91,29 +109,44 @@ class TableEncoder:
                 continue
             col = frame[name]
             if col.isna().all():
-                raise DataError(f"column '{name}' is entirely empty", where=source,
-                                fix=f"Drop it (--drop {name}) or fill it in")
+                raise DataError(
+                    f"column '{name}' is entirely empty",
+                    where=source,
+                    fix=f"Drop it (--drop {name}) or fill it in",
+                )
             if _is_numeric(col):
                 values = col.to_numpy(dtype=np.float64)
                 finite = values[np.isfinite(values)]
-                state["columns"].append({
-                    "name": str(name), "type": "numeric",
-                    "mean": float(finite.mean()), "std": float(finite.std() or 1.0),
-                    "fill": float(np.median(finite)),
-                    "missing_indicator": bool(len(finite) < len(values)),
-                })
+                state["columns"].append(
+                    {
+                        "name": str(name),
+                        "type": "numeric",
+                        "mean": float(finite.mean()),
+                        "std": float(finite.std() or 1.0),
+                        "fill": float(np.median(finite)),
+                        "missing_indicator": bool(len(finite) < len(values)),
+                    }
+                )
                 continue
             cats = sorted(set(_as_strings(col)))
             if len(cats) > 50 and len(cats) > 0.5 * len(col):
-                notes.append(f"column '{name}' looks like an identifier ({len(cats)} distinct "
-                             "values) and was left out")
+                notes.append(
+                    f"column '{name}' looks like an identifier ({len(cats)} distinct "
+                    "values) and was left out"
+                )
                 continue
-            ctype = categorical if categorical != "auto" else (
-                "onehot" if len(cats) <= onehot_max else "embed")
+            ctype = (
+                categorical
+                if categorical != "auto"
+                else ("onehot" if len(cats) <= onehot_max else "embed")
+            )
             state["columns"].append({"name": str(name), "type": ctype, "categories": cats})
         if not state["columns"]:
-            raise DataError("no feature columns are left to learn from", where=source,
-                            fix="Check --features / --drop")
+            raise DataError(
+                "no feature columns are left to learn from",
+                where=source,
+                fix="Check --features / --drop",
+            )
         # Embedded columns go last, in the order the net reads them.
         state["columns"].sort(key=lambda c: {"numeric": 0, "onehot": 1, "embed": 2}[c["type"]])
         enc = cls(state)
@@ -150,8 +183,9 @@ class TableEncoder:
     @property
     def cardinalities(self) -> tuple[int, ...]:
         # +1: code 0 stands for a category unseen in training.
-        return tuple(len(c["categories"]) + 1 for c in self.state["columns"]
-                     if c["type"] == "embed")
+        return tuple(
+            len(c["categories"]) + 1 for c in self.state["columns"] if c["type"] == "embed"
+        )
 
     @property
     def num_outputs(self) -> int:
@@ -164,7 +198,9 @@ class TableEncoder:
         if missing:
             raise DataError(
                 f"{source} lacks the column(s) {', '.join(map(repr, missing))} the model was "
-                "trained on", fix=f"The model expects: {', '.join(self.input_columns)}")
+                "trained on",
+                fix=f"The model expects: {', '.join(self.input_columns)}",
+            )
         self.notes = []
         blocks: list[np.ndarray] = []
         for c in self.state["columns"]:
@@ -176,7 +212,10 @@ class TableEncoder:
                     row = int(np.flatnonzero(bad)[0])
                     raise DataError(
                         f"column '{c['name']}' should be numeric but row {row + 1} holds "
-                        f"{col.iloc[row]!r}", where=source, fix="Fix or blank that value")
+                        f"{col.iloc[row]!r}",
+                        where=source,
+                        fix="Fix or blank that value",
+                    )
                 gaps = ~np.isfinite(values)
                 values = np.where(gaps, c["fill"], values)
                 blocks.append(((values - c["mean"]) / c["std"])[:, None])
@@ -189,8 +228,10 @@ class TableEncoder:
             unseen = int((codes < 0).sum())
             if unseen:
                 examples = sorted(set(strings[codes < 0]))[:3]
-                self.notes.append(f"{unseen} value(s) of '{c['name']}' were not seen in training "
-                                  f"(e.g. {', '.join(examples)}) and were treated as unknown")
+                self.notes.append(
+                    f"{unseen} value(s) of '{c['name']}' were not seen in training "
+                    f"(e.g. {', '.join(examples)}) and were treated as unknown"
+                )
             if c["type"] == "onehot":
                 onehot = np.zeros((len(codes), len(c["categories"])))
                 rows = np.flatnonzero(codes >= 0)
@@ -213,17 +254,21 @@ class TableEncoder:
             strings = _as_strings(y)
             unknown = sorted(set(strings) - set(index))
             if unknown:
-                raise DataError(f"target '{name}' has labels the model does not know: "
-                                f"{', '.join(unknown[:5])}", where=source,
-                                fix=f"Known labels: {', '.join(self.labels)}")
+                raise DataError(
+                    f"target '{name}' has labels the model does not know: {', '.join(unknown[:5])}",
+                    where=source,
+                    fix=f"Known labels: {', '.join(self.labels)}",
+                )
             return strings.map(index).to_numpy(dtype=np.int64)
         values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
         if np.isnan(values).any():
             row = int(np.flatnonzero(np.isnan(values))[0])
-            raise DataError(f"target '{name}' is not a number in row {row + 1}: "
-                            f"{y.iloc[row]!r}", where=source, fix="Fix or remove that row")
-        return ((values - self.state["target_mean"]) / self.state["target_std"]).astype(
-            np.float32)
+            raise DataError(
+                f"target '{name}' is not a number in row {row + 1}: {y.iloc[row]!r}",
+                where=source,
+                fix="Fix or remove that row",
+            )
+        return ((values - self.state["target_mean"]) / self.state["target_std"]).astype(np.float32)
 
     def unscale(self, values: np.ndarray) -> np.ndarray:
         """Standardised regression outputs back to the target's units."""

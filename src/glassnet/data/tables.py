@@ -15,26 +15,36 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet file into a DataFrame; empty or unreadable files raise DataError."""
     p = Path(path)
     if not p.exists():
-        raise DataError(f"data file '{p}' does not exist",
-                        fix="Check the path, or see `glassnet data list` for built-in data")
+        raise DataError(
+            f"data file '{p}' does not exist",
+            fix="Check the path, or see `glassnet data list` for built-in data",
+        )
     if p.is_dir():
-        raise DataError(f"'{p}' is a folder, but this task reads one table file",
-                        fix="Pass a .csv, .tsv or .parquet file")
+        raise DataError(
+            f"'{p}' is a folder, but this task reads one table file",
+            fix="Pass a .csv, .tsv or .parquet file",
+        )
     suffix = p.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise DataError(f"'{p}' has an unsupported extension '{suffix}'",
-                        fix="Use .csv, .tsv or .parquet")
+        raise DataError(
+            f"'{p}' has an unsupported extension '{suffix}'", fix="Use .csv, .tsv or .parquet"
+        )
     if p.stat().st_size == 0:
         raise DataError(f"data file '{p}' is empty", fix="Point to a file with a header and rows")
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(p)
         else:
-            frame = pd.read_csv(p, sep=TABLE_SUFFIXES[suffix], engine="python"
-                                if TABLE_SUFFIXES[suffix] is None else "c")
+            frame = pd.read_csv(
+                p,
+                sep=TABLE_SUFFIXES[suffix],
+                engine="python" if TABLE_SUFFIXES[suffix] is None else "c",
+            )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
-        raise DataError(f"could not read '{p}': {str(e).splitlines()[0]}",
-                        fix="Check that it is a well-formed table with one header row") from None
+        raise DataError(
+            f"could not read '{p}': {str(e).splitlines()[0]}",
+            fix="Check that it is a well-formed table with one header row",
+        ) from None
     if frame.empty:
         raise DataError(f"data file '{p}' has a header but no rows", fix="Add data rows")
     return frame

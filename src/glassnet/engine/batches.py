@@ -21,8 +21,9 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
 
 
 class TensorBatches:
-    def __init__(self, data: Batch, batch_size: int, *, seed: int, rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, data: Batch, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1
+    ) -> None:
         self.data = data
         self.n = batch_size_of(data)
         self.batch_size = batch_size
@@ -39,15 +40,17 @@ class TensorBatches:
         device = next(iter(self.data.values())).device
         order = order.to(device)
         for i in range(start, len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]  # (B_global,)
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]  # (B_global,)
             if self.world_size > 1:
-                idx = idx.tensor_split(self.world_size)[self.rank]      # (B_local,)
-            yield {k: v.index_select(0, idx) for k, v in self.data.items()}, min(
-                self.batch_size, self.n - i * self.batch_size)
+                idx = idx.tensor_split(self.world_size)[self.rank]  # (B_local,)
+            yield (
+                {k: v.index_select(0, idx) for k, v in self.data.items()},
+                min(self.batch_size, self.n - i * self.batch_size),
+            )
 
 
 def sequential(data: Batch, batch_size: int) -> Iterator[Batch]:
     """Fixed-order batches for evaluation."""
     n = batch_size_of(data)
     for i in range(0, n, batch_size):
-        yield {k: v[i:i + batch_size] for k, v in data.items()}
+        yield {k: v[i : i + batch_size] for k, v in data.items()}

@@ -17,10 +17,11 @@ from glassnet.data.files import atomic_write_text
 
 
 class Callback:
-    trainer: Any = None   # set by the Trainer before on_train_start
+    trainer: Any = None  # set by the Trainer before on_train_start
 
-    def on_train_start(self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int,
-                       start_step: int) -> None: ...
+    def on_train_start(
+        self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int, start_step: int
+    ) -> None: ...
     def on_step(self, *, epoch: int, step: int, loss: float | None) -> None: ...
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None: ...
     def on_train_end(self, *, reason: str) -> None: ...
@@ -86,22 +87,39 @@ class Progress(Callback):
         self.live = interactive() and not quiet
         self.bar: Any = None
 
-    def on_train_start(self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int,
-                       start_step: int) -> None:
+    def on_train_start(
+        self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int, start_step: int
+    ) -> None:
         self.total_epochs = total_epochs
         self.steps = steps_per_epoch
         if self.live:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar,
-                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as Bar
 
-            self.bar = Bar(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(),
-                           MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                           TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+            self.bar = Bar(
+                TextColumn("[bold]epoch {task.fields[epoch]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
             self.bar.start()
             done = start_epoch * steps_per_epoch + start_step
-            self.task = self.bar.add_task("train", total=total_epochs * steps_per_epoch,
-                                          completed=done, epoch=f"{start_epoch + 1}/{total_epochs}",
-                                          info="")
+            self.task = self.bar.add_task(
+                "train",
+                total=total_epochs * steps_per_epoch,
+                completed=done,
+                epoch=f"{start_epoch + 1}/{total_epochs}",
+                info="",
+            )
 
     def on_step(self, *, epoch: int, step: int, loss: float | None) -> None:
         if self.bar is not None:
@@ -112,8 +130,11 @@ class Progress(Callback):
         if self.bar is not None:
             self.bar.update(self.task, info=shown + (" *" if improved else ""))
         elif not self.quiet:
-            print(f"epoch {epoch + 1}/{self.total_epochs}  {shown}{'  (best)' if improved else ''}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"epoch {epoch + 1}/{self.total_epochs}  {shown}{'  (best)' if improved else ''}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def on_train_end(self, *, reason: str) -> None:
         if self.bar is not None:

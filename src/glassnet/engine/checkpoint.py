@@ -66,8 +66,14 @@ class Checkpoint:
     directory: Path
 
 
-def save_checkpoint(root: Path, *, net: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, state: dict[str, Any]) -> Path:
+def save_checkpoint(
+    root: Path,
+    *,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: dict[str, Any],
+) -> Path:
     """Write a complete checkpoint under `root` and point LATEST at it; prune older ones."""
     step_dir = root / f"step-{state['global_step']:09d}"
     if step_dir.exists():
@@ -77,9 +83,15 @@ def save_checkpoint(root: Path, *, net: nn.Module, optimizer: torch.optim.Optimi
     atomic_write_bytes(step_dir / "weights.safetensors", save(_tensors(net.state_dict())))
     atomic_write_bytes(step_dir / "optimizer.safetensors", save(opt_tensors))
     atomic_write_bytes(step_dir / "rng.safetensors", save(_tensors(rng_tensors)))
-    atomic_write_json(step_dir / "state.json", {
-        "loop": state, "optimizer": opt_plain, "scheduler": scheduler.state_dict(),
-        "rng": rng_json})
+    atomic_write_json(
+        step_dir / "state.json",
+        {
+            "loop": state,
+            "optimizer": opt_plain,
+            "scheduler": scheduler.state_dict(),
+            "rng": rng_json,
+        },
+    )
     atomic_write_text(root / "LATEST", step_dir.name + "\n")
     for old in root.glob("step-*"):
         if old != step_dir:
@@ -91,12 +103,15 @@ def has_checkpoint(root: Path) -> bool:
     return (root / "LATEST").is_file()
 
 
-def load_checkpoint(root: Path, *, net: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any) -> Checkpoint:
+def load_checkpoint(
+    root: Path, *, net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> Checkpoint:
     """Restore net, optimiser, scheduler and RNG streams; return the loop state."""
     if not has_checkpoint(root):
-        raise RunError(f"there is no checkpoint in '{root}' to resume from",
-                       fix="Start a new run instead of --resume")
+        raise RunError(
+            f"there is no checkpoint in '{root}' to resume from",
+            fix="Start a new run instead of --resume",
+        )
     step_dir = root / (root / "LATEST").read_text(encoding="utf-8").strip()
     data = json.loads((step_dir / "state.json").read_text(encoding="utf-8"))
     net.load_state_dict(load((step_dir / "weights.safetensors").read_bytes()))

@@ -9,15 +9,18 @@ from glassnet.errors import ConfigError
 
 def choose_device(preference: str = "auto") -> torch.device:
     """The device to train on. An explicit choice that is not available is an error."""
-    available = {"cuda": torch.cuda.is_available(),
-                 "mps": bool(getattr(torch.backends, "mps", None))
-                 and torch.backends.mps.is_available(),
-                 "cpu": True}
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
+        "cpu": True,
+    }
     if preference == "auto":
         return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
     if not available.get(preference, False):
-        raise ConfigError(f"device '{preference}' is not available on this machine",
-                          fix="Use --device auto (or cpu)")
+        raise ConfigError(
+            f"device '{preference}' is not available on this machine",
+            fix="Use --device auto (or cpu)",
+        )
     return torch.device(preference)
 
 
@@ -27,6 +30,8 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
         return None
     capable = device.type == "cuda" and torch.cuda.is_bf16_supported()
     if precision == "bf16" and not capable:
-        raise ConfigError(f"bf16 precision needs a CUDA GPU that supports it; this run is on "
-                          f"{device.type}", fix="Use --precision auto or fp32")
+        raise ConfigError(
+            f"bf16 precision needs a CUDA GPU that supports it; this run is on {device.type}",
+            fix="Use --precision auto or fp32",
+        )
     return torch.bfloat16 if capable else None

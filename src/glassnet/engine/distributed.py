@@ -31,8 +31,7 @@ class World:
 
 
 def under_torchrun() -> bool:
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(
-        os.environ["WORLD_SIZE"]) > 1
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
 def init_world(device: torch.device) -> World:
@@ -68,7 +67,15 @@ def shutdown(world: World) -> None:
 
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `glassnet <argv>` under torchrun with `nproc` processes on this machine."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={nproc}", "-m", "glassnet", *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "glassnet",
+        *argv,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     return subprocess.call(cmd, env=env)

@@ -19,9 +19,16 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 
 @torch.no_grad()
-def run_outputs(task: Task, net: nn.Module, data: Batch, *, device: torch.device,
-                batch_size: int = 1024, amp: torch.dtype | None = None,
-                with_loss: bool = True) -> tuple[torch.Tensor, float | None]:
+def run_outputs(
+    task: Task,
+    net: nn.Module,
+    data: Batch,
+    *,
+    device: torch.device,
+    batch_size: int = 1024,
+    amp: torch.dtype | None = None,
+    with_loss: bool = True,
+) -> tuple[torch.Tensor, float | None]:
     """Concatenated raw outputs for `data` (on CPU) and, with targets, the mean loss."""
     was_training = net.training
     net.eval()

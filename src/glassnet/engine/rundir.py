@@ -67,15 +67,20 @@ class RunDir:
         else:
             path = Path(out)
             if path.exists() and any(path.iterdir()):
-                raise RunError(f"'{path}' already exists and is not empty",
-                               fix="Choose another --out, or resume it with --resume")
+                raise RunError(
+                    f"'{path}' already exists and is not empty",
+                    fix="Choose another --out, or resume it with --resume",
+                )
         path.mkdir(parents=True, exist_ok=True)
         return cls(path)
 
     def write_spec(self, spec: RunSpec, device: torch.device, world_size: int) -> None:
         doc = spec.to_dict()
-        doc["versions"] = {"glassnet": __version__, "torch": str(torch.__version__),
-                           "python": platform.python_version()}
+        doc["versions"] = {
+            "glassnet": __version__,
+            "torch": str(torch.__version__),
+            "python": platform.python_version(),
+        }
         doc["device"] = {"type": device.type, "processes": world_size}
         atomic_write_text(self.spec_file, dump_yaml(doc))
 
@@ -87,11 +92,15 @@ class RunDir:
     def open(cls, path: str | Path) -> RunDir:
         p = Path(path)
         if not p.is_dir():
-            raise RunError(f"run directory '{p}' does not exist",
-                           fix="Pass the folder `glassnet train` printed (e.g. runs/tabular-1)")
+            raise RunError(
+                f"run directory '{p}' does not exist",
+                fix="Pass the folder `glassnet train` printed (e.g. runs/tabular-1)",
+            )
         if not (p / "run.yaml").is_file():
-            raise RunError(f"'{p}' is not a glassnet run (it has no run.yaml)",
-                           fix="Pass the folder `glassnet train` printed (e.g. runs/tabular-1)")
+            raise RunError(
+                f"'{p}' is not a glassnet run (it has no run.yaml)",
+                fix="Pass the folder `glassnet train` printed (e.g. runs/tabular-1)",
+            )
         return cls(p)
 
     def read_spec(self) -> RunSpec:
@@ -104,6 +113,8 @@ class RunDir:
 
     def read_preprocess(self) -> dict[str, Any]:
         if not self.preprocess.is_file():
-            raise RunError(f"'{self.path}' has no preprocess.json: the run did not finish "
-                           "loading its data", fix="Train it again")
+            raise RunError(
+                f"'{self.path}' has no preprocess.json: the run did not finish loading its data",
+                fix="Train it again",
+            )
         return json.loads(self.preprocess.read_text(encoding="utf-8"))

@@ -30,8 +30,10 @@ def capture_rng() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """(JSON part, tensor part) of every global RNG state."""
     py = random.getstate()
     np_state = np.random.get_state()
-    json_part = {"python": [py[0], list(py[1]), py[2]],
-                 "numpy": [np_state[0], np_state[1].tolist(), *map(_plain, np_state[2:])]}
+    json_part = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], np_state[1].tolist(), *map(_plain, np_state[2:])],
+    }
     tensors = {"torch_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):

@@ -22,7 +22,12 @@ from glassnet.config import TrainSpec
 from glassnet.engine import distributed as dist_
 from glassnet.engine.batches import TensorBatches, to_device
 from glassnet.engine.callbacks import Callback
-from glassnet.engine.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, save_weights
+from glassnet.engine.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    save_weights,
+)
 from glassnet.engine.device import autocast_dtype
 from glassnet.engine.inference import autocast, run_outputs
 from glassnet.engine.optim import build_optimizer, build_scheduler
@@ -36,9 +41,9 @@ from glassnet.tasks._base import batch_size_of
 class FitResult:
     monitor: str
     best_value: float
-    best_epoch: int          # 0-based
+    best_epoch: int  # 0-based
     epochs_run: int
-    stopped: str             # "completed", "early stop" or "interrupted"
+    stopped: str  # "completed", "early stop" or "interrupted"
     last_metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -66,10 +71,18 @@ class _StopRequest:
 
 
 class Trainer:
-    def __init__(self, task: Task, net: nn.Module, spec: TrainSpec, *, seed: int,
-                 device: torch.device, run: RunDir | None = None,
-                 world: dist_.World | None = None, callbacks: list[Callback] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        task: Task,
+        net: nn.Module,
+        spec: TrainSpec,
+        *,
+        seed: int,
+        device: torch.device,
+        run: RunDir | None = None,
+        world: dist_.World | None = None,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
         self.task = task
         self.net = net.to(device)
         self.spec = spec
@@ -79,7 +92,7 @@ class Trainer:
         self.world = world or dist_.World()
         self.callbacks = callbacks or []
         for cb in self.callbacks:
-            cb.trainer = self   # so a callback can read state or request a stop
+            cb.trainer = self  # so a callback can read state or request a stop
         self.amp = autocast_dtype(device, spec.precision)
         self.stop = _StopRequest()
 
@@ -94,8 +107,13 @@ class Trainer:
     def _save(self, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
         if self._writes():
             assert self.run is not None
-            save_checkpoint(self.run.checkpoints, net=self.net, optimizer=optimizer,
-                            scheduler=scheduler, state=state)
+            save_checkpoint(
+                self.run.checkpoints,
+                net=self.net,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                state=state,
+            )
 
     # ---- the loop ------------------------------------------------------------------------
     def fit(self, splits: DataSplits, *, resume: bool = False) -> FitResult:
@@ -103,27 +121,45 @@ class Trainer:
         train = to_device(splits.train, self.device)
         val = splits.val
         monitor = spec.monitor if val is not None else "train_loss"
-        batches = TensorBatches(train, spec.batch_size, seed=self.seed, rank=world.rank,
-                                world_size=world.size)
+        batches = TensorBatches(
+            train, spec.batch_size, seed=self.seed, rank=world.rank, world_size=world.size
+        )
         steps_per_epoch = len(batches)
         optimizer = build_optimizer(self.net, spec, self.device)
         scheduler = build_scheduler(optimizer, spec, spec.epochs * steps_per_epoch)
         model: nn.Module = self.net
         if world.distributed:
             model = DistributedDataParallel(
-                self.net, device_ids=[world.local_rank] if self.device.type == "cuda" else None)
+                self.net, device_ids=[world.local_rank] if self.device.type == "cuda" else None
+            )
         if spec.compile:
             model = torch.compile(model)  # type: ignore[assignment]
         params = [p for p in self.net.parameters() if p.requires_grad]
 
-        loop = {"epoch": 0, "step": 0, "global_step": 0, "best_value": None, "best_epoch": -1,
-                "since_best": 0, "loss_sum": 0.0, "loss_count": 0}
+        loop = {
+            "epoch": 0,
+            "step": 0,
+            "global_step": 0,
+            "best_value": None,
+            "best_epoch": -1,
+            "since_best": 0,
+            "loss_sum": 0.0,
+            "loss_count": 0,
+        }
         if resume and self.run is not None and has_checkpoint(self.run.checkpoints):
-            loop.update(load_checkpoint(self.run.checkpoints, net=self.net, optimizer=optimizer,
-                                        scheduler=scheduler).state)
+            loop.update(
+                load_checkpoint(
+                    self.run.checkpoints, net=self.net, optimizer=optimizer, scheduler=scheduler
+                ).state
+            )
         start_epoch, start_step = int(loop["epoch"]), int(loop["step"])
-        self._emit("on_train_start", total_epochs=spec.epochs, steps_per_epoch=steps_per_epoch,
-                   start_epoch=start_epoch, start_step=start_step)
+        self._emit(
+            "on_train_start",
+            total_epochs=spec.epochs,
+            steps_per_epoch=steps_per_epoch,
+            start_epoch=start_epoch,
+            start_step=start_step,
+        )
         guard_every = 1 if self.device.type == "cpu" else 25
         stopped, metrics = "completed", {}
         with self.stop:
@@ -139,7 +175,7 @@ class Trainer:
                     if (step + 1) % guard_every == 0 or step + 1 == steps_per_epoch:
                         # Before backward, so a bad step never reaches the weights.
                         self._guard(loss_sum + loss.detach().float(), epoch, step, loop)
-                    if world.distributed:   # so DDP's gradient mean equals the global mean
+                    if world.distributed:  # so DDP's gradient mean equals the global mean
                         loss_for_grad = loss * (n_local * world.size / n_global)
                     else:
                         loss_for_grad = loss
@@ -153,8 +189,12 @@ class Trainer:
                     loss_count += n_local
                     loop["global_step"] += 1
                     self._emit("on_step", epoch=epoch, step=step, loss=None)
-                    position = {"epoch": epoch, "step": step + 1,
-                                "loss_sum": float(loss_sum), "loss_count": loss_count}
+                    position = {
+                        "epoch": epoch,
+                        "step": step + 1,
+                        "loss_sum": float(loss_sum),
+                        "loss_count": loss_count,
+                    }
                     if self.stop.requested:
                         loop.update(position)
                         self._save(optimizer, scheduler, loop)
@@ -168,8 +208,11 @@ class Trainer:
 
                 metrics = self._epoch_metrics(loss_sum, loss_count, val, optimizer)
                 if monitor not in metrics:
-                    raise ConfigError(f"cannot monitor '{monitor}': this task reports "
-                                      f"{', '.join(sorted(metrics))}", fix="Pick one of those")
+                    raise ConfigError(
+                        f"cannot monitor '{monitor}': this task reports "
+                        f"{', '.join(sorted(metrics))}",
+                        fix="Pick one of those",
+                    )
                 value = metrics[monitor]
                 better = higher_is_better(monitor)
                 best = loop["best_value"]
@@ -186,16 +229,24 @@ class Trainer:
                 self._emit("on_epoch_end", epoch=epoch, metrics=metrics, improved=improved)
                 early = bool(spec.patience and loop["since_best"] >= spec.patience)
                 if dist_.broadcast_flag(early, world):
-                    stopped = (f"early stop: no gain in {monitor} for {spec.patience} epochs "
-                               f"(best at epoch {loop['best_epoch'] + 1})")
+                    stopped = (
+                        f"early stop: no gain in {monitor} for {spec.patience} epochs "
+                        f"(best at epoch {loop['best_epoch'] + 1})"
+                    )
                     break
         self._emit("on_train_end", reason=stopped)
-        return FitResult(monitor=monitor, best_value=float(loop["best_value"] or math.nan),
-                         best_epoch=int(loop["best_epoch"]), epochs_run=int(loop["epoch"]),
-                         stopped=stopped, last_metrics=metrics)
+        return FitResult(
+            monitor=monitor,
+            best_value=float(loop["best_value"] or math.nan),
+            best_epoch=int(loop["best_epoch"]),
+            epochs_run=int(loop["epoch"]),
+            stopped=stopped,
+            last_metrics=metrics,
+        )
 
-    def _epoch_metrics(self, loss_sum: torch.Tensor, loss_count: int, val: Any,
-                       optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    def _epoch_metrics(
+        self, loss_sum: torch.Tensor, loss_count: int, val: Any, optimizer: torch.optim.Optimizer
+    ) -> dict[str, float]:
         total = loss_sum.detach().clone()
         count = torch.tensor(float(loss_count), device=total.device)
         if self.world.distributed:
@@ -203,9 +254,14 @@ class Trainer:
             torch.distributed.all_reduce(count)
         metrics = {"train_loss": float(total / count)}
         if val is not None:
-            outputs, val_loss = run_outputs(self.task, self.net, val, device=self.device,
-                                            batch_size=max(self.spec.batch_size, 1024),
-                                            amp=self.amp)
+            outputs, val_loss = run_outputs(
+                self.task,
+                self.net,
+                val,
+                device=self.device,
+                batch_size=max(self.spec.batch_size, 1024),
+                amp=self.amp,
+            )
             metrics["val_loss"] = float(val_loss or 0.0)
             metrics.update({f"val_{k}": v for k, v in self.task.score(outputs, val).items()})
         metrics["lr"] = float(optimizer.param_groups[0]["lr"])
@@ -214,9 +270,13 @@ class Trainer:
     def _guard(self, loss: torch.Tensor, epoch: int, step: int, loop: dict[str, Any]) -> None:
         if bool(torch.isfinite(loss)):
             return
-        kept = (f"The last good checkpoint (epoch {loop['epoch']}) is kept in "
-                f"{self.run.checkpoints}; " if self.run is not None else "")
+        kept = (
+            f"The last good checkpoint (epoch {loop['epoch']}) is kept in {self.run.checkpoints}; "
+            if self.run is not None
+            else ""
+        )
         raise TrainingError(
             f"the training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}",
             fix=f"{kept}try a lower --lr (now {self.spec.lr:g}), keep --clip-grad on, and check "
-                "the data for extreme values")
+            "the data for extreme values",
+        )

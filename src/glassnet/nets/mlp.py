@@ -16,8 +16,13 @@ from glassnet.nets._registry import register_net
 
 Activation = Literal["relu", "gelu", "tanh", "silu", "sigmoid"]
 Norm = Literal["none", "batch", "layer"]
-_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU,
-                "sigmoid": nn.Sigmoid}
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+}
 
 DATA_ARGS = ("in_features", "num_outputs", "cardinalities")
 
@@ -39,8 +44,10 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         if in_features < 1 or num_outputs < 1:
-            raise ValueError(f"MLP needs in_features >= 1 and num_outputs >= 1, "
-                             f"got {in_features} and {num_outputs}")
+            raise ValueError(
+                f"MLP needs in_features >= 1 and num_outputs >= 1, "
+                f"got {in_features} and {num_outputs}"
+            )
         self.num_outputs = num_outputs
         self.n_embedded = len(cardinalities)
         self.embeddings = nn.ModuleList(
@@ -92,17 +99,27 @@ def _builder(default_hidden: tuple[int, ...], default_dropout: float, doc: str):
         norm: Annotated[Norm, "normalisation after each hidden linear layer"] = "none",
         embed_dim: Annotated[int, "largest embedding size for high-cardinality categories"] = 8,
     ) -> MLP:
-        return MLP(in_features=in_features, num_outputs=num_outputs, hidden=tuple(hidden),
-                   activation=activation, dropout=dropout, norm=norm,
-                   cardinalities=tuple(cardinalities), embed_dim=embed_dim)
+        return MLP(
+            in_features=in_features,
+            num_outputs=num_outputs,
+            hidden=tuple(hidden),
+            activation=activation,
+            dropout=dropout,
+            norm=norm,
+            cardinalities=tuple(cardinalities),
+            embed_dim=embed_dim,
+        )
 
     build.__doc__ = doc
     return build
 
 
 register_net("mlp.small", data_args=DATA_ARGS)(
-    _builder((128, 64), 0.1, "Two hidden layers (128, 64): a sound default for most tables."))
+    _builder((128, 64), 0.1, "Two hidden layers (128, 64): a sound default for most tables.")
+)
 register_net("mlp.large", data_args=DATA_ARGS)(
-    _builder((512, 256, 128), 0.2, "Three wide hidden layers (512, 256, 128) for big tables."))
+    _builder((512, 256, 128), 0.2, "Three wide hidden layers (512, 256, 128) for big tables.")
+)
 register_net("mlp.linear", data_args=DATA_ARGS)(
-    _builder((), 0.0, "No hidden layer: logistic / linear regression, the baseline."))
+    _builder((), 0.0, "No hidden layer: logistic / linear regression, the baseline.")
+)

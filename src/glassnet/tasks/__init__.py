@@ -12,5 +12,13 @@ from glassnet.tasks._base import (
     register_task,
 )
 
-__all__ = ["Batch", "DataSplits", "StepOutput", "Task", "get_task_class", "higher_is_better",
-           "list_tasks", "register_task"]
+__all__ = [
+    "Batch",
+    "DataSplits",
+    "StepOutput",
+    "Task",
+    "get_task_class",
+    "higher_is_better",
+    "list_tasks",
+    "register_task",
+]

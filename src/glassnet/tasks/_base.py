@@ -17,14 +17,14 @@ from torch import nn
 from glassnet.config import DataSpec, NetSpec, register_task_spec
 from glassnet.errors import ConfigError, did_you_mean
 
-Batch = dict[str, torch.Tensor]   # every tensor has the same first (sample) dimension
+Batch = dict[str, torch.Tensor]  # every tensor has the same first (sample) dimension
 LOWER_IS_BETTER = ("loss", "mae", "rmse", "smape", "mase", "wer", "cer")
 
 
 @dataclass
 class StepOutput:
-    loss: torch.Tensor      # scalar, mean over the batch
-    outputs: torch.Tensor   # raw net outputs, (B, ...)
+    loss: torch.Tensor  # scalar, mean over the batch
+    outputs: torch.Tensor  # raw net outputs, (B, ...)
 
 
 @dataclass
@@ -32,7 +32,7 @@ class DataSplits:
     train: Batch
     val: Batch | None
     test: Batch | None
-    notes: list[str] = field(default_factory=list)   # what the data check found, for the user
+    notes: list[str] = field(default_factory=list)  # what the data check found, for the user
 
 
 def batch_size_of(batch: Batch) -> int:
@@ -51,10 +51,9 @@ class Task(ABC):
     data_spec: ClassVar[type[DataSpec]]
     default_net: ClassVar[str]
 
-    def __init__(self, spec: DataSpec, state: dict[str, Any] | None = None, seed: int = 0
-                 ) -> None:
+    def __init__(self, spec: DataSpec, state: dict[str, Any] | None = None, seed: int = 0) -> None:
         self.spec = spec
-        self.seed = seed   # for the train/val/test split
+        self.seed = seed  # for the train/val/test split
 
     @abstractmethod
     def load_data(self) -> DataSplits:
@@ -98,8 +97,10 @@ def register_task(cls: type[Task]) -> type[Task]:
 
 def get_task_class(name: str) -> type[Task]:
     if name not in _TASKS:
-        raise ConfigError(f"unknown task '{name}'.{did_you_mean(name, _TASKS)}",
-                          fix=f"Known tasks: {', '.join(sorted(_TASKS))}")
+        raise ConfigError(
+            f"unknown task '{name}'.{did_you_mean(name, _TASKS)}",
+            fix=f"Known tasks: {', '.join(sorted(_TASKS))}",
+        )
     return _TASKS[name]
 
 

@@ -28,9 +28,11 @@ from glassnet.tasks._base import Batch, DataSplits, StepOutput, Task, register_t
 class TabularDataSpec(DataSpec):
     target: str | None = Field(None, description="the column to predict")
     kind: Literal["auto", "classification", "regression"] = Field(
-        "auto", description="auto: classes for text/few integer values, else regression")
+        "auto", description="auto: classes for text/few integer values, else regression"
+    )
     categorical: Literal["auto", "onehot", "embed"] = Field(
-        "auto", description="how text columns enter the net (auto: one-hot up to --onehot-max)")
+        "auto", description="how text columns enter the net (auto: one-hot up to --onehot-max)"
+    )
     onehot_max: int = Field(10, ge=2, description="most categories a column may have for one-hot")
     features: list[str] | None = Field(None, description="use only these columns (default: all)")
     drop: list[str] = Field(default_factory=list, description="columns to leave out")
@@ -45,11 +47,12 @@ class TabularTask(Task):
     default_net: ClassVar[str] = "mlp.small"
     spec: TabularDataSpec
 
-    def __init__(self, spec: TabularDataSpec, state: dict[str, Any] | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, spec: TabularDataSpec, state: dict[str, Any] | None = None, seed: int = 0
+    ) -> None:
         super().__init__(spec, state, seed)
         self.encoder = TableEncoder(state) if state else None
-        self.frames: dict[str, pd.DataFrame] = {}   # in-memory inputs from the Python API
+        self.frames: dict[str, pd.DataFrame] = {}  # in-memory inputs from the Python API
 
     # ---- data ----------------------------------------------------------------------------
     def _frame(self, which: str) -> tuple[pd.DataFrame | None, str]:
@@ -68,8 +71,10 @@ class TabularTask(Task):
         if frame is None:
             raise ConfigError("no training data given", fix="Pass --data FILE (or builtin:NAME)")
         if not self.spec.target:
-            raise ConfigError("no target column given",
-                              fix=f"Pass --target COLUMN; columns are: {', '.join(map(str, frame.columns))}")
+            raise ConfigError(
+                "no target column given",
+                fix=f"Pass --target COLUMN; columns are: {', '.join(map(str, frame.columns))}",
+            )
         val_frame, val_source = self._frame("val")
         test_frame, test_source = self._frame("test")
         notes: list[str] = []
@@ -80,13 +85,25 @@ class TabularTask(Task):
             frame = frame[frame[target].notna()].reset_index(drop=True)
 
         kind = self.spec.kind
-        probe = TableEncoder.fit(frame, target=target, source=source, kind=kind,
-                                 categorical=self.spec.categorical, onehot_max=self.spec.onehot_max,
-                                 features=self.spec.features, drop=self.spec.drop)
+        probe = TableEncoder.fit(
+            frame,
+            target=target,
+            source=source,
+            kind=kind,
+            categorical=self.spec.categorical,
+            onehot_max=self.spec.onehot_max,
+            features=self.spec.features,
+            drop=self.spec.drop,
+        )
         stratify = probe.kind == "classification"
         train, val = frame, val_frame
-        fractions = [(f, src) for f, src in
-                     [(self.spec.test_fraction, test_frame), (self.spec.val_fraction, val_frame)]]
+        fractions = [
+            (f, src)
+            for f, src in [
+                (self.spec.test_fraction, test_frame),
+                (self.spec.val_fraction, val_frame),
+            ]
+        ]
         held: list[pd.DataFrame | None] = []
         for fraction, given in fractions:
             if given is not None or fraction == 0:
@@ -95,24 +112,31 @@ class TabularTask(Task):
             train, part = self._split(train, fraction, stratify, target)
             held.append(part)
         test, val = held
-        self.encoder = TableEncoder.fit(train, target=target, source=f"the training split of {source}",
-                                        kind=probe.kind, categorical=self.spec.categorical,
-                                        onehot_max=self.spec.onehot_max,
-                                        features=self.spec.features, drop=self.spec.drop)
+        self.encoder = TableEncoder.fit(
+            train,
+            target=target,
+            source=f"the training split of {source}",
+            kind=probe.kind,
+            categorical=self.spec.categorical,
+            onehot_max=self.spec.onehot_max,
+            features=self.spec.features,
+            drop=self.spec.drop,
+        )
         notes += self.encoder.notes
         return DataSplits(
             train=self._batch(train, source),
             val=self._batch(val, val_source or source) if val is not None else None,
             test=self._batch(test, test_source or source) if test is not None else None,
-            notes=notes)
+            notes=notes,
+        )
 
-    def _split(self, frame: pd.DataFrame, fraction: float, stratify: bool, target: str
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _split(
+        self, frame: pd.DataFrame, fraction: float, stratify: bool, target: str
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         labels = frame[target].astype(str) if stratify else None
         if labels is not None and labels.value_counts().min() < 2:
-            labels = None   # a class with one row cannot be stratified
-        a, b = train_test_split(frame, test_size=fraction, random_state=self.seed,
-                                stratify=labels)
+            labels = None  # a class with one row cannot be stratified
+        a, b = train_test_split(frame, test_size=fraction, random_state=self.seed, stratify=labels)
         return a.reset_index(drop=True), b.reset_index(drop=True)
 
     def _batch(self, frame: pd.DataFrame, source: str, with_targets: bool = True) -> Batch:
@@ -129,9 +153,13 @@ class TabularTask(Task):
     # ---- net -----------------------------------------------------------------------------
     def build_net(self, net: NetSpec) -> nn.Module:
         assert self.encoder is not None
-        return create_net(net.name, in_features=len(self.encoder.feature_names),
-                          num_outputs=self.encoder.num_outputs,
-                          cardinalities=self.encoder.cardinalities, **net.options)
+        return create_net(
+            net.name,
+            in_features=len(self.encoder.feature_names),
+            num_outputs=self.encoder.num_outputs,
+            cardinalities=self.encoder.cardinalities,
+            **net.options,
+        )
 
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         out = net(batch["x"])
@@ -160,11 +188,14 @@ class TabularTask(Task):
         target = self.encoder.state["target"]
         if with_targets:
             if target not in frame.columns:
-                raise DataError(f"{name} has no '{target}' column to evaluate against",
-                                fix="Use `glassnet predict` for data without targets")
+                raise DataError(
+                    f"{name} has no '{target}' column to evaluate against",
+                    fix="Use `glassnet predict` for data without targets",
+                )
             if frame[target].isna().any():
-                notes.append(f"{int(frame[target].isna().sum())} row(s) without a target "
-                             "were left out")
+                notes.append(
+                    f"{int(frame[target].isna().sum())} row(s) without a target were left out"
+                )
                 frame = frame[frame[target].notna()].reset_index(drop=True)
         batch = self._batch(frame, name, with_targets)
         return batch, notes + self.encoder.notes
@@ -174,9 +205,13 @@ class TabularTask(Task):
         if self.is_classification:
             probs = torch.softmax(outputs.float(), dim=-1).cpu().numpy()
             labels = self.encoder.labels
-            return [{"label": labels[int(p.argmax())],
-                     "probabilities": {lab: float(v) for lab, v in zip(labels, p, strict=True)}}
-                    for p in probs]
+            return [
+                {
+                    "label": labels[int(p.argmax())],
+                    "probabilities": {lab: float(v) for lab, v in zip(labels, p, strict=True)},
+                }
+                for p in probs
+            ]
         values = self.encoder.unscale(outputs.float().squeeze(-1).cpu().numpy().astype(np.float64))
         return [{"value": float(v)} for v in values]
 
@@ -187,8 +222,10 @@ class TabularTask(Task):
         if self.is_classification:
             probs = torch.softmax(out, dim=-1).numpy()
             pred = probs.argmax(1)
-            result = {"accuracy": float(skm.accuracy_score(y, pred)),
-                      "f1": float(skm.f1_score(y, pred, average="macro", zero_division=0))}
+            result = {
+                "accuracy": float(skm.accuracy_score(y, pred)),
+                "f1": float(skm.f1_score(y, pred, average="macro", zero_division=0)),
+            }
             present = np.unique(y)
             if len(present) == probs.shape[1] == 2:
                 result["roc_auc"] = float(skm.roc_auc_score(y, probs[:, 1]))
@@ -197,6 +234,8 @@ class TabularTask(Task):
             return result
         pred = self.encoder.unscale(out.squeeze(-1).numpy().astype(np.float64))
         true = self.encoder.unscale(y.astype(np.float64))
-        return {"mae": float(skm.mean_absolute_error(true, pred)),
-                "rmse": float(np.sqrt(skm.mean_squared_error(true, pred))),
-                "r2": float(skm.r2_score(true, pred))}
+        return {
+            "mae": float(skm.mean_absolute_error(true, pred)),
+            "rmse": float(np.sqrt(skm.mean_squared_error(true, pred))),
+            "r2": float(skm.r2_score(true, pred)),
+        }
