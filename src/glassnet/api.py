@@ -221,6 +221,8 @@ def _final_metrics(
         "best_epoch": fit.best_epoch + 1,
         "epochs_run": fit.epochs_run,
         "stopped": fit.stopped,
+        "train_seconds": round(fit.train_seconds, 3),
+        "samples_per_second": round(fit.samples_seen / max(fit.train_seconds, 1e-9), 1),
     }
     amp = autocast_dtype(device, spec.train.precision)
     for name in ("val", "test"):

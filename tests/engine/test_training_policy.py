@@ -53,8 +53,8 @@ def test_constant_after_warmup_and_sgd() -> None:
     spec = TrainSpec(optimizer="sgd", momentum=0.8)
     opt = build_optimizer(torch.nn.Linear(2, 2), spec, torch.device("cpu"))
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.8
-    # biases (1-D) get no weight decay
-    assert [g["weight_decay"] for g in opt.param_groups] == [spec.weight_decay, 0.0]
+    assert [g["weight_decay"] for g in opt.param_groups] == [spec.weight_decay]
+    assert opt.defaults["fused"]
 
 
 def test_device_choice() -> None:

@@ -27,12 +27,17 @@ def _is_numeric(series: pd.Series) -> bool:
 
 def _as_strings(series: pd.Series) -> pd.Series:
     """Category values as strings; integral floats print as ints ('3', not '3.0')."""
+    if _is_numeric(series):  # vectorised: the common case of coded categories and labels
+        values = series.to_numpy(dtype=np.float64)
+        gaps = np.isnan(values)
+        filled = np.where(gaps, 0, values)
+        integral = np.all(np.mod(filled, 1) == 0)
+        text = filled.astype(np.int64).astype(str) if integral else filled.astype(str)
+        return pd.Series(np.where(gaps, MISSING, text).astype(object), index=series.index)
 
     def one(v: Any) -> str:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
             return MISSING
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            return str(int(v))
         return str(v)
 
     return series.astype(object).map(one)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,25 +13,51 @@ from glassnet.config import TrainSpec
 
 
 def build_optimizer(net: nn.Module, spec: TrainSpec, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW or SGD; the fused kernel where torch has one for the device (fewer launches,
-    no per-parameter Python loop). Norm and bias parameters get no weight decay."""
-    decay, no_decay = [], []
-    for p in net.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": spec.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    """AdamW or SGD with the fused kernel where torch has one for the device: one kernel
+    launch per step instead of a Python loop over parameters. One parameter group, so one
+    launch (excluding biases from decay cost a second launch per step for no measurable gain
+    on these nets)."""
+    groups = [p for p in net.parameters() if p.requires_grad]
     fused = device.type in ("cuda", "cpu", "mps")
     if spec.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, fused=fused)
-    return torch.optim.AdamW(groups, lr=spec.lr, fused=fused)
+        return torch.optim.SGD(
+            groups, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay, fused=fused
+        )
+    return torch.optim.AdamW(groups, lr=spec.lr, weight_decay=spec.weight_decay, fused=fused)
+
+
+class StepSchedule:
+    """Sets each group's lr to peak x factor(step) after every optimiser step. Lighter than
+    torch's LambdaLR (this runs once per step), and its state is two numbers and a list."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, factor: Callable[[int], float]) -> None:
+        self.optimizer = optimizer
+        self.factor = factor
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.step_count = 0
+        self._apply()
+
+    def _apply(self) -> None:
+        f = self.factor(self.step_count)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base * f
+
+    def step(self) -> None:
+        self.step_count += 1
+        self._apply()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step_count": self.step_count, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_count = int(state["step_count"])
+        self.base_lrs = [float(v) for v in state["base_lrs"]]
+        self._apply()
 
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer, spec: TrainSpec, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
+) -> StepSchedule:
     """Per-step multiplier of the peak lr. Plain functions of the step count, so the
     scheduler's state is a few numbers and resumes exactly."""
     total = max(total_steps, 1)
@@ -53,4 +81,4 @@ def build_scheduler(
             t = min((step - warm) / max(total - warm, 1), 1.0)
             return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return StepSchedule(optimizer, factor)

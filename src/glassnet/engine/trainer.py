@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,8 @@ class FitResult:
     best_epoch: int  # 0-based
     epochs_run: int
     stopped: str  # "completed", "early stop" or "interrupted"
+    train_seconds: float = 0.0  # wall time inside the epoch loop, this session
+    samples_seen: int = 0  # training samples processed in that time (all processes)
     last_metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -68,6 +71,34 @@ class _StopRequest:
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+class _LossTally:
+    """The epoch's running training loss, and the NaN/inf check. On CPU a Python float
+    (`.item()` costs nothing there); on accelerators a device tensor checked every 25 steps,
+    so training does not wait for the device at every step."""
+
+    CHECK_EVERY = 25
+
+    def __init__(self, device: torch.device, total: float, count: int) -> None:
+        self.on_cpu = device.type == "cpu"
+        self.total: Any = float(total) if self.on_cpu else torch.tensor(float(total), device=device)
+        self.count = int(count)
+        self.steps = 0
+
+    def add(self, loss: torch.Tensor, n: int) -> bool:
+        """Add a batch's mean loss; False when the sum is (known to be) no longer finite."""
+        self.count += n
+        self.steps += 1
+        if self.on_cpu:
+            value = loss.item()
+            self.total += value * n
+            return math.isfinite(value)
+        self.total += loss.detach().float() * n
+        return bool(self.steps % self.CHECK_EVERY) or bool(torch.isfinite(self.total))
+
+    def value(self) -> float:
+        return float(self.total)
 
 
 class Trainer:
@@ -160,53 +191,51 @@ class Trainer:
             start_epoch=start_epoch,
             start_step=start_step,
         )
-        guard_every = 1 if self.device.type == "cpu" else 25
+        step_callbacks = [cb for cb in self.callbacks if type(cb).on_step is not Callback.on_step]
         stopped, metrics = "completed", {}
+        started, seen = time.perf_counter(), 0
         with self.stop:
             for epoch in range(start_epoch, spec.epochs):
                 model.train()
-                loss_sum = torch.tensor(float(loop["loss_sum"]), device=self.device)
-                loss_count = int(loop["loss_count"])
+                tally = _LossTally(self.device, loop["loss_sum"], loop["loss_count"])
                 first = start_step if epoch == start_epoch else 0
                 for step, (batch, n_global) in enumerate(batches.epoch(epoch, first), first):
                     with autocast(self.device, self.amp):
                         loss = self.task.step(model, batch).loss
                     n_local = batch_size_of(batch)
-                    if (step + 1) % guard_every == 0 or step + 1 == steps_per_epoch:
-                        # Before backward, so a bad step never reaches the weights.
-                        self._guard(loss_sum + loss.detach().float(), epoch, step, loop)
+                    # Checked before backward, so a bad step never reaches the weights.
+                    if not tally.add(loss, n_local):
+                        self._nan_error(epoch, step, loop)
                     if world.distributed:  # so DDP's gradient mean equals the global mean
-                        loss_for_grad = loss * (n_local * world.size / n_global)
-                    else:
-                        loss_for_grad = loss
+                        loss = loss * (n_local * world.size / n_global)
                     optimizer.zero_grad(set_to_none=True)
-                    loss_for_grad.backward()
+                    loss.backward()
                     if spec.clip_grad > 0:
                         torch.nn.utils.clip_grad_norm_(params, spec.clip_grad, foreach=True)
                     optimizer.step()
                     scheduler.step()
-                    loss_sum += loss.detach().float() * n_local
-                    loss_count += n_local
+                    seen += n_global
                     loop["global_step"] += 1
-                    self._emit("on_step", epoch=epoch, step=step, loss=None)
-                    position = {
-                        "epoch": epoch,
-                        "step": step + 1,
-                        "loss_sum": float(loss_sum),
-                        "loss_count": loss_count,
-                    }
-                    if self.stop.requested:
-                        loop.update(position)
+                    for cb in step_callbacks:
+                        cb.on_step(epoch=epoch, step=step, loss=None)
+                    save_now = self.stop.requested or (
+                        spec.checkpoint_every and loop["global_step"] % spec.checkpoint_every == 0
+                    )
+                    if save_now:
+                        loop.update(
+                            epoch=epoch,
+                            step=step + 1,
+                            loss_sum=tally.value(),
+                            loss_count=tally.count,
+                        )
                         self._save(optimizer, scheduler, loop)
+                    if self.stop.requested:
                         stopped = "interrupted"
                         break
-                    if spec.checkpoint_every and loop["global_step"] % spec.checkpoint_every == 0:
-                        loop.update(position)
-                        self._save(optimizer, scheduler, loop)
                 if stopped == "interrupted":
                     break
 
-                metrics = self._epoch_metrics(loss_sum, loss_count, val, optimizer)
+                metrics = self._epoch_metrics(tally, val, optimizer)
                 if monitor not in metrics:
                     raise ConfigError(
                         f"cannot monitor '{monitor}': this task reports "
@@ -242,17 +271,18 @@ class Trainer:
             epochs_run=int(loop["epoch"]),
             stopped=stopped,
             last_metrics=metrics,
+            train_seconds=time.perf_counter() - started,
+            samples_seen=seen,
         )
 
     def _epoch_metrics(
-        self, loss_sum: torch.Tensor, loss_count: int, val: Any, optimizer: torch.optim.Optimizer
+        self, tally: _LossTally, val: Any, optimizer: torch.optim.Optimizer
     ) -> dict[str, float]:
-        total = loss_sum.detach().clone()
-        count = torch.tensor(float(loss_count), device=total.device)
+        total = torch.tensor([tally.value(), float(tally.count)], dtype=torch.float64)
         if self.world.distributed:
+            total = total.to(self.device)
             torch.distributed.all_reduce(total)
-            torch.distributed.all_reduce(count)
-        metrics = {"train_loss": float(total / count)}
+        metrics = {"train_loss": float(total[0] / total[1])}
         if val is not None:
             outputs, val_loss = run_outputs(
                 self.task,
@@ -267,9 +297,7 @@ class Trainer:
         metrics["lr"] = float(optimizer.param_groups[0]["lr"])
         return metrics
 
-    def _guard(self, loss: torch.Tensor, epoch: int, step: int, loop: dict[str, Any]) -> None:
-        if bool(torch.isfinite(loss)):
-            return
+    def _nan_error(self, epoch: int, step: int, loop: dict[str, Any]) -> None:
         kept = (
             f"The last good checkpoint (epoch {loop['epoch']}) is kept in {self.run.checkpoints}; "
             if self.run is not None

@@ -1,0 +1,72 @@
+"""Shared benchmark plumbing: run each contender in its own process (fair peak memory),
+collect JSON, print a markdown table with ratios to a reference row."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(runners: dict[str, Callable[[], dict[str, Any]]]) -> None:
+    """In the child: run the contender named in argv[1], print its result as JSON."""
+    name = sys.argv[2]
+    start = time.perf_counter()
+    result = runners[name]()
+    result.setdefault("wall_s", time.perf_counter() - start)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print("RESULT " + json.dumps(result))
+
+
+def run_all(script: str, names: list[str], env: dict[str, str] | None = None
+            ) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        proc = subprocess.run([sys.executable, script, "--child", name], capture_output=True,
+                              text=True, env={**os.environ, **(env or {})}, timeout=3600)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if line is None:
+            out[name] = {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
+            print(f"  {name}: failed: {out[name]['error']}", file=sys.stderr)
+            continue
+        out[name] = json.loads(line[7:])
+        print(f"  {name}: done", file=sys.stderr)
+    return out
+
+
+def table(results: dict[str, dict[str, Any]], columns: list[tuple[str, str, str]],
+          reference: str, ratio_key: str, higher_is_better: bool = True) -> str:
+    """Markdown table; `ratio` = this row's `ratio_key` relative to the reference row."""
+    head = "| contender | " + " | ".join(c[1] for c in columns) + f" | {ratio_key} vs {reference} |"
+    lines = [head, "|" + "---|" * (len(columns) + 2)]
+    ref = results.get(reference, {}).get(ratio_key)
+    for name, r in results.items():
+        if "error" in r:
+            lines.append(f"| {name} | " + " | ".join("-" for _ in columns) + " | failed |")
+            continue
+        cells = [format(r[k], fmt) if k in r else "-" for k, _, fmt in columns]
+        if ref:
+            ratio = r[ratio_key] / ref if higher_is_better else ref / r[ratio_key]
+            cells.append(f"{ratio:.2f}x")
+        else:
+            cells.append("-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save(name: str, text: str, results: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(text + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
