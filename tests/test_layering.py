@@ -70,3 +70,10 @@ def test_nets_use_torch_only() -> None:
     for path in (SRC / "nets").rglob("*.py"):
         for target in _imports(path):
             assert target.startswith("glassnet.nets"), f"{path.name} imports {target}"
+
+
+def test_tasks_do_not_import_engine_or_above() -> None:
+    for path in (SRC / "tasks").rglob("*.py"):
+        for target in _imports(path):
+            inner = target.removeprefix("glassnet.")
+            assert _layer(inner) <= LAYERS["tasks"], f"{path.name} imports {target}"

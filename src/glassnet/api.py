@@ -22,7 +22,7 @@ from glassnet.data.files import atomic_write_json
 from glassnet.engine import distributed
 from glassnet.engine.callbacks import Callback, MetricsCSV, Progress, TensorBoard
 from glassnet.engine.checkpoint import load_weights
-from glassnet.engine.device import autocast_dtype, choose_device
+from glassnet.engine.device import autocast_dtype, choose_device, place_net
 from glassnet.engine.inference import run_outputs
 from glassnet.engine.rundir import RunDir
 from glassnet.engine.seeding import seed_everything
@@ -80,17 +80,30 @@ class Run:
         return outputs
 
     def predict(self, data: Any) -> pd.DataFrame:
-        """Predictions for a file path, DataFrame or list of row dicts, one row per input."""
-        batch, self.notes = self.task.encode(data, with_targets=False)
-        outputs = self._outputs(batch, with_loss=False)
-        return predictions_frame(self.task.decode(outputs, batch))
+        """Predictions, one row per input: for a table a path, DataFrame or list of row
+        dicts; for images files, folders or glob patterns (a 'source' column names them)."""
+        encoded = self.task.encode(data, with_targets=False)
+        self.notes = encoded.notes
+        outputs = self._outputs(encoded.batch, with_loss=False)
+        frame = predictions_frame(self.task.decode(outputs, encoded.batch))
+        if encoded.names is not None:
+            frame.insert(0, "source", encoded.names)
+        return frame
 
-    def evaluate(self, data: Any) -> dict[str, float]:
-        """Task metrics on labelled data (a path, DataFrame or rows)."""
-        batch, self.notes = self.task.encode(data, with_targets=True)
-        outputs = self._outputs(batch, with_loss=True)
-        result = self.task.score(outputs, batch)
+    def evaluate(self, data: Any, report: bool = False) -> dict[str, Any]:
+        """Task metrics on labelled data. With `report`, also writes the evaluation plots
+        (confusion matrix, worst mistakes) under `<run>/report/` and lists them."""
+        encoded = self.task.encode(data, with_targets=True)
+        self.notes = encoded.notes
+        outputs = self._outputs(encoded.batch, with_loss=True)
+        result: dict[str, Any] = dict(self.task.score(outputs, encoded.batch))
         result["n"] = int(outputs.shape[0])
+        if report:
+            from glassnet.explain.evaluation import write_evaluation_report
+
+            result["report"] = write_evaluation_report(
+                self.task, outputs, encoded, self.path / "report"
+            )
         return result
 
 
@@ -276,4 +289,4 @@ def load(path: str | Path, device: str = "auto") -> Run:
         import json
 
         metrics = json.loads(run_dir.metrics_json.read_text(encoding="utf-8"))
-    return Run(run_dir.path, spec, task, net.to(dev), dev, metrics)
+    return Run(run_dir.path, spec, task, place_net(net, dev), dev, metrics)

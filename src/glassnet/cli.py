@@ -98,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         "for training, with the target column).",
     )
     ev.add_argument("run", help="the run directory, e.g. runs/tabular-1")
-    ev.add_argument("data", help="labelled data: a file or builtin:NAME")
+    ev.add_argument(
+        "data",
+        help="labelled data like the training data: a table, a folder of "
+        "class folders, or builtin:NAME",
+    )
     _add_output_flags(ev)
 
     pr = verbs.add_parser(
@@ -108,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         "writes them with --out (CSV or JSON by extension).",
     )
     pr.add_argument("run", help="the run directory, e.g. runs/tabular-1")
-    pr.add_argument("inputs", nargs="+", help="input files (a table for tabular runs)")
+    pr.add_argument(
+        "inputs",
+        nargs="+",
+        help="a table for tabular runs; image files, folders "
+        "or glob patterns ('*.png') for image runs",
+    )
     pr.add_argument("--out", metavar="FILE", help="write predictions to FILE (.csv or .json)")
     _add_output_flags(pr)
 
@@ -128,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     mk = dverbs.add_parser("make", help="write a built-in data set to a folder, as files")
     mk.add_argument("name", help="a name from `glassnet data list`")
     mk.add_argument("dir", help="where to write it")
+    mk.add_argument("--n", type=int, help="how many samples, for generated sets (cartoon-pets)")
+    mk.add_argument("--size", type=int, help="image side in pixels, for generated image sets")
+    mk.add_argument("--seed", type=int, help="random seed, for generated sets")
 
     demo = verbs.add_parser("demo", help="the guided tour on built-in data (CPU, minutes)")
     demo.add_argument(
@@ -234,18 +246,26 @@ def _notes(run: api.Run) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     run = api.load(args.run)
-    metrics = run.evaluate(args.data)
+    metrics = run.evaluate(args.data, report=True)
     _notes(run)
     if args.json:
         _emit_json({"run": str(run.path), "data": args.data, "metrics": metrics})
-    else:
-        _say(
-            args,
-            "\n".join(
-                f"{k:>10}: {v:.4g}" if isinstance(v, float) else f"{k:>10}: {v}"
-                for k, v in metrics.items()
-            ),
-        )
+        return EXIT_OK
+    report = metrics.pop("report", {})
+    per_class = report.pop("per_class", None)
+    lines = [
+        f"{k:>14}: {v:.4g}" if isinstance(v, float) else f"{k:>14}: {v}" for k, v in metrics.items()
+    ]
+    if per_class:
+        lines.append(f"\n{'class':>14}  precision  recall     f1  support")
+        for label, m in per_class.items():
+            lines.append(
+                f"{label:>14}  {m['precision']:9.3f}  {m['recall']:6.3f}  "
+                f"{m['f1']:5.3f}  {m['support']:7d}"
+            )
+    for name, path in report.items():
+        lines.append(f"{name.replace('_', ' ')}: {path}")
+    _say(args, "\n".join(lines))
     return EXIT_OK
 
 
@@ -257,7 +277,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for item in args.inputs:
         frame = run.predict(item)
         _notes(run)
-        if len(args.inputs) > 1:
+        if len(args.inputs) > 1 and "source" not in frame.columns:
             frame.insert(0, "source", item)
         frames.append(frame)
     preds = pd.concat(frames, ignore_index=True)
@@ -304,10 +324,25 @@ def _cmd_data(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     ds = get_dataset(args.name)
-    path = ds.make(Path(args.dir))
+    path = ds.make(Path(args.dir), **_make_options(ds, args))
     hint = " ".join(f"--{k} {v}" for k, v in ds.defaults.items())
     print(f"wrote {ds.name} to {path}\ntrain on it: glassnet train {ds.task} --data {path} {hint}")
     return EXIT_OK
+
+
+def _make_options(ds: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """--n/--size/--seed for the data sets whose generator takes them; an error otherwise."""
+    import inspect
+
+    accepted = inspect.signature(ds.make).parameters
+    given = {k: getattr(args, k) for k in ("n", "size", "seed") if getattr(args, k) is not None}
+    refused = [f"--{k}" for k in given if k not in accepted]
+    if refused:
+        raise GlassnetError(
+            f"{ds.name} does not take {', '.join(refused)}",
+            fix="Those options are for generated data sets (cartoon-pets)",
+        )
+    return given
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

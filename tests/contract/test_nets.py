@@ -12,6 +12,7 @@ from glassnet.nets import create_net, list_nets
 
 # How to build a small instance of each family and feed it (data args + an input batch).
 FAMILY_INPUTS = {
+    "cnn": (dict(in_channels=3, num_outputs=4), lambda: torch.randn(2, 3, 32, 32)),
     "mlp": (
         dict(in_features=7, num_outputs=3, cardinalities=(5,)),
         lambda: torch.cat([torch.randn(6, 6), torch.randint(0, 5, (6, 1)).float()], 1),

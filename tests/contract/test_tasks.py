@@ -14,7 +14,10 @@ from glassnet.config import build_spec
 from glassnet.tasks import get_task_class, list_tasks
 
 # A small built-in data set for each task, plus its options.
-TASK_DATA = {"tabular": ("builtin:iris", {})}
+TASK_DATA = {
+    "tabular": ("builtin:iris", {}),
+    "images": ("builtin:faces-vs-background", {}),
+}
 
 
 @pytest.mark.parametrize("name", [t.name for t in list_tasks()])
@@ -32,7 +35,7 @@ def test_two_steps_lower_the_loss(name: str) -> None:
     net = task.build_net(spec.net)
     net.eval()  # no dropout noise: the same batch, measured before and after
     batch = {k: v[:32] for k, v in splits.train.items()}
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     before = task.step(net, batch).loss.item()
     for _ in range(2):
         opt.zero_grad()

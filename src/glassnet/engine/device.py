@@ -35,3 +35,12 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
             fix="Use --precision auto or fp32",
         )
     return torch.bfloat16 if capable else None
+
+
+def place_net(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a net to `device`; CNNs that prefer it get channels_last on CUDA (tensor cores
+    read NHWC without transposes)."""
+    net = net.to(device)
+    if device.type == "cuda" and getattr(net, "prefers_channels_last", False):
+        net = net.to(memory_format=torch.channels_last)
+    return net

@@ -44,7 +44,7 @@ def run_outputs(
                     n += size
                     outs.append(step.outputs.float().cpu())
                 else:
-                    outs.append(net(batch["x"]).float().cpu())
+                    outs.append(task.forward(net, batch).float().cpu())
     finally:
         net.train(was_training)
     return torch.cat(outs), (loss_sum / n if with_loss and n else None)

@@ -29,7 +29,7 @@ from glassnet.engine.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from glassnet.engine.device import autocast_dtype
+from glassnet.engine.device import autocast_dtype, place_net
 from glassnet.engine.inference import autocast, run_outputs
 from glassnet.engine.optim import build_optimizer, build_scheduler
 from glassnet.engine.rundir import RunDir
@@ -115,7 +115,7 @@ class Trainer:
         callbacks: list[Callback] | None = None,
     ) -> None:
         self.task = task
-        self.net = net.to(device)
+        self.net = place_net(net, device)
         self.spec = spec
         self.seed = seed
         self.device = device

@@ -1,9 +1,10 @@
 """Tasks: one module per job, one interface (`Task`). Importing registers every task."""
 
-from glassnet.tasks import tabular  # noqa: F401  (registers "tabular")
+from glassnet.tasks import images, tabular  # noqa: F401  (registers the tasks)
 from glassnet.tasks._base import (
     Batch,
     DataSplits,
+    Encoded,
     StepOutput,
     Task,
     get_task_class,
@@ -15,6 +16,7 @@ from glassnet.tasks._base import (
 __all__ = [
     "Batch",
     "DataSplits",
+    "Encoded",
     "StepOutput",
     "Task",
     "get_task_class",

@@ -28,6 +28,16 @@ class StepOutput:
 
 
 @dataclass
+class Encoded:
+    """User inputs turned into a batch: the tensors, notes for the user (e.g. unseen
+    categories, skipped files), and a name per sample (file paths) where there is one."""
+
+    batch: Batch
+    notes: list[str] = field(default_factory=list)
+    names: list[str] | None = None
+
+
+@dataclass
 class DataSplits:
     train: Batch
     val: Batch | None
@@ -67,13 +77,18 @@ class Task(ABC):
     def build_net(self, net: NetSpec) -> nn.Module:
         """Create the registered net with the data-given sizes filled in."""
 
+    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
+        """Raw outputs for a batch without targets (prediction); tasks that prepare their
+        inputs (normalise, augment) override this and use it in `step`."""
+        return net(batch["x"])
+
     @abstractmethod
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         """Forward one batch and compute the loss."""
 
     @abstractmethod
-    def encode(self, source: Any, *, with_targets: bool) -> tuple[Batch, list[str]]:
-        """User inputs (file, frame, ...) -> a batch, plus notes (e.g. unseen categories)."""
+    def encode(self, source: Any, *, with_targets: bool) -> Encoded:
+        """User inputs (file, folder, frame, ...) -> a batch, notes and sample names."""
 
     @abstractmethod
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:

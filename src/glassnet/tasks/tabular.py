@@ -12,7 +12,6 @@ import pandas as pd
 import torch
 from pydantic import Field
 from sklearn import metrics as skm
-from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
@@ -22,7 +21,9 @@ from glassnet.data.tables import read_table
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
-from glassnet.tasks._base import Batch, DataSplits, StepOutput, Task, register_task
+from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
+from glassnet.tasks.classification import decode_classes, score_classes
+from glassnet.tasks.splitting import holdout
 
 
 class TabularDataSpec(DataSpec):
@@ -133,11 +134,9 @@ class TabularTask(Task):
     def _split(
         self, frame: pd.DataFrame, fraction: float, stratify: bool, target: str
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        labels = frame[target].astype(str) if stratify else None
-        if labels is not None and labels.value_counts().min() < 2:
-            labels = None  # a class with one row cannot be stratified
-        a, b = train_test_split(frame, test_size=fraction, random_state=self.seed, stratify=labels)
-        return a.reset_index(drop=True), b.reset_index(drop=True)
+        labels = frame[target].astype(str).to_numpy() if stratify else None
+        kept, held = holdout(np.arange(len(frame)), labels, fraction, self.seed)
+        return frame.iloc[kept].reset_index(drop=True), frame.iloc[held].reset_index(drop=True)
 
     def _batch(self, frame: pd.DataFrame, source: str, with_targets: bool = True) -> Batch:
         assert self.encoder is not None
@@ -175,7 +174,7 @@ class TabularTask(Task):
         return self.encoder.kind == "classification"
 
     # ---- use -----------------------------------------------------------------------------
-    def encode(self, source: Any, *, with_targets: bool) -> tuple[Batch, list[str]]:
+    def encode(self, source: Any, *, with_targets: bool) -> Encoded:
         assert self.encoder is not None
         if isinstance(source, pd.DataFrame):
             frame, name = source, "the DataFrame"
@@ -198,41 +197,26 @@ class TabularTask(Task):
                 )
                 frame = frame[frame[target].notna()].reset_index(drop=True)
         batch = self._batch(frame, name, with_targets)
-        return batch, notes + self.encoder.notes
+        return Encoded(batch, notes + self.encoder.notes)
+
+    @property
+    def labels(self) -> list[str]:
+        assert self.encoder is not None
+        return self.encoder.labels
 
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         assert self.encoder is not None
         if self.is_classification:
-            probs = torch.softmax(outputs.float(), dim=-1).cpu().numpy()
-            labels = self.encoder.labels
-            return [
-                {
-                    "label": labels[int(p.argmax())],
-                    "probabilities": {lab: float(v) for lab, v in zip(labels, p, strict=True)},
-                }
-                for p in probs
-            ]
+            return decode_classes(outputs, self.encoder.labels)
         values = self.encoder.unscale(outputs.float().squeeze(-1).cpu().numpy().astype(np.float64))
         return [{"value": float(v)} for v in values]
 
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
         assert self.encoder is not None
-        y = batch["y"].cpu().numpy()
-        out = outputs.float().cpu()
         if self.is_classification:
-            probs = torch.softmax(out, dim=-1).numpy()
-            pred = probs.argmax(1)
-            result = {
-                "accuracy": float(skm.accuracy_score(y, pred)),
-                "f1": float(skm.f1_score(y, pred, average="macro", zero_division=0)),
-            }
-            present = np.unique(y)
-            if len(present) == probs.shape[1] == 2:
-                result["roc_auc"] = float(skm.roc_auc_score(y, probs[:, 1]))
-            elif len(present) == probs.shape[1] > 2:
-                result["roc_auc"] = float(skm.roc_auc_score(y, probs, multi_class="ovr"))
-            return result
-        pred = self.encoder.unscale(out.squeeze(-1).numpy().astype(np.float64))
+            return score_classes(outputs, batch["y"])
+        y = batch["y"].cpu().numpy()
+        pred = self.encoder.unscale(outputs.float().cpu().squeeze(-1).numpy().astype(np.float64))
         true = self.encoder.unscale(y.astype(np.float64))
         return {
             "mae": float(skm.mean_absolute_error(true, pred)),

@@ -1,0 +1,229 @@
+"""Image folders in: finding files, reading them safely, and the data check.
+
+A data set is a folder with one sub-folder per class, or a CSV with `path,label` columns
+(paths relative to the CSV). Every file is opened with Pillow (its decompression-bomb limit
+stays on); unreadable files are listed by name. Images become one uint8 array
+(N, C, S, S): resized on the shorter side to S and centre-cropped, in RGB or grayscale.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from glassnet.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+TINY = 16  # images smaller than this (either side) are reported
+FEW_PER_CLASS = 5  # classes with fewer images are reported
+IMBALANCE = 10.0  # largest/smallest class ratio that is reported
+
+
+@dataclass
+class ImageList:
+    paths: list[Path]
+    labels: list[str] | None  # None for unlabelled inputs (predict)
+    source: str
+
+
+@dataclass
+class ImageCheck:
+    """What the data check found: usable files, bad files with reasons, notes."""
+
+    good: list[int] = field(default_factory=list)
+    bad: list[tuple[Path, str]] = field(default_factory=list)
+    modes: Counter = field(default_factory=Counter)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_class_folders(root: Path) -> ImageList:
+    """A folder with one sub-folder per class -> labelled image paths."""
+    if not root.exists():
+        raise DataError(f"image folder '{root}' does not exist", fix="Check the path")
+    if root.is_file():
+        if root.suffix.lower() == ".csv":
+            return list_csv(root)
+        raise DataError(
+            f"'{root}' is a file; expected a folder with one sub-folder per class "
+            "(or a CSV of path,label)"
+        )
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DataError(
+            f"'{root}' has no class sub-folders",
+            fix="Put the images of each class in their own sub-folder, e.g. "
+            f"{root}/cat/1.jpg and {root}/dog/2.jpg",
+        )
+    paths, labels = [], []
+    for d in classes:
+        files = sorted(p for p in d.rglob("*") if p.is_file() and is_image(p))
+        if not files:
+            raise DataError(
+                f"class folder '{d}' has no images",
+                fix=f"Add images ({', '.join(sorted(IMAGE_SUFFIXES))}) or remove the folder",
+            )
+        paths += files
+        labels += [d.name] * len(files)
+    if len(classes) < 2:
+        raise DataError(
+            f"'{root}' has a single class ('{classes[0].name}'): a classifier needs at least two",
+            fix="Add a sub-folder for each other class",
+        )
+    return ImageList(paths, labels, f"'{root}'")
+
+
+def list_csv(path: Path) -> ImageList:
+    import pandas as pd
+
+    from glassnet.data.tables import read_table, require_column
+
+    frame = read_table(path)
+    require_column(frame, "path", f"'{path}'", "path")
+    require_column(frame, "label", f"'{path}'", "label")
+    paths = [p if p.is_absolute() else path.parent / p for p in map(Path, frame["path"])]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise DataError(
+            f"{len(missing)} file(s) listed in '{path}' do not exist, e.g. "
+            f"{', '.join(missing[:3])}",
+            fix="Paths are relative to the CSV",
+        )
+    labels = [str(v) for v in frame["label"].astype(object).where(pd.notna(frame["label"]), "")]
+    if len(set(labels)) < 2:
+        raise DataError(f"'{path}' has a single label: a classifier needs at least two")
+    return ImageList(paths, labels, f"'{path}'")
+
+
+def expand_inputs(items: list[str | Path]) -> ImageList:
+    """Files, folders (searched recursively) and glob patterns -> image paths (predict)."""
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(q for q in p.rglob("*") if q.is_file() and is_image(q))
+        elif p.is_file():
+            paths.append(p)
+        else:
+            matches = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
+            if not matches:
+                raise DataError(
+                    f"'{item}' is not a file, a folder or a pattern that matches anything",
+                    fix="Check the path",
+                )
+            paths += [m for m in matches if m.is_file() and is_image(m)]
+    if not paths:
+        raise DataError("no images found in the inputs", fix="Pass image files or folders")
+    return ImageList(paths, None, "the inputs")
+
+
+def _probe(path: Path) -> tuple[str, tuple[int, int]] | str:
+    """(mode, size) of a readable image, or why it is not."""
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes fully: truncated and corrupt files fail here
+            return im.mode, im.size
+    except UnidentifiedImageError:
+        return "not an image Pillow can read (wrong extension, or not an image at all)"
+    except Image.DecompressionBombError as e:
+        return f"refused as a possible decompression bomb ({e})"
+    except (OSError, SyntaxError, ValueError) as e:
+        return f"corrupt or truncated ({e})"
+
+
+def check_images(images: ImageList, *, skip_bad: bool) -> ImageCheck:
+    """Open every file; stop with the list of bad ones, or skip them with a note."""
+    check = ImageCheck()
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        probes = list(pool.map(_probe, images.paths))
+    for i, (path, probe) in enumerate(zip(images.paths, probes, strict=True)):
+        if isinstance(probe, str):
+            check.bad.append((path, probe))
+        else:
+            check.good.append(i)
+            check.modes[probe[0]] += 1
+            check.sizes.append(probe[1])
+    if check.bad:
+        listing = "; ".join(f"{p}: {why}" for p, why in check.bad[:10])
+        more = f" (and {len(check.bad) - 10} more)" if len(check.bad) > 10 else ""
+        if not skip_bad:
+            raise DataError(
+                f"{len(check.bad)} file(s) in {images.source} cannot be read: {listing}{more}",
+                fix="Fix or remove them, or pass --skip-bad",
+            )
+        check.notes.append(f"skipped {len(check.bad)} unreadable file(s): {listing}{more}")
+    if not check.good:
+        raise DataError(f"none of the images in {images.source} can be read")
+    if len(check.modes) > 1:
+        shown = ", ".join(f"{m} x{n}" for m, n in check.modes.most_common())
+        check.notes.append(f"mixed image modes ({shown}) were converted to one")
+    if {"RGBA", "LA", "PA"} & set(check.modes):
+        check.notes.append("transparent images were put on a white background")
+    tiny = sum(1 for w, h in check.sizes if min(w, h) < TINY)
+    if tiny:
+        check.notes.append(f"{tiny} image(s) are smaller than {TINY} px and were upscaled")
+    if images.labels is not None:
+        counts = Counter(images.labels[i] for i in check.good)
+        few = [f"{c} ({n})" for c, n in sorted(counts.items()) if n < FEW_PER_CLASS]
+        if few:
+            check.notes.append(
+                f"classes with very few images: {', '.join(few)}; expect "
+                "unreliable results for them"
+            )
+        if max(counts.values()) / min(counts.values()) > IMBALANCE:
+            check.notes.append(
+                "the classes are strongly imbalanced ("
+                + ", ".join(f"{c}: {n}" for c, n in counts.most_common())
+                + "); the loss weights classes by inverse frequency"
+            )
+    return check
+
+
+def color_mode(modes: Counter) -> str:
+    """'L' when every image is grayscale (or 1-bit / 16-bit gray), else 'RGB'."""
+    gray = {"L", "1", "I", "I;16", "I;16B", "I;16L", "F", "LA"}
+    return "L" if set(modes) <= gray else "RGB"
+
+
+def load_image(path: Path, size: int, mode: str) -> np.ndarray:
+    """(C, size, size) uint8: shorter side resized to `size`, centre crop."""
+    with Image.open(path) as im:
+        im = _to_mode(im, mode)
+        w, h = im.size
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        im = im.resize((nw, nh), Image.Resampling.BILINEAR)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+        arr = np.asarray(im, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _to_mode(im: Image.Image, mode: str) -> Image.Image:
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit / float gray -> 8-bit
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        im = Image.fromarray(((arr - lo) / (hi - lo or 1) * 255).astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, rgba)
+    return im.convert(mode)
+
+
+def load_images(paths: list[Path], size: int, mode: str) -> np.ndarray:
+    """(N, C, size, size) uint8, decoded in parallel threads (Pillow releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        arrays = list(pool.map(lambda p: load_image(p, size, mode), paths))
+    return np.stack(arrays)

@@ -1,0 +1,1 @@
+"""Views inside trained nets and evaluation plots (PNG + the numbers behind them)."""

@@ -1,0 +1,107 @@
+"""Evaluation plots for classifiers: the confusion matrix and a grid of the worst mistakes
+(the wrong answers the net was most sure of), plus per-class precision / recall / F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix
+
+from glassnet.explain.figures import new_figure, save_png
+from glassnet.tasks import Encoded, Task
+from glassnet.tasks.classification import per_class_report
+
+
+def write_evaluation_report(
+    task: Task, outputs: torch.Tensor, encoded: Encoded, out_dir: Path
+) -> dict[str, Any]:
+    """PNG files and per-class numbers for a classification task; {} for other tasks."""
+    labels = getattr(task, "labels", None)
+    y = encoded.batch.get("y")
+    if not labels or y is None or outputs.ndim != 2 or outputs.shape[1] != len(labels):
+        return {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    probs = torch.softmax(outputs.float(), -1).numpy()
+    true, pred = y.cpu().numpy(), probs.argmax(1)
+    report: dict[str, Any] = {"per_class": per_class_report(outputs, y, labels)}
+    report["confusion_matrix"] = str(
+        confusion_png(true, pred, labels, out_dir / "confusion_matrix.png")
+    )
+    x = encoded.batch.get("x")
+    if x is not None and x.ndim == 4:
+        grid = worst_mistakes_png(
+            x, true, pred, probs, labels, encoded.names, out_dir / "worst_mistakes.png"
+        )
+        if grid is not None:
+            report["worst_mistakes"] = str(grid)
+    return report
+
+
+def confusion_png(true: np.ndarray, pred: np.ndarray, labels: list[str], path: Path) -> Path:
+    cm = confusion_matrix(true, pred, labels=list(range(len(labels))))
+    n = len(labels)
+    fig, ax = new_figure(1.2 + 0.55 * n, 1.0 + 0.5 * n)
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"confusion matrix (accuracy {np.trace(cm) / max(cm.sum(), 1):.3f})")
+    for i in range(n):
+        for j in range(n):
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                color="white" if cm[i, j] > cm.max() / 2 else "black",
+                fontsize=8,
+            )
+    return save_png(fig, path)
+
+
+def worst_mistakes_png(
+    images: torch.Tensor,
+    true: np.ndarray,
+    pred: np.ndarray,
+    probs: np.ndarray,
+    labels: list[str],
+    names: list[str] | None,
+    path: Path,
+    limit: int = 16,
+) -> Path | None:
+    wrong = np.flatnonzero(true != pred)
+    if len(wrong) == 0:
+        return None
+    worst = wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]
+    cols = min(8, len(worst))
+    rows = -(-len(worst) // cols)
+    fig, axes = new_figure(1.6 * cols, 1.9 * rows)
+    axes = np.atleast_1d(axes).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, i in zip(axes, worst, strict=False):
+        img = images[i].cpu().numpy().transpose(1, 2, 0)
+        ax.imshow(
+            img.squeeze(-1) if img.shape[-1] == 1 else img,
+            cmap="gray" if img.shape[-1] == 1 else None,
+        )
+        ax.set_title(
+            f"{labels[pred[i]]} {probs[i, pred[i]]:.0%}\n(true: {labels[true[i]]})", fontsize=7
+        )
+        if names:
+            ax.text(
+                0.5,
+                -0.08,
+                Path(names[i]).name,
+                transform=ax.transAxes,
+                fontsize=5,
+                ha="center",
+                va="top",
+            )
+    fig.suptitle("most confident mistakes: predicted (confidence), true class", fontsize=9)
+    return save_png(fig, path)

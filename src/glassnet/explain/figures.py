@@ -1,0 +1,26 @@
+"""Matplotlib set-up shared by every view: headless backend, one look, atomic PNG writes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here or in CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from glassnet.data.files import atomic_write_bytes  # noqa: E402
+
+
+def new_figure(width: float, height: float) -> tuple[Any, Any]:
+    return plt.subplots(figsize=(width, height), dpi=110)
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path

@@ -1,0 +1,201 @@
+"""CNN family: a configurable conv stack (`cnn.small`) and torchvision ResNets.
+
+Input (B, C, H, W) float, normalised. `forward_features` returns pooled features (B, F);
+`stages` lists the conv stages in order, so explainers can hook feature maps and Grad-CAM
+the last stage without knowing which CNN it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+from torch import nn
+
+from glassnet.nets._registry import register_net
+
+DATA_ARGS = ("in_channels", "num_outputs")
+Norm = Literal["batch", "none"]
+
+
+class ConvNet(nn.Module):
+    """[conv3x3 -> norm -> ReLU] x 2 -> maxpool, per width; global average pool; linear."""
+
+    prefers_channels_last = True
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        num_outputs: int,
+        widths: tuple[int, ...] = (32, 64, 128),
+        norm: Norm = "batch",
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if not widths:
+            raise ValueError("cnn.small needs at least one width, e.g. widths=(32, 64)")
+        self.num_outputs = num_outputs
+        stages, c = [], in_channels
+        for w in widths:
+            layers: list[nn.Module] = []
+            for i in range(2):
+                layers.append(nn.Conv2d(c if i == 0 else w, w, 3, padding=1, bias=norm == "none"))
+                if norm == "batch":
+                    layers.append(nn.BatchNorm2d(w))
+                layers.append(nn.ReLU(inplace=True))
+            layers.append(nn.MaxPool2d(2))
+            stages.append(nn.Sequential(*layers))
+            c = w
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Linear(c, num_outputs)
+
+    def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        return x  # (B, C_last, H', W')
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.forward_maps(x)).flatten(1)  # (B, C_last)
+
+    def forward_head(self, f: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(f))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class ResNet(nn.Module):
+    """A torchvision ResNet behind the family interface, with the input layer adapted to
+    the data's channels and a new head for its classes."""
+
+    prefers_channels_last = True
+
+    def __init__(
+        self,
+        *,
+        depth: Literal[18, 34],
+        in_channels: int,
+        num_outputs: int,
+        pretrained: bool = False,
+        weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        from torchvision import models
+
+        build = {18: models.resnet18, 34: models.resnet34}[depth]
+        tv_weights = None
+        if pretrained and weights is None:
+            enum = {18: models.ResNet18_Weights, 34: models.ResNet34_Weights}[depth]
+            tv_weights = enum.DEFAULT
+        try:
+            base = build(weights=tv_weights)
+        except (OSError, RuntimeError) as e:  # no network: urllib raises URLError (an OSError)
+            raise PretrainedWeightsUnavailable(
+                f"could not fetch torchvision's ImageNet weights for resnet{depth} ({e}). "
+                f"Without a network, download them elsewhere "
+                f"(torchvision.models.ResNet{depth}_Weights.DEFAULT.url) and pass "
+                "--weights FILE"
+            ) from None
+        if weights is not None:
+            path = Path(weights)
+            if not path.is_file():
+                raise PretrainedWeightsUnavailable(f"weights file '{path}' does not exist")
+            state = _read_state_dict(path)
+            base.load_state_dict(state)
+        self.num_outputs = num_outputs
+        if in_channels != 3:
+            old = base.conv1
+            base.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+            if pretrained or weights is not None:  # keep what was learned: average the colours
+                with torch.no_grad():
+                    base.conv1.weight.copy_(
+                        old.weight.mean(1, keepdim=True).repeat(1, in_channels, 1, 1)
+                    )
+        self.stem = nn.Sequential(base.conv1, base.bn1, base.relu, base.maxpool)
+        self.stages = nn.ModuleList([base.layer1, base.layer2, base.layer3, base.layer4])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(base.fc.in_features, num_outputs)
+
+    def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x  # (B, 512, H/32, W/32)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.forward_maps(x)).flatten(1)
+
+    def forward_head(self, f: torch.Tensor) -> torch.Tensor:
+        return self.head(f)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class PretrainedWeightsUnavailable(RuntimeError):
+    """Pretrained weights could not be fetched or read; the message says what to do."""
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A torchvision checkpoint: safetensors, or a .pth read with weights_only (no code)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise PretrainedWeightsUnavailable(f"'{path}' does not hold a state dict")
+    return state
+
+
+@register_net("cnn.small", data_args=DATA_ARGS)
+def cnn_small(
+    *,
+    in_channels: int,
+    num_outputs: int,
+    widths: Annotated[tuple[int, ...], "channels of each conv stage, e.g. 32,64,128"] = (
+        32,
+        64,
+        128,
+    ),
+    norm: Annotated[Norm, "normalisation after each convolution"] = "batch",
+    dropout: Annotated[float, "dropout before the classifier"] = 0.2,
+) -> ConvNet:
+    """A stack of conv-norm-ReLU blocks with pooling: fast, and its filters are easy to read."""
+    return ConvNet(
+        in_channels=in_channels,
+        num_outputs=num_outputs,
+        widths=tuple(widths),
+        norm=norm,
+        dropout=dropout,
+    )
+
+
+def _resnet(depth: Literal[18, 34]):  # noqa: ANN202
+    def build(
+        *,
+        in_channels: int,
+        num_outputs: int,
+        pretrained: Annotated[
+            bool, "start from torchvision's ImageNet weights (needs network)"
+        ] = False,
+        weights: Annotated[str | None, "a local torchvision weights file to start from"] = None,
+    ) -> ResNet:
+        return ResNet(
+            depth=depth,
+            in_channels=in_channels,
+            num_outputs=num_outputs,
+            pretrained=pretrained,
+            weights=weights,
+        )
+
+    build.__doc__ = f"torchvision ResNet-{depth}; fine-tune with --pretrained or --weights FILE."
+    return build
+
+
+register_net("cnn.resnet18", data_args=DATA_ARGS)(_resnet(18))
+register_net("cnn.resnet34", data_args=DATA_ARGS)(_resnet(34))

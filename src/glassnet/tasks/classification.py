@@ -1,0 +1,61 @@
+"""What every classification task shares: outputs -> labels and probabilities, and scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn import metrics as skm
+
+
+def decode_classes(outputs: torch.Tensor, labels: list[str]) -> list[dict[str, Any]]:
+    probs = torch.softmax(outputs.float(), dim=-1).cpu().numpy()
+    return [
+        {
+            "label": labels[int(p.argmax())],
+            "probabilities": {lab: float(v) for lab, v in zip(labels, p, strict=True)},
+        }
+        for p in probs
+    ]
+
+
+def score_classes(outputs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """accuracy, macro F1, ROC-AUC (when every class is present), top-5 (over 5 classes)."""
+    probs = torch.softmax(outputs.float().cpu(), dim=-1).numpy()
+    true = y.cpu().numpy()
+    pred = probs.argmax(1)
+    n_classes = probs.shape[1]
+    result = {
+        "accuracy": float(skm.accuracy_score(true, pred)),
+        "f1": float(skm.f1_score(true, pred, average="macro", zero_division=0)),
+    }
+    if n_classes > 5:
+        top5 = np.argsort(-probs, axis=1)[:, :5]
+        result["top5_accuracy"] = float(
+            np.mean([t in row for t, row in zip(true, top5, strict=True)])
+        )
+    if len(np.unique(true)) == n_classes == 2:
+        result["roc_auc"] = float(skm.roc_auc_score(true, probs[:, 1]))
+    elif len(np.unique(true)) == n_classes > 2:
+        result["roc_auc"] = float(skm.roc_auc_score(true, probs, multi_class="ovr"))
+    return result
+
+
+def per_class_report(
+    outputs: torch.Tensor, y: torch.Tensor, labels: list[str]
+) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support per class."""
+    pred = outputs.float().argmax(-1).cpu().numpy()
+    p, r, f, s = skm.precision_recall_fscore_support(
+        y.cpu().numpy(), pred, labels=list(range(len(labels))), zero_division=0
+    )
+    return {
+        lab: {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(s[i]),
+        }
+        for i, lab in enumerate(labels)
+    }

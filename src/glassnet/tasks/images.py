@@ -1,0 +1,223 @@
+"""Images task: classify pictures with a CNN (`cnn.*`).
+
+Data: a folder with one sub-folder per class (or a CSV of path,label). Images are checked,
+resized to one square size, held in memory as uint8, normalised with statistics of the
+training split, and augmented on the fly (random resized crop, flip, light colour jitter).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+
+from glassnet.config import DataSpec, NetSpec
+from glassnet.data.augment import BatchAugment
+from glassnet.data.images import (
+    ImageList,
+    check_images,
+    color_mode,
+    expand_inputs,
+    list_class_folders,
+    load_images,
+)
+from glassnet.errors import ConfigError, DataError
+from glassnet.nets import create_net
+from glassnet.nets.cnn import PretrainedWeightsUnavailable
+from glassnet.tasks import sources
+from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
+from glassnet.tasks.classification import decode_classes, score_classes
+from glassnet.tasks.splitting import holdout
+
+SMALLEST_AUGMENTED = 32  # "auto" augmentation is off below this size: crops would eat digits
+
+
+class ImagesDataSpec(DataSpec):
+    image_size: int | None = Field(
+        None, ge=8, le=1024, description="square side in pixels (default: from the data, <= 128)"
+    )
+    augment: Literal["auto", "on", "off"] = Field(
+        "auto", description="random crop/flip/colour jitter while training (auto: on from 32 px)"
+    )
+    skip_bad: bool = Field(False, description="skip unreadable images instead of stopping")
+
+
+@register_task
+class ImagesTask(Task):
+    """Pictures in, a class out (cats vs dogs, digits, ...)."""
+
+    name: ClassVar[str] = "images"
+    data_spec: ClassVar[type[DataSpec]] = ImagesDataSpec
+    default_net: ClassVar[str] = "cnn.small"
+    spec: ImagesDataSpec
+
+    def __init__(
+        self, spec: ImagesDataSpec, state: dict[str, Any] | None = None, seed: int = 0
+    ) -> None:
+        super().__init__(spec, state, seed)
+        self._st = state
+        self._augmenter: Any = None
+        self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # ---- data ----------------------------------------------------------------------------
+    def _folder(self, value: str | None) -> ImageList | None:
+        path, _ = sources.resolve(value)
+        return None if path is None else list_class_folders(path)
+
+    def load_data(self) -> DataSplits:
+        images = self._folder(self.spec.data)
+        if images is None:
+            raise ConfigError(
+                "no training images given",
+                fix="Pass --data FOLDER (one sub-folder per class) or builtin:NAME",
+            )
+        check = check_images(images, skip_bad=self.spec.skip_bad)
+        paths = [images.paths[i] for i in check.good]
+        assert images.labels is not None
+        labels = [images.labels[i] for i in check.good]
+        names = sorted(set(labels))
+        mode = color_mode(check.modes)
+        size = self.spec.image_size or _auto_size(check.sizes)
+        y = np.array([names.index(lab) for lab in labels])
+        index = np.arange(len(paths))
+
+        explicit = {k: self._folder(getattr(self.spec, k)) for k in ("val", "test")}
+        held: dict[str, np.ndarray] = {}
+        train_idx = index
+        for key, fraction in (("test", self.spec.test_fraction), ("val", self.spec.val_fraction)):
+            if explicit[key] is None and fraction > 0:
+                train_idx, held[key] = holdout(train_idx, y[train_idx], fraction, self.seed)
+        if len(np.unique(y[train_idx])) < 2:
+            raise DataError(
+                f"the training split of {images.source} has a single class",
+                fix="Add images of the other classes",
+            )
+        pixels = load_images(paths, size, mode)
+        train_x = pixels[train_idx]
+        mean = train_x.reshape(len(train_x), train_x.shape[1], -1).mean(axis=(0, 2)) / 255
+        std = train_x.reshape(len(train_x), train_x.shape[1], -1).std(axis=(0, 2)) / 255
+        counts = np.bincount(y[train_idx], minlength=len(names))
+        weights = None
+        if counts.max() / max(counts.min(), 1) > 10:
+            weights = (counts.sum() / (len(names) * np.maximum(counts, 1))).tolist()
+        augment = self.spec.augment == "on" or (
+            self.spec.augment == "auto" and size >= SMALLEST_AUGMENTED
+        )
+        self._st = {
+            "labels": names,
+            "mode": mode,
+            "image_size": size,
+            "mean": mean.tolist(),
+            "std": np.maximum(std, 1e-3).tolist(),
+            "augment": augment,
+            "class_weights": weights,
+        }
+
+        def batch(idx: np.ndarray) -> Batch:
+            return {"x": torch.from_numpy(pixels[idx].copy()), "y": torch.from_numpy(y[idx])}
+
+        splits = {k: batch(v) for k, v in held.items()}
+        for key, listed in explicit.items():
+            if listed is not None:
+                splits[key] = self.encode(listed, with_targets=True).batch
+        notes = check.notes + [
+            f"{len(paths)} images, {len(names)} classes, {mode}, "
+            f"{size}x{size} px, augmentation {'on' if augment else 'off'}"
+        ]
+        return DataSplits(
+            train=batch(train_idx), val=splits.get("val"), test=splits.get("test"), notes=notes
+        )
+
+    def state(self) -> dict[str, Any]:
+        assert self._st is not None, "load_data() or a stored state comes first"
+        return self._st
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.state()["labels"])
+
+    # ---- net -----------------------------------------------------------------------------
+    def build_net(self, net: NetSpec) -> nn.Module:
+        st = self.state()
+        try:
+            return create_net(
+                net.name,
+                in_channels=1 if st["mode"] == "L" else 3,
+                num_outputs=len(st["labels"]),
+                **net.options,
+            )
+        except PretrainedWeightsUnavailable as e:
+            raise ConfigError(str(e)) from None
+
+    def _prepare(self, x: torch.Tensor, net: nn.Module) -> torch.Tensor:
+        """uint8 (B, C, S, S) -> augmented (training only), normalised float."""
+        st = self.state()
+        if net.training and st["augment"]:
+            if self._augmenter is None:
+                self._augmenter = BatchAugment(color=st["mode"] == "RGB")
+            x = self._augmenter(x)
+        else:
+            x = x.float() / 255
+        if self._norm is None or self._norm[0].device != x.device:
+            mean = torch.tensor(st["mean"], device=x.device).view(1, -1, 1, 1)
+            std = torch.tensor(st["std"], device=x.device).view(1, -1, 1, 1)
+            self._norm = (mean, std)
+        x = (x - self._norm[0]) / self._norm[1]
+        if x.is_cuda and getattr(_unwrap(net), "prefers_channels_last", False):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
+        return net(self._prepare(batch["x"], net))
+
+    def step(self, net: nn.Module, batch: Batch) -> StepOutput:
+        out = self.forward(net, batch)
+        weights = self.state().get("class_weights")
+        w = torch.tensor(weights, device=out.device) if weights else None
+        return StepOutput(loss=F.cross_entropy(out.float(), batch["y"], weight=w), outputs=out)
+
+    # ---- use -----------------------------------------------------------------------------
+    def encode(self, source: Any, *, with_targets: bool) -> Encoded:
+        if isinstance(source, ImageList):
+            images = source
+        elif with_targets:
+            path, _ = sources.resolve(str(source))
+            images = list_class_folders(path)  # type: ignore[arg-type]
+        else:
+            items = source if isinstance(source, (list, tuple)) else [source]
+            images = expand_inputs([str(sources.resolve(str(i))[0]) for i in items])
+        check = check_images(images, skip_bad=self.spec.skip_bad)
+        st = self.state()
+        paths = [images.paths[i] for i in check.good]
+        batch: Batch = {"x": torch.from_numpy(load_images(paths, st["image_size"], st["mode"]))}
+        if with_targets:
+            assert images.labels is not None
+            labels = [images.labels[i] for i in check.good]
+            unknown = sorted(set(labels) - set(st["labels"]))
+            if unknown:
+                raise DataError(
+                    f"{images.source} has classes the model does not know: {', '.join(unknown)}",
+                    fix=f"Known classes: {', '.join(st['labels'])}",
+                )
+            batch["y"] = torch.tensor([st["labels"].index(lab) for lab in labels])
+        return Encoded(batch, check.notes, names=[str(p) for p in paths])
+
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
+        return decode_classes(outputs, self.labels)
+
+    def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
+        return score_classes(outputs, batch["y"])
+
+
+def _auto_size(sizes: list[tuple[int, int]]) -> int:
+    """The median shorter side, kept between 8 and 128 px (CPU-friendly by default)."""
+    side = int(np.median([min(w, h) for w, h in sizes]))
+    return int(min(max(side, 8), 128))
+
+
+def _unwrap(net: nn.Module) -> nn.Module:
+    return getattr(net, "module", getattr(net, "_orig_mod", net))

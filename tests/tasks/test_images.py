@@ -1,0 +1,171 @@
+"""Images: accuracy on built-in sets, the data check's errors, predict/evaluate outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import glassnet
+from glassnet.data.augment import BatchAugment
+from glassnet.data.builtin import get_dataset
+from glassnet.errors import DataError
+
+
+def _folder(root: Path, classes: dict[str, int], size: int = 20, mode: str = "RGB") -> Path:
+    rng = np.random.default_rng(0)
+    for label, n in classes.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            shape = (size, size, 3) if mode == "RGB" else (size, size)
+            arr = rng.integers(0, 255, shape, dtype=np.uint8)
+            Image.fromarray(arr, mode).save(root / label / f"{i}.png")
+    return root
+
+
+def test_cartoon_pets_accuracy(workdir: Path) -> None:
+    get_dataset("cartoon-pets").make(Path("pets"), n=2000, size=64)
+    run = glassnet.train("images", "pets", epochs=8, widths=(16, 32, 64), quiet=True)
+    assert run.metrics["test"]["accuracy"] >= 0.95, run.metrics
+    assert run.task.state()["augment"] is True and run.task.state()["mode"] == "RGB"
+
+
+def test_digits_accuracy_and_reload(workdir: Path) -> None:
+    run = glassnet.train("images", "builtin:digits", epochs=15, quiet=True, out="r")
+    assert run.metrics["test"]["accuracy"] >= 0.97, run.metrics
+    state = run.task.state()
+    assert state["mode"] == "L" and state["image_size"] == 8 and state["augment"] is False
+    assert run.metrics["test"]["top5_accuracy"] >= run.metrics["test"]["accuracy"]
+    files = sorted(Path(glassnet.tasks.sources.cache_dir(), "digits").rglob("*.png"))[:20]
+    first = run.predict([str(f) for f in files])
+    again = glassnet.load("r").predict([str(f) for f in files])
+    assert list(first["source"]) == [str(f) for f in files]
+    np.testing.assert_array_equal(
+        first.filter(like="probability").to_numpy(), again.filter(like="probability").to_numpy()
+    )
+
+
+def test_evaluate_writes_confusion_matrix_and_mistakes(workdir: Path) -> None:
+    run = glassnet.train("images", "builtin:faces-vs-background", epochs=2, quiet=True, out="r")
+    result = run.evaluate("builtin:faces-vs-background", report=True)
+    assert result["n"] == 200
+    report = result["report"]
+    assert set(report["per_class"]) == {"background", "face"}
+    png = Path(report["confusion_matrix"])
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if "worst_mistakes" in report:
+        assert Path(report["worst_mistakes"]).is_file()
+
+
+def test_predict_takes_files_folders_and_globs(workdir: Path) -> None:
+    _folder(Path("data"), {"a": 6, "b": 6})
+    run = glassnet.train(
+        "images", "data", epochs=1, quiet=True, out="r", val_fraction=0.2, test_fraction=0.2
+    )
+    assert len(run.predict("data/a")) == 6
+    assert len(run.predict(["data/a/0.png", "data/b/*.png"])) == 7
+    res = subprocess.run(
+        [sys.executable, "-m", "glassnet", "predict", "r", "data/a/1.png", "data/b", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    preds = json.loads(res.stdout)["predictions"]
+    assert len(preds) == 7 and {"source", "label", "probability_a"} <= set(preds[0])
+
+
+def test_corrupt_and_fake_images_are_listed_by_name(workdir: Path) -> None:
+    _folder(Path("data"), {"a": 6, "b": 6})
+    good = Path("data/a/0.png").read_bytes()
+    Path("data/a/fake.png").write_text("this is not an image")
+    jpeg = Path("data/b/cut.jpg")
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(jpeg)
+    jpeg.write_bytes(jpeg.read_bytes()[:200])  # truncated JPEG
+    with pytest.raises(DataError) as err:
+        glassnet.train("images", "data", epochs=1, quiet=True)
+    text = str(err.value)
+    assert "2 file(s)" in text and "fake.png" in text and "cut.jpg" in text
+    assert "--skip-bad" in text
+    run = glassnet.train("images", "data", epochs=1, quiet=True, skip_bad=True, out="r")
+    assert run.path.is_dir() and good
+
+
+def test_empty_class_folder_and_one_class(workdir: Path) -> None:
+    _folder(Path("data"), {"a": 4, "b": 4})
+    Path("data/c").mkdir()
+    with pytest.raises(DataError, match="class folder 'data/c' has no images"):
+        glassnet.train("images", "data", quiet=True)
+    _folder(Path("one"), {"only": 5})
+    with pytest.raises(DataError, match="single class"):
+        glassnet.train("images", "one", quiet=True)
+    with pytest.raises(DataError, match="has no class sub-folders"):
+        Path("flat").mkdir()
+        glassnet.train("images", "flat", quiet=True)
+
+
+def test_mixed_modes_tiny_images_and_imbalance_are_reported(workdir: Path) -> None:
+    _folder(Path("data"), {"a": 30, "b": 2}, size=10)
+    Image.fromarray(np.zeros((10, 10, 4), np.uint8), "RGBA").save("data/a/rgba.png")
+    Image.fromarray(np.full((10, 10), 40000, np.uint16)).save("data/b/deep.png")  # 16-bit
+    task_notes = glassnet.train(
+        "images", "data", epochs=1, quiet=True, out="r", val_fraction=0.0, test_fraction=0.0
+    )
+    state = task_notes.task.state()
+    assert state["mode"] == "RGB" and state["class_weights"] is not None
+    from glassnet.tasks.images import ImagesDataSpec, ImagesTask
+
+    notes = ImagesTask(ImagesDataSpec(data="data", val_fraction=0, test_fraction=0)).load_data()
+    text = " ".join(notes.notes)
+    assert "mixed image modes" in text and "smaller than 16 px" in text
+    assert "very few images: b (3)" in text and "imbalanced" in text
+
+
+def test_batch_augment_keeps_shape_and_range_and_flips() -> None:
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8) % 255
+    aug = BatchAugment(color=False, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=1.0)
+    out = aug(x.to(torch.uint8))
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    torch.testing.assert_close(out, (x / 255).flip(-1), atol=1e-5, rtol=0)
+
+
+def test_pretrained_without_network_fails_clearly(workdir: Path, monkeypatch) -> None:  # noqa: ANN001
+    import torchvision.models as models
+
+    def no_network(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("no network")
+
+    monkeypatch.setattr(models.ResNet18_Weights.DEFAULT, "get_state_dict", no_network)
+    _folder(Path("data"), {"a": 4, "b": 4})
+    with pytest.raises(glassnet.GlassnetError, match="--weights FILE"):
+        glassnet.train("images", "data", net="cnn.resnet18", pretrained=True, quiet=True)
+
+
+def test_local_weights_file_is_loaded(workdir: Path) -> None:
+    from safetensors.torch import save_file
+    from torchvision.models import resnet18
+
+    torch.manual_seed(1)
+    reference = resnet18()
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, "r18.safetensors")
+    _folder(Path("data"), {"a": 4, "b": 4}, size=32)
+    run = glassnet.train(
+        "images",
+        "data",
+        net="cnn.resnet18",
+        weights="r18.safetensors",
+        epochs=1,
+        lr=1e-12,
+        quiet=True,
+        val_fraction=0,
+        test_fraction=0,
+    )
+    torch.testing.assert_close(
+        run.net.stages[0][0].conv1.weight, reference.layer1[0].conv1.weight, atol=1e-6, rtol=0
+    )
