@@ -64,6 +64,7 @@ class Run:
         self.metrics = metrics or {}
         self.fit = fit
         self.notes: list[str] = []
+        self.last_encoded: Any = None  # the inputs of the last predict (for plots)
 
     def __repr__(self) -> str:
         return f"Run('{self.path}', task={self.spec.task!r}, net={self.spec.net.name!r})"
@@ -80,19 +81,25 @@ class Run:
         return outputs
 
     def predict(self, data: Any) -> pd.DataFrame:
-        """Predictions, one row per input: for a table a path, DataFrame or list of row
-        dicts; for images files, folders or glob patterns (a 'source' column names them)."""
+        """Predictions as a table: for a table a path, DataFrame or list of row dicts; for
+        images files, folders or glob patterns; for series the history to forecast from."""
         encoded = self.task.encode(data, with_targets=False)
         self.notes = encoded.notes
         outputs = self._outputs(encoded.batch, with_loss=False)
-        frame = predictions_frame(self.task.decode(outputs, encoded.batch))
-        if encoded.names is not None:
-            frame.insert(0, "source", encoded.names)
-        return frame
+        self.last_encoded = encoded
+        return self.task.to_frame(self.task.decode(outputs, encoded.batch), encoded)
 
-    def evaluate(self, data: Any, report: bool = False) -> dict[str, Any]:
-        """Task metrics on labelled data. With `report`, also writes the evaluation plots
-        (confusion matrix, worst mistakes) under `<run>/report/` and lists them."""
+    def evaluate(self, data: Any = None, report: bool = False) -> dict[str, Any]:
+        """Task metrics on labelled data (for forecasting, `data=None` backtests the run's
+        own series). With `report`, evaluation plots (confusion matrix, worst mistakes) are
+        written under `<run>/report/` and listed."""
+        if data is None:
+            if not self.task.evaluates_own_data():
+                raise ConfigError(
+                    "evaluate needs labelled data for this task",
+                    fix="Pass a file or folder like the training data",
+                )
+            data = self.spec.data.data
         encoded = self.task.encode(data, with_targets=True)
         self.notes = encoded.notes
         outputs = self._outputs(encoded.batch, with_loss=True)
@@ -105,21 +112,6 @@ class Run:
                 self.task, outputs, encoded, self.path / "report"
             )
         return result
-
-
-def predictions_frame(preds: list[dict[str, Any]]) -> pd.DataFrame:
-    """Flatten nested prediction dicts: {'probabilities': {'a': .1}} -> 'probability_a'."""
-    rows = []
-    for p in preds:
-        row: dict[str, Any] = {}
-        for k, v in p.items():
-            if isinstance(v, dict):
-                prefix = k[:-3] + "y" if k.endswith("ies") else k
-                row.update({f"{prefix}_{kk}": vv for kk, vv in v.items()})
-            else:
-                row[k] = v
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def train(

@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run", help="the run directory, e.g. runs/tabular-1")
     ev.add_argument(
         "data",
-        help="labelled data like the training data: a table, a folder of "
-        "class folders, or builtin:NAME",
+        nargs="?",
+        help="labelled data like the training data: a table, a folder of class folders, or "
+        "builtin:NAME (forecasting: optional; backtests the run's own series)",
     )
     _add_output_flags(ev)
 
@@ -288,6 +289,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         else:
             atomic_write_text(out, preds.to_csv(index=False))
         print(f"wrote {len(preds)} predictions to {out}", file=sys.stderr)
+        if run.spec.task == "forecasting":
+            from glassnet.explain.forecast_plot import forecast_png
+
+            png = forecast_png(
+                preds, run.last_encoded.extra["history"], run.task.state(), out.with_suffix(".png")
+            )
+            print(f"wrote the forecast plot to {png}", file=sys.stderr)
     if args.json:
         _emit_json({"run": str(run.path), "predictions": preds.to_dict(orient="records")})
     elif not args.out:

@@ -92,10 +92,25 @@ _DATA_SPECS: dict[str, type[DataSpec]] = {}
 _DEFAULT_NETS: dict[str, str] = {}
 
 
-def register_task_spec(task: str, data_spec: type[DataSpec], default_net: str) -> None:
-    """Called by each task module so specs can be validated by task name."""
+_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def register_task_spec(
+    task: str,
+    data_spec: type[DataSpec],
+    default_net: str,
+    train_defaults: dict[str, Any] | None = None,
+) -> None:
+    """Called by each task module so specs can be validated by task name. `train_defaults`
+    replace TrainSpec's defaults for this task (e.g. more epochs for small series)."""
     _DATA_SPECS[task] = data_spec
     _DEFAULT_NETS[task] = default_net
+    _TRAIN_DEFAULTS[task] = dict(train_defaults or {})
+
+
+def train_defaults(task: str) -> dict[str, Any]:
+    data_spec_class(task)
+    return dict(_TRAIN_DEFAULTS[task])
 
 
 def data_spec_class(task: str) -> type[DataSpec]:
@@ -225,7 +240,10 @@ def validate_spec(values: dict[str, Any], source: str = "config") -> RunSpec:
             return None
 
     data = section("data", data_cls, values.get("data"))
-    train = section("train", TrainSpec, values.get("train"))
+    raw_train = values.get("train")
+    if raw_train is None or isinstance(raw_train, dict):
+        raw_train = {**_TRAIN_DEFAULTS.get(task, {}), **(raw_train or {})}
+    train = section("train", TrainSpec, raw_train)
     raw_net = values.get("net") or {}
     if isinstance(raw_net, str):
         raw_net = {"name": raw_net}

@@ -169,3 +169,29 @@ def test_local_weights_file_is_loaded(workdir: Path) -> None:
     torch.testing.assert_close(
         run.net.stages[0][0].conv1.weight, reference.layer1[0].conv1.weight, atol=1e-6, rtol=0
     )
+
+
+def test_decompression_bomb_limit_stays_on(workdir: Path, monkeypatch) -> None:  # noqa: ANN001
+    _folder(Path("data"), {"a": 4, "b": 4}, size=40)
+    # Pillow refuses images over twice its pixel limit; lower the limit instead of writing
+    # a gigapixel file.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(DataError, match="decompression bomb"):
+        glassnet.train("images", "data", quiet=True)
+
+
+def test_cli_evaluate_prints_per_class_and_writes_pngs(workdir: Path) -> None:
+    _folder(Path("data"), {"a": 8, "b": 8})
+    assert glassnet.train("images", "data", epochs=1, quiet=True, out="r").path.is_dir()
+    res = subprocess.run(
+        [sys.executable, "-m", "glassnet", "evaluate", "r", "data"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (
+        "precision" in res.stdout
+        and "confusion matrix: r/report/confusion_matrix.png" in res.stdout
+    )
+    assert Path("r/report/confusion_matrix.png").is_file()

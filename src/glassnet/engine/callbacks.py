@@ -126,7 +126,12 @@ class Progress(Callback):
             self.bar.update(self.task, advance=1, epoch=f"{epoch + 1}/{self.total_epochs}")
 
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "lr")
+        # The loss and the first few task metrics; metrics.csv has them all.
+        picked = [k for k in metrics if k.endswith("_loss")]
+        picked += [
+            k for k in metrics if k.startswith("val_") and k not in picked and "naive_" not in k
+        ][:4]
+        shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in picked)
         if self.bar is not None:
             self.bar.update(self.task, info=shown + (" *" if improved else ""))
         elif not self.quiet:

@@ -80,7 +80,7 @@ def worst_mistakes_png(
     worst = wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]
     cols = min(8, len(worst))
     rows = -(-len(worst) // cols)
-    fig, axes = new_figure(1.6 * cols, 1.9 * rows)
+    fig, axes = new_figure(1.6 * cols, 2.2 * rows + 0.4, rows, cols)
     axes = np.atleast_1d(axes).ravel()
     for ax in axes:
         ax.axis("off")
@@ -104,4 +104,5 @@ def worst_mistakes_png(
                 va="top",
             )
     fig.suptitle("most confident mistakes: predicted (confidence), true class", fontsize=9)
+    fig.tight_layout()
     return save_png(fig, path)

@@ -14,8 +14,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from glassnet.data.files import atomic_write_bytes  # noqa: E402
 
 
-def new_figure(width: float, height: float) -> tuple[Any, Any]:
-    return plt.subplots(figsize=(width, height), dpi=110)
+def new_figure(width: float, height: float, rows: int = 1, cols: int = 1) -> tuple[Any, Any]:
+    return (
+        plt.subplots(rows, cols, figsize=(width, height), dpi=110, squeeze=False)
+        if (rows * cols > 1)
+        else plt.subplots(figsize=(width, height), dpi=110)
+    )
 
 
 def save_png(fig: Any, path: Path) -> Path:

@@ -1,6 +1,6 @@
 """Tasks: one module per job, one interface (`Task`). Importing registers every task."""
 
-from glassnet.tasks import images, tabular  # noqa: F401  (registers the tasks)
+from glassnet.tasks import forecasting, images, tabular  # noqa: F401  (registers them)
 from glassnet.tasks._base import (
     Batch,
     DataSplits,

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -35,6 +36,7 @@ class Encoded:
     batch: Batch
     notes: list[str] = field(default_factory=list)
     names: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific (e.g. future times)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Task(ABC):
     name: ClassVar[str]
     data_spec: ClassVar[type[DataSpec]]
     default_net: ClassVar[str]
+    train_defaults: ClassVar[dict[str, Any]] = {}  # TrainSpec values that suit this task
 
     def __init__(self, spec: DataSpec, state: dict[str, Any] | None = None, seed: int = 0) -> None:
         self.spec = spec
@@ -98,6 +101,28 @@ class Task(ABC):
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
         """Task metrics for outputs against the batch's targets."""
 
+    def to_frame(self, predictions: list[dict[str, Any]], encoded: Encoded) -> pd.DataFrame:
+        """Predictions as a table, one row per sample ('source' first when named). Nested
+        dicts are flattened: {'probabilities': {'a': .1}} -> 'probability_a'."""
+        rows = []
+        for p in predictions:
+            row: dict[str, Any] = {}
+            for k, v in p.items():
+                if isinstance(v, dict):
+                    prefix = k[:-3] + "y" if k.endswith("ies") else k
+                    row.update({f"{prefix}_{kk}": vv for kk, vv in v.items()})
+                else:
+                    row[k] = v
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        if encoded.names is not None:
+            frame.insert(0, "source", encoded.names)
+        return frame
+
+    def evaluates_own_data(self) -> bool:
+        """Whether `evaluate` without data makes sense (a backtest on the run's own data)."""
+        return False
+
 
 _TASKS: dict[str, type[Task]] = {}
 
@@ -106,7 +131,7 @@ def register_task(cls: type[Task]) -> type[Task]:
     if cls.name in _TASKS:
         raise ValueError(f"task '{cls.name}' is already registered")
     _TASKS[cls.name] = cls
-    register_task_spec(cls.name, cls.data_spec, cls.default_net)
+    register_task_spec(cls.name, cls.data_spec, cls.default_net, cls.train_defaults)
     return cls
 
 

@@ -53,6 +53,7 @@ class ImagesTask(Task):
     name: ClassVar[str] = "images"
     data_spec: ClassVar[type[DataSpec]] = ImagesDataSpec
     default_net: ClassVar[str] = "cnn.small"
+    train_defaults: ClassVar[dict[str, Any]] = {"epochs": 10}  # minutes, not hours, on a CPU
     spec: ImagesDataSpec
 
     def __init__(
@@ -167,7 +168,9 @@ class ImagesTask(Task):
             std = torch.tensor(st["std"], device=x.device).view(1, -1, 1, 1)
             self._norm = (mean, std)
         x = (x - self._norm[0]) / self._norm[1]
-        if x.is_cuda and getattr(_unwrap(net), "prefers_channels_last", False):
+        if x.device.type in ("cuda", "cpu") and getattr(
+            _unwrap(net), "prefers_channels_last", False
+        ):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 

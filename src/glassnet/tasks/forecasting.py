@@ -1,0 +1,412 @@
+"""Forecasting task: the next `horizon` steps of one or many series, with an RNN (`rnn.*`).
+
+One global model across series, each scaled by its own training mean and spread. The last
+`folds x horizon` steps of every series are never trained on: `evaluate` backtests there
+(rolling origin, one fold per horizon) against naive and seasonal-naive forecasts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from torch import nn
+
+from glassnet.config import DataSpec, NetSpec
+from glassnet.data.series import SeriesTable, detect_season, read_series
+from glassnet.data.tables import read_table
+from glassnet.errors import ConfigError, DataError
+from glassnet.nets import create_net
+from glassnet.tasks import sources
+from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
+
+
+class ForecastingDataSpec(DataSpec):
+    time: str | None = Field(None, description="the time column (dates, or whole-number steps)")
+    target: str | None = Field(None, description="the column to forecast")
+    id: str | None = Field(None, description="a column naming the series, for many series")
+    past: list[str] = Field(default_factory=list, description="covariates known only up to now")
+    future: list[str] = Field(
+        default_factory=list, description="covariates known ahead (prices, holidays)"
+    )
+    horizon: int = Field(14, ge=1, description="steps to forecast")
+    lookback: int | None = Field(None, ge=2, description="steps the net reads (default: auto)")
+    season: int | None = Field(None, ge=1, description="season length (default: detected)")
+    fill: bool = Field(False, description="interpolate gaps instead of stopping")
+    folds: int = Field(3, ge=1, description="backtest folds at the end of each series")
+    quantiles: list[float] = Field(
+        default_factory=lambda: [0.1, 0.5, 0.9],
+        description="forecast quantiles (odd count, sorted)",
+    )
+
+
+def pinball(pred: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
+    """Quantile loss: (B, H, Q) predictions against (B, H) targets."""
+    diff = y.unsqueeze(-1) - pred
+    return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
+
+
+@register_task
+class ForecastingTask(Task):
+    """A series in, its next steps out (with an interval)."""
+
+    name: ClassVar[str] = "forecasting"
+    data_spec: ClassVar[type[DataSpec]] = ForecastingDataSpec
+    default_net: ClassVar[str] = "rnn.lstm"
+    # Windows of one or a few series are few: more, smaller steps, more patience.
+    train_defaults: ClassVar[dict[str, Any]] = {"epochs": 150, "batch_size": 32, "patience": 25}
+    spec: ForecastingDataSpec
+
+    def __init__(
+        self, spec: ForecastingDataSpec, state: dict[str, Any] | None = None, seed: int = 0
+    ) -> None:
+        super().__init__(spec, state, seed)
+        self._st = state
+        self.frames: dict[str, pd.DataFrame] = {}
+
+    # ---- reading -------------------------------------------------------------------------
+    def _read(self, value: Any, fill: bool | None = None) -> tuple[SeriesTable, pd.DataFrame]:
+        if isinstance(value, pd.DataFrame):
+            raw, source = value, "the DataFrame"
+        elif value is None or value == sources.IN_MEMORY:
+            if "data" not in self.frames:
+                raise ConfigError("no series given", fix="Pass --data FILE or builtin:NAME")
+            raw, source = self.frames["data"], "the DataFrame"
+        else:
+            path, defaults = sources.resolve(str(value))
+            for key, default in defaults.items():  # built-in data sets name their columns
+                if key not in self.spec.model_fields_set:
+                    setattr(self.spec, key, default)
+            raw, source = read_table(path), f"'{value}'"
+        spec = self.spec
+        fill = spec.fill if fill is None else fill
+        if not spec.time or not spec.target:
+            raise ConfigError(
+                "forecasting needs --time and --target columns",
+                fix=f"Columns are: {', '.join(map(str, raw.columns))}",
+            )
+        overlap = set(spec.past) & set(spec.future)
+        if overlap:
+            raise ConfigError(f"{', '.join(sorted(overlap))} cannot be both past and future")
+        table = read_series(
+            raw,
+            source=source,
+            time=spec.time,
+            target=spec.target,
+            id_column=spec.id,
+            covariates=[*spec.past, *spec.future],
+            fill=fill,
+        )
+        return table, raw
+
+    # ---- windows -------------------------------------------------------------------------
+    def _features(self, part: pd.DataFrame, sid: str) -> np.ndarray:
+        """(T, F) scaled features: target, past covariates, future covariates."""
+        st = self.state()
+        scale = st["series"][sid]
+        cols = [*st["past"], *st["future"]]
+        target = (part[st["target"]].to_numpy(float) - scale["mean"]) / scale["std"]
+        if not cols:
+            return target[:, None]
+        cov = (part[cols].to_numpy(float) - np.array(st["cov_mean"])) / np.array(st["cov_std"])
+        return np.concatenate([target[:, None], cov], axis=1)
+
+    def _windows(
+        self, feats: np.ndarray, values: np.ndarray, origins: list[int], sid: str
+    ) -> dict[str, np.ndarray]:
+        """Inputs, scaled targets and baselines for forecasts starting at each origin."""
+        st = self.state()
+        look, hor, m = st["lookback"], st["horizon"], st["season"]
+        n_fut = len(st["future"])
+        scale = st["series"][sid]
+        xs, ys, naive, snaive = [], [], [], []
+        for e in origins:
+            x = np.zeros((look + hor, feats.shape[1]))
+            x[:look] = feats[e - look : e]
+            if n_fut:
+                x[look:, -n_fut:] = feats[e : e + hor, -n_fut:]
+            xs.append(x)
+            ys.append(feats[e : e + hor, 0] if e + hor <= len(feats) else np.zeros(hor))
+            naive.append(np.full(hor, values[e - 1]))
+            snaive.append(np.array([values[e + h - m * ((h // m) + 1)] for h in range(hor)]))
+        k = len(origins)
+        return {
+            "x": np.array(xs, np.float32),
+            "y": np.array(ys, np.float32),
+            "naive": np.array(naive, np.float32),
+            "snaive": np.array(snaive, np.float32),
+            "mean": np.full(k, scale["mean"], np.float32),
+            "std": np.full(k, scale["std"], np.float32),
+            "mase_scale": np.full(k, scale["mase_scale"], np.float32),
+        }
+
+    def _cuts(self, n: int) -> tuple[int, int]:
+        """(first validation target, first backtest target) for a series of length n."""
+        st = self.state()
+        test0 = n - st["folds"] * st["horizon"]
+        val0 = test0 - max(st["horizon"], n // 10)
+        return val0, test0
+
+    # ---- the Task interface --------------------------------------------------------------
+    def load_data(self) -> DataSplits:
+        table, _ = self._read(self.frames.get("data", self.spec.data))
+        spec = self.spec
+        if (
+            len(spec.quantiles) % 2 == 0
+            or sorted(spec.quantiles) != spec.quantiles
+            or not all(0 < q < 1 for q in spec.quantiles)
+        ):
+            raise ConfigError(
+                f"quantiles must be an odd number of sorted values in (0, 1), got {spec.quantiles}",
+                fix="For example --quantiles 0.1,0.5,0.9",
+            )
+        groups = {sid: part.reset_index(drop=True) for sid, part in table.frame.groupby("id")}
+        shortest = min(len(p) for p in groups.values())
+        season = spec.season or detect_season(
+            next(iter(groups.values()))[spec.target].to_numpy(float)[: max(shortest // 2, 3)],
+            table.freq,
+        )
+        hor = spec.horizon
+        lookback = spec.lookback or int(min(max(2 * hor, season + hor, 8), max(shortest // 4, 2)))
+        self._st = {
+            "time": spec.time,
+            "target": spec.target,
+            "id": spec.id,
+            "past": spec.past,
+            "future": spec.future,
+            "horizon": hor,
+            "lookback": lookback,
+            "season": season,
+            "folds": spec.folds,
+            "freq": table.freq,
+            "quantiles": spec.quantiles,
+            "fill": spec.fill,
+            "series": {},
+            "cov_mean": [],
+            "cov_std": [],
+        }
+        needed = lookback + hor + max(hor, shortest // 10) + spec.folds * hor + 1
+        for sid, part in groups.items():
+            if len(part) < needed:
+                raise DataError(
+                    f"series '{sid}' has {len(part)} points; forecasting {hor} steps from "
+                    f"{lookback} needs at least {needed} (lookback + horizon + validation + "
+                    f"{spec.folds} backtest folds x horizon)",
+                    fix="Use a shorter --horizon/--lookback, fewer --folds, or more data",
+                )
+        covs = [*spec.past, *spec.future]
+        train_rows = []
+        for sid, part in groups.items():
+            val0, _ = self._cuts(len(part))
+            y = part[spec.target].to_numpy(float)[:val0]
+            m = season if season < len(y) else 1
+            mase = float(np.mean(np.abs(y[m:] - y[:-m]))) or 1.0
+            self._st["series"][sid] = {
+                "mean": float(y.mean()),
+                "std": float(y.std() or 1.0),
+                "mase_scale": mase,
+                "length": len(part),
+            }
+            train_rows.append(part.iloc[:val0])
+        if covs:
+            train = pd.concat(train_rows)[covs].to_numpy(float)
+            self._st["cov_mean"] = train.mean(0).tolist()
+            self._st["cov_std"] = np.where(train.std(0) > 0, train.std(0), 1.0).tolist()
+        parts: dict[str, list[dict[str, np.ndarray]]] = {"train": [], "val": [], "test": []}
+        for sid, part in groups.items():
+            feats = self._features(part, sid)
+            values = part[spec.target].to_numpy(float)
+            val0, test0 = self._cuts(len(part))
+            parts["train"].append(
+                self._windows(feats, values, list(range(lookback, val0 - hor + 1)), sid)
+            )
+            parts["val"].append(
+                self._windows(feats, values, list(range(val0, test0 - hor + 1)), sid)
+            )
+            parts["test"].append(self._windows(feats, values, self._fold_origins(len(part)), sid))
+        splits = {k: _stack(v) for k, v in parts.items()}
+        notes = table.notes + [
+            f"{len(groups)} series, {shortest}+ points each, frequency "
+            f"{table.freq}, season {season}, lookback {lookback}, "
+            f"horizon {hor}; the last {spec.folds} x {hor} steps are held "
+            "out for the backtest"
+        ]
+        return DataSplits(
+            train=splits["train"], val=splits["val"], test=splits["test"], notes=notes
+        )
+
+    def _fold_origins(self, n: int) -> list[int]:
+        _, test0 = self._cuts(n)
+        return [test0 + k * self.state()["horizon"] for k in range(self.state()["folds"])]
+
+    def state(self) -> dict[str, Any]:
+        assert self._st is not None, "load_data() or a stored state comes first"
+        return self._st
+
+    def evaluates_own_data(self) -> bool:
+        return True
+
+    def build_net(self, net: NetSpec) -> nn.Module:
+        st = self.state()
+        return create_net(
+            net.name,
+            n_features=1 + len(st["past"]) + len(st["future"]),
+            n_future=len(st["future"]),
+            lookback=st["lookback"],
+            horizon=st["horizon"],
+            n_quantiles=len(st["quantiles"]),
+            **net.options,
+        )
+
+    def step(self, net: nn.Module, batch: Batch) -> StepOutput:
+        out = net(batch["x"])
+        q = torch.tensor(self.state()["quantiles"], device=out.device)
+        return StepOutput(loss=pinball(out.float(), batch["y"], q), outputs=out)
+
+    def encode(self, source: Any, *, with_targets: bool) -> Encoded:
+        """With targets: the backtest windows (the last folds x horizon steps of each series).
+        Without: one forecast past the end of each series' history."""
+        st = self.state()
+        if isinstance(source, pd.DataFrame):
+            raw = source
+        else:
+            path, _ = sources.resolve(str(source))
+            raw = read_table(path)
+        future_rows = pd.DataFrame()
+        if not with_targets:
+            raw, future_rows = _split_future(raw, st)
+        table, _ = self._read(raw, st["fill"])
+        batches, names, times, history = [], [], [], {}
+        for sid, part in table.frame.groupby("id"):
+            part = part.reset_index(drop=True)
+            if str(sid) not in st["series"]:
+                raise DataError(
+                    f"series '{sid}' was not in the training data",
+                    fix=f"Known series: {', '.join(st['series'])}",
+                )
+            if with_targets:
+                origins = self._fold_origins(len(part))
+                if origins[0] < st["lookback"]:
+                    raise DataError(f"series '{sid}' is too short to backtest")
+            else:
+                part = self._append_future(part, future_rows, str(sid), table.freq)
+                origins = [len(part) - st["horizon"]]
+            feats = self._features(part, str(sid))
+            batches.append(
+                self._windows(feats, part[st["target"]].to_numpy(float), origins, str(sid))
+            )
+            for e in origins:
+                names.append(str(sid))
+                times.append(list(part["time"].iloc[e : e + st["horizon"]]))
+            history[str(sid)] = part.iloc[: origins[-1]][["time", st["target"]]]
+        batch = _stack(batches)
+        if not with_targets:
+            del batch["y"]
+        return Encoded(batch, table.notes, names=names, extra={"times": times, "history": history})
+
+    def _append_future(
+        self, part: pd.DataFrame, future_rows: pd.DataFrame, sid: str, freq: Any
+    ) -> pd.DataFrame:
+        """History + `horizon` rows after it, carrying the known-in-future covariates."""
+        st = self.state()
+        last = part["time"].iloc[-1]
+        if isinstance(freq, str):
+            steps = list(pd.date_range(last, periods=st["horizon"] + 1, freq=freq)[1:])
+        else:
+            steps = [last + freq * (k + 1) for k in range(st["horizon"])]
+        ahead = pd.DataFrame({"id": sid, "time": steps, st["target"]: np.nan})
+        for col in st["past"]:
+            ahead[col] = np.nan
+        if st["future"]:
+            mine = future_rows[future_rows["id"] == sid] if len(future_rows) else future_rows
+            known = dict(zip(mine["time"], mine.index, strict=False)) if len(mine) else {}
+            for col in st["future"]:
+                values = []
+                for t in steps:
+                    if t not in known or pd.isna(mine.at[known[t], col]):
+                        raise DataError(
+                            f"series '{sid}' needs the future covariate '{col}' at {t} to "
+                            f"forecast {st['horizon']} steps, but it is missing",
+                            fix="Add rows after the history with the covariates filled and "
+                            "the target blank",
+                        )
+                    values.append(float(mine.at[known[t], col]))
+                ahead[col] = values
+        return pd.concat([part, ahead], ignore_index=True)
+
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
+        out = outputs.float().cpu().numpy()
+        mean, std = batch["mean"].cpu().numpy(), batch["std"].cpu().numpy()
+        return [{"forecast": out[i] * std[i] + mean[i]} for i in range(len(out))]
+
+    def to_frame(self, predictions: list[dict[str, Any]], encoded: Encoded) -> pd.DataFrame:
+        st = self.state()
+        rows = []
+        for p, sid, times in zip(
+            predictions, encoded.names or [], encoded.extra["times"], strict=True
+        ):
+            for h, t in enumerate(times):
+                row = {"series": sid, st["time"]: t, "step": h + 1}
+                row.update(
+                    {f"q{q:g}": float(p["forecast"][h, j]) for j, q in enumerate(st["quantiles"])}
+                )
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
+        st = self.state()
+        out = outputs.float().cpu().numpy()
+        mean = batch["mean"].cpu().numpy()[:, None]
+        std = batch["std"].cpu().numpy()[:, None]
+        scale = batch["mase_scale"].cpu().numpy()[:, None]
+        truth = batch["y"].cpu().numpy() * std + mean
+        mid = len(st["quantiles"]) // 2
+        forecasts = {
+            "": out[..., mid] * std + mean,
+            "naive_": batch["naive"].cpu().numpy(),
+            "seasonal_naive_": batch["snaive"].cpu().numpy(),
+        }
+        result: dict[str, float] = {}
+        for prefix, pred in forecasts.items():
+            err = truth - pred
+            result[prefix + "mae"] = float(np.abs(err).mean())
+            result[prefix + "rmse"] = float(np.sqrt((err**2).mean()))
+            result[prefix + "smape"] = float(
+                np.mean(200 * np.abs(err) / np.maximum(np.abs(truth) + np.abs(pred), 1e-12))
+            )
+            result[prefix + "mase"] = float((np.abs(err) / scale).mean())
+        for base in ("naive", "seasonal_naive"):
+            result[f"skill_vs_{base}"] = 1 - result["mase"] / max(result[f"{base}_mase"], 1e-12)
+        lo = out[..., 0] * std + mean
+        hi = out[..., -1] * std + mean
+        result["coverage"] = float(np.mean((truth >= lo) & (truth <= hi)))
+        return result
+
+
+def _stack(parts: list[dict[str, np.ndarray]]) -> Batch:
+    return {k: torch.from_numpy(np.concatenate([p[k] for p in parts])) for k in parts[0]}
+
+
+def _split_future(raw: pd.DataFrame, st: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows after each series' last known target are covariate-only 'future' rows."""
+    ids = raw[st["id"]].astype(str) if st["id"] else pd.Series("series", index=raw.index)
+    has_target = (
+        pd.to_numeric(raw[st["target"]], errors="coerce").notna()
+        if st["target"] in raw.columns
+        else pd.Series(False, index=raw.index)
+    )
+    last = has_target[has_target].groupby(ids[has_target]).apply(lambda s: s.index.max())
+    is_future = pd.Series(
+        [i > last.get(sid, -1) for i, sid in zip(raw.index, ids, strict=True)], index=raw.index
+    )
+    future = raw[is_future].copy()
+    if len(future):
+        from glassnet.data.series import _parse_time
+
+        future["id"] = ids[is_future]
+        future["time"] = _parse_time(future[st["time"]], "the future rows", st["time"])[0]
+        future = future.reset_index(drop=True)
+    return raw[~is_future], future

@@ -1,0 +1,196 @@
+"""Forecasting: skill against seasonal naive on real series, leak-free backtests, ordered
+quantiles, reload, predict past the end, covariates, and every data error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file
+
+import glassnet
+from glassnet.data.series import detect_season
+from glassnet.errors import DataError
+
+FAST = dict(epochs=30, quiet=True, hidden=16, patience=0)
+
+
+def synthetic(
+    n: int = 200, series: int = 1, seed: int = 0, start: str = "2020-01-01"
+) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for s in range(series):
+        t = np.arange(n)
+        price = rng.normal(10, 1, n)
+        y = (
+            20
+            + 5 * np.sin(2 * np.pi * t / 7)
+            + 0.05 * t
+            - 0.8 * (price - 10)
+            + rng.normal(0, 0.3, n)
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": pd.date_range(start, periods=n, freq="D"),
+                    "store": f"s{s}",
+                    "sales": y,
+                    "price": price,
+                    "temp": rng.normal(15, 3, n),
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    return frame
+
+
+@pytest.mark.parametrize("name", ["co2", "sunspots"])
+def test_rnn_beats_seasonal_naive_on_held_out_years(name: str, workdir: Path) -> None:
+    run = glassnet.train("forecasting", f"builtin:{name}", quiet=True, net="rnn.gru")
+    test = run.metrics["test"]
+    assert test["mase"] < test["seasonal_naive_mase"], test
+    assert test["skill_vs_seasonal_naive"] > 0
+
+
+def test_backtest_never_sees_the_future(workdir: Path) -> None:
+    frame = synthetic(160)
+    poisoned = frame.copy()
+    poisoned.loc[len(frame) - 3 * 7 :, "sales"] = 1e6  # the backtest region: 3 folds x 7
+    options = dict(time="date", target="sales", horizon=7, deterministic=True, **FAST)
+    clean = glassnet.train("forecasting", frame, out="clean", **options)
+    bad = glassnet.train("forecasting", poisoned, out="bad", **options)
+    a, b = load_file("clean/model.safetensors"), load_file("bad/model.safetensors")
+    assert all(bool((a[k] == b[k]).all()) for k in a)
+    assert clean.metrics["val"] == bad.metrics["val"]
+    assert bad.metrics["test"]["mae"] > 1000 * clean.metrics["test"]["mae"]
+
+
+def test_quantiles_reload_and_predict_past_the_end(workdir: Path) -> None:
+    synthetic(150).to_csv("sales.csv", index=False)
+    run = glassnet.train(
+        "forecasting", "sales.csv", time="date", target="sales", horizon=7, out="r", **FAST
+    )
+    forecast = run.predict("sales.csv")
+    assert len(forecast) == 7 and list(forecast["step"]) == list(range(1, 8))
+    assert forecast["date"].iloc[0] == pd.Timestamp("2020-05-30")  # the day after the end
+    assert (forecast["q0.1"] <= forecast["q0.5"]).all()
+    assert (forecast["q0.5"] <= forecast["q0.9"]).all()
+    pd.testing.assert_frame_equal(forecast, glassnet.load("r").predict("sales.csv"))
+    backtest = glassnet.load("r").evaluate()
+    assert backtest["n"] == 3 and {
+        "mase",
+        "naive_mase",
+        "seasonal_naive_mase",
+        "skill_vs_seasonal_naive",
+    } <= set(backtest)
+
+
+def test_cli_predict_writes_csv_and_plot(workdir: Path) -> None:
+    synthetic(150).to_csv("sales.csv", index=False)
+    glassnet.train(
+        "forecasting", "sales.csv", time="date", target="sales", horizon=7, out="r", **FAST
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "glassnet", "predict", "r", "sales.csv", "--out", "forecast.csv"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(pd.read_csv("forecast.csv")) == 7
+    assert Path("forecast.png").read_bytes()[:4] == b"\x89PNG"
+    ev = subprocess.run(
+        [sys.executable, "-m", "glassnet", "evaluate", "r"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ev.returncode == 0 and "seasonal_naive_mase" in ev.stdout, ev.stderr
+
+
+def test_many_series_with_past_and_future_covariates(workdir: Path) -> None:
+    frame = synthetic(120, series=3)
+    run = glassnet.train(
+        "forecasting",
+        frame,
+        time="date",
+        target="sales",
+        id="store",
+        past=["temp"],
+        future=["price"],
+        horizon=5,
+        **FAST,
+    )
+    assert set(run.task.state()["series"]) == {"s0", "s1", "s2"}
+    history = frame.copy()
+    with pytest.raises(DataError, match="needs the future covariate 'price'"):
+        run.predict(history)
+    ahead = []
+    for s in ("s0", "s1", "s2"):
+        ahead.append(
+            pd.DataFrame(
+                {
+                    "date": pd.date_range("2020-04-30", periods=5).strftime("%Y-%m-%d"),
+                    "store": s,
+                    "price": 10.0,
+                }
+            )
+        )
+    forecast = run.predict(pd.concat([history, *ahead], ignore_index=True))
+    assert len(forecast) == 15 and set(forecast["series"]) == {"s0", "s1", "s2"}
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (
+            lambda f: f.assign(date=f["date"].where(f.index != 5, "not a date")),
+            "cannot read the timestamp in row 6 of column 'date': 'not a date'",
+        ),
+        (lambda f: pd.concat([f, f.iloc[[10]]]), "appears twice in series 'series'"),
+        (lambda f: f.drop(index=[20, 21]), "2 gap(s)"),
+        (
+            lambda f: f.assign(sales=f["sales"].astype(object).where(f.index != 7, "n/a")),
+            "non-numeric value in row 8",
+        ),
+        (lambda f: f.head(30), "needs at least"),
+        (
+            lambda f: f.assign(date=[f"2020-01-{1 + (i * 3) % 28:02d}" for i in range(len(f))]),
+            "twice",
+        ),
+    ],
+)
+def test_data_errors_name_the_row_and_series(edit, message: str, workdir: Path) -> None:  # noqa: ANN001
+    frame = edit(synthetic(100))
+    with pytest.raises(DataError) as err:
+        glassnet.train("forecasting", frame, time="date", target="sales", horizon=7, **FAST)
+    assert message in str(err.value)
+
+
+def test_gaps_are_filled_on_request_and_irregular_series_refused(workdir: Path) -> None:
+    frame = synthetic(100).drop(index=[20, 21])
+    with pytest.raises(DataError, match="--fill"):
+        glassnet.train("forecasting", frame, time="date", target="sales", horizon=7, **FAST)
+    run = glassnet.train(
+        "forecasting", frame, time="date", target="sales", horizon=7, fill=True, **FAST
+    )
+    assert run.path.is_dir()
+    irregular = synthetic(100)
+    irregular["date"] = pd.to_datetime(irregular["date"]) + pd.to_timedelta(
+        np.random.default_rng(0).integers(0, 5, 100).cumsum(), unit="h"
+    )
+    with pytest.raises(DataError, match="not evenly spaced"):
+        glassnet.train("forecasting", irregular, time="date", target="sales", horizon=7, **FAST)
+
+
+def test_season_detection() -> None:
+    t = np.arange(300)
+    assert detect_season(np.sin(2 * np.pi * t / 11), 1) == 11
+    assert detect_season(np.zeros(50), "MS") == 12
+    assert detect_season(np.random.default_rng(0).normal(size=100), 1) == 1
