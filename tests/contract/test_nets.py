@@ -12,6 +12,11 @@ from glassnet.nets import create_net, list_nets
 
 # How to build a small instance of each family and feed it (data args + an input batch).
 FAMILY_INPUTS = {
+    # forecaster: lookback 6 + horizon 3 rows of (target, past cov, future cov)
+    "rnn": (
+        dict(n_features=3, n_future=1, lookback=6, horizon=3, n_quantiles=3),
+        lambda: torch.randn(4, 9, 3),
+    ),
     "cnn": (dict(in_channels=3, num_outputs=4), lambda: torch.randn(2, 3, 32, 32)),
     "mlp": (
         dict(in_features=7, num_outputs=3, cardinalities=(5,)),
@@ -37,7 +42,7 @@ def test_net_contract(name: str, tmp_path: Path) -> None:
     net, x = _build(name)
     net.eval()  # no dropout noise, so the two paths must agree exactly
     out = net(x)
-    assert out.shape == (x.shape[0], net.num_outputs)
+    assert out.reshape(x.shape[0], -1).shape == (x.shape[0], net.num_outputs)
     assert torch.isfinite(out).all()
     assert torch.equal(net.forward_head(net.forward_features(x)), out)
     net.train()

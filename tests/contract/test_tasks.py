@@ -17,6 +17,7 @@ from glassnet.tasks import get_task_class, list_tasks
 TASK_DATA = {
     "tabular": ("builtin:iris", {}),
     "images": ("builtin:faces-vs-background", {}),
+    "forecasting": ("builtin:sunspots", {}),
 }
 
 

@@ -77,7 +77,7 @@ register_dataset(
         "forecasting",
         "yearly sunspot numbers 1700-2008 (statsmodels)",
         make_sunspots,
-        {"time": "year", "target": "sunspots", "horizon": 11},
+        {"time": "year", "target": "sunspots", "horizon": 5},
     )
 )
 register_dataset(

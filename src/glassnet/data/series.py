@@ -7,6 +7,7 @@ timestamps, irregular spacing, gaps (filled by interpolation with `fill`), non-n
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,14 @@ def _numeric(frame: pd.DataFrame, column: str, source: str, ids: pd.Series) -> p
     return values.astype(float)
 
 
+def _infer_freq(idx: pd.DatetimeIndex) -> str | None:
+    """pandas' inferred frequency as an alias string (newer pandas returns an offset)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(idx)
+    return None if freq is None else getattr(freq, "freqstr", str(freq))
+
+
 def _grid(times: pd.Series, numeric: bool) -> tuple[str | int, pd.Index] | None:
     """The regular grid the timestamps sit on, from first to last, or None if irregular."""
     if numeric:
@@ -73,10 +82,10 @@ def _grid(times: pd.Series, numeric: bool) -> tuple[str | int, pd.Index] | None:
             return None
         return step, pd.Index(np.arange(times.iloc[0], times.iloc[-1] + 1, step))
     idx = pd.DatetimeIndex(times)
-    freq = pd.infer_freq(idx) if len(idx) >= 3 else None
+    freq = _infer_freq(idx) if len(idx) >= 3 else None
     if freq is None:  # gaps hide the frequency: infer it from gap-free stretches
         for start in range(0, max(len(idx) - 3, 1), max(len(idx) // 20, 1)):
-            freq = pd.infer_freq(idx[start : start + 5]) if len(idx) >= start + 5 else None
+            freq = _infer_freq(idx[start : start + 5]) if len(idx) >= start + 5 else None
             if freq:
                 full = pd.date_range(idx[0], idx[-1], freq=freq)
                 if idx.isin(full).all():
