@@ -39,11 +39,14 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Path]:
     return arrays["x"][:cut], arrays["y"][:cut], arrays["x"][cut:], arrays["y"][cut:], CACHE
 
 
-def _result(times: list[float], accs: list[float], n_train: int, loop_s: float
-            ) -> dict[str, Any]:
+def _result(times: list[float], accs: list[float], n_train: int, loop_s: float) -> dict[str, Any]:
     hit = next((t for t, a in zip(times, accs, strict=True) if a >= TARGET), float("nan"))
-    return {"samples_per_s": EPOCHS * n_train / loop_s, "time_to_target_s": hit,
-            "final_val_accuracy": accs[-1], "loop_s": loop_s}
+    return {
+        "samples_per_s": EPOCHS * n_train / loop_s,
+        "time_to_target_s": hit,
+        "final_val_accuracy": accs[-1],
+        "loop_s": loop_s,
+    }
 
 
 def run_glassnet() -> dict[str, Any]:
@@ -79,11 +82,26 @@ def run_glassnet() -> dict[str, Any]:
 
     clock = Clock()
     torch.manual_seed(0)
-    run = glassnet.train("images", str(split / "train"), val=str(split / "val"),
-                         test_fraction=0.0, widths=WIDTHS, dropout=0.0, batch_size=BATCH,
-                         epochs=EPOCHS, lr=LR, schedule="constant", warmup=0.0, clip_grad=0.0,
-                         weight_decay=0.0, augment="off", patience=0, quiet=True,
-                         callbacks=[clock], out=tempfile.mkdtemp() + "/run")
+    run = glassnet.train(
+        "images",
+        str(split / "train"),
+        val=str(split / "val"),
+        test_fraction=0.0,
+        widths=WIDTHS,
+        dropout=0.0,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        lr=LR,
+        schedule="constant",
+        warmup=0.0,
+        clip_grad=0.0,
+        weight_decay=0.0,
+        augment="off",
+        patience=0,
+        quiet=True,
+        callbacks=[clock],
+        out=tempfile.mkdtemp() + "/run",
+    )
     out = _result(clock.times, clock.accs, len(xtr), run.fit.train_seconds)  # type: ignore[union-attr]
     # glassnet's loop time includes its per-epoch validation; so do the others below.
     return out
@@ -98,9 +116,15 @@ def run_torch_loop() -> dict[str, Any]:
     layers: list[nn.Module] = []
     c = 3
     for w in WIDTHS:
-        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-                   nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-                   nn.MaxPool2d(2)]
+        layers += [
+            nn.Conv2d(c, w, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            nn.Conv2d(w, w, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
         c = w
     net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 2))
     x = torch.tensor(xtr)
@@ -115,7 +139,7 @@ def run_torch_loop() -> dict[str, Any]:
         net.train()
         perm = torch.randperm(len(x))
         for i in range(0, len(x), BATCH):
-            idx = perm[i:i + BATCH]
+            idx = perm[i : i + BATCH]
             xb = (x[idx].float() / 255 - mean) / std
             loss = nn.functional.cross_entropy(net(xb), y[idx])
             opt.zero_grad()
@@ -123,7 +147,7 @@ def run_torch_loop() -> dict[str, Any]:
             opt.step()
         net.eval()
         with torch.no_grad():
-            pred = torch.cat([net(xv[i:i + 256]).argmax(1) for i in range(0, len(xv), 256)])
+            pred = torch.cat([net(xv[i : i + 256]).argmax(1) for i in range(0, len(xv), 256)])
         accs.append(float((pred.numpy() == yva).mean()))
         times.append(time.perf_counter() - start)
     return _result(times, accs, len(xtr), times[-1])
@@ -140,16 +164,23 @@ def run_keras() -> dict[str, Any]:
     xv = (xva.transpose(0, 2, 3, 1).astype("float32") / 255 - mean) / std
     layers: list[Any] = [keras.Input((SIZE, SIZE, 3))]
     for w in WIDTHS:
-        layers += [keras.layers.Conv2D(w, 3, padding="same", use_bias=False),
-                   keras.layers.BatchNormalization(), keras.layers.ReLU(),
-                   keras.layers.Conv2D(w, 3, padding="same", use_bias=False),
-                   keras.layers.BatchNormalization(), keras.layers.ReLU(),
-                   keras.layers.MaxPooling2D()]
-    model = keras.Sequential([*layers, keras.layers.GlobalAveragePooling2D(),
-                              keras.layers.Dense(2)])
-    model.compile(optimizer=keras.optimizers.Adam(LR),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+        layers += [
+            keras.layers.Conv2D(w, 3, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Conv2D(w, 3, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(),
+        ]
+    model = keras.Sequential(
+        [*layers, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(LR),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
 
     class Clock(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -165,25 +196,39 @@ def run_keras() -> dict[str, Any]:
             self.accs.append(float(logs["val_accuracy"]))
 
     clock = Clock()
-    model.fit(xt, ytr, batch_size=BATCH, epochs=EPOCHS, validation_data=(xv, yva), verbose=0,
-              callbacks=[clock])
+    model.fit(
+        xt,
+        ytr,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        validation_data=(xv, yva),
+        verbose=0,
+        callbacks=[clock],
+    )
     return _result(clock.times, clock.accs, len(xtr), clock.times[-1])
 
 
-RUNNERS = {"glassnet": run_glassnet, "torch loop": run_torch_loop,
-           "keras 3 (torch)": run_keras}
+RUNNERS = {"glassnet": run_glassnet, "torch loop": run_torch_loop, "keras 3 (torch)": run_keras}
 
 
 def main() -> str:
-    data()   # make the shared arrays before timing anything
+    data()  # make the shared arrays before timing anything
     results = run_all(__file__, list(RUNNERS), env={"KERAS_BACKEND": "torch"})
-    text = (f"### Images CNN (cartoon-pets, {int(0.8 * N)} training images {SIZE}px RGB, "
-            f"conv widths {WIDTHS}, batch {BATCH}, {EPOCHS} epochs, no augmentation, CPU)\n\n"
-            + table(results, [("samples_per_s", "train samples/s", ".1f"),
-                              ("time_to_target_s", f"s to val acc {TARGET}", ".1f"),
-                              ("final_val_accuracy", "final val acc", ".3f"),
-                              ("peak_rss_mb", "peak RSS MB", ".0f")],
-                    reference="torch loop", ratio_key="samples_per_s"))
+    text = (
+        f"### Images CNN (cartoon-pets, {int(0.8 * N)} training images {SIZE}px RGB, "
+        f"conv widths {WIDTHS}, batch {BATCH}, {EPOCHS} epochs, no augmentation, CPU)\n\n"
+        + table(
+            results,
+            [
+                ("samples_per_s", "train samples/s", ".1f"),
+                ("time_to_target_s", f"s to val acc {TARGET}", ".1f"),
+                ("final_val_accuracy", "final val acc", ".3f"),
+                ("peak_rss_mb", "peak RSS MB", ".0f"),
+            ],
+            reference="torch loop",
+            ratio_key="samples_per_s",
+        )
+    )
     save("images_cnn", text, results)
     print(text)
     return text

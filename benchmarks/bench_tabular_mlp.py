@@ -23,8 +23,14 @@ def make_data() -> tuple[Any, Any, Any, Any]:
     from sklearn.datasets import make_classification
     from sklearn.model_selection import train_test_split
 
-    x, y = make_classification(n_samples=N_ROWS, n_features=N_FEATURES, n_informative=24,
-                               n_classes=2, class_sep=0.8, random_state=0)
+    x, y = make_classification(
+        n_samples=N_ROWS,
+        n_features=N_FEATURES,
+        n_informative=24,
+        n_classes=2,
+        class_sep=0.8,
+        random_state=0,
+    )
     x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
     return train_test_split(x, y, test_size=0.2, random_state=0)
 
@@ -46,10 +52,25 @@ def run_glassnet() -> dict[str, Any]:
     test = pd.DataFrame(xte, columns=frame.columns[:-1])
     test["y"] = yte
     start = time.perf_counter()
-    run = glassnet.train("tabular", frame, target="y", hidden=HIDDEN, dropout=0.0,
-                         batch_size=BATCH, epochs=EPOCHS, lr=LR, val_fraction=0.0,
-                         test_fraction=0.0, patience=0, schedule="constant", warmup=0.0,
-                         clip_grad=0.0, weight_decay=0.0, quiet=True, out=_tmp())
+    run = glassnet.train(
+        "tabular",
+        frame,
+        target="y",
+        hidden=HIDDEN,
+        dropout=0.0,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        lr=LR,
+        val_fraction=0.0,
+        test_fraction=0.0,
+        patience=0,
+        schedule="constant",
+        warmup=0.0,
+        clip_grad=0.0,
+        weight_decay=0.0,
+        quiet=True,
+        out=_tmp(),
+    )
     wall = time.perf_counter() - start
     acc = run.evaluate(test)["accuracy"]
     # samples/s inside the training loop (as for the others); wall_s is the whole call,
@@ -70,15 +91,20 @@ def run_torch_loop() -> dict[str, Any]:
     xtr, xte, ytr, yte = make_data()
     torch.manual_seed(0)
     x, y = torch.tensor(xtr), torch.tensor(ytr)
-    net = nn.Sequential(nn.Linear(N_FEATURES, HIDDEN[0]), nn.ReLU(), nn.Linear(*HIDDEN),
-                        nn.ReLU(), nn.Linear(HIDDEN[1], 2))
+    net = nn.Sequential(
+        nn.Linear(N_FEATURES, HIDDEN[0]),
+        nn.ReLU(),
+        nn.Linear(*HIDDEN),
+        nn.ReLU(),
+        nn.Linear(HIDDEN[1], 2),
+    )
     start_all = time.perf_counter()
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     start = time.perf_counter()
     for _ in range(EPOCHS):
         perm = torch.randperm(len(x))
         for i in range(0, len(x), BATCH):
-            idx = perm[i:i + BATCH]
+            idx = perm[i : i + BATCH]
             loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -86,8 +112,11 @@ def run_torch_loop() -> dict[str, Any]:
     loop = time.perf_counter() - start
     with torch.no_grad():
         acc = (net(torch.tensor(xte)).argmax(1).numpy() == yte).mean()
-    return {"samples_per_s": EPOCHS * len(xtr) / loop, "wall_s": time.perf_counter() - start_all,
-            "accuracy": float(acc)}
+    return {
+        "samples_per_s": EPOCHS * len(xtr) / loop,
+        "wall_s": time.perf_counter() - start_all,
+        "accuracy": float(acc),
+    }
 
 
 def run_keras() -> dict[str, Any]:
@@ -95,13 +124,19 @@ def run_keras() -> dict[str, Any]:
 
     xtr, xte, ytr, yte = make_data()
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((N_FEATURES,)),
-                              keras.layers.Dense(HIDDEN[0], activation="relu"),
-                              keras.layers.Dense(HIDDEN[1], activation="relu"),
-                              keras.layers.Dense(2)])
-    model.compile(optimizer=keras.optimizers.Adam(LR),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((N_FEATURES,)),
+            keras.layers.Dense(HIDDEN[0], activation="relu"),
+            keras.layers.Dense(HIDDEN[1], activation="relu"),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(LR),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     start = time.perf_counter()
     model.fit(xtr, ytr, batch_size=BATCH, epochs=EPOCHS, verbose=0)
     wall = time.perf_counter() - start
@@ -113,14 +148,24 @@ def run_sklearn() -> dict[str, Any]:
     from sklearn.neural_network import MLPClassifier
 
     xtr, xte, ytr, yte = make_data()
-    model = MLPClassifier(hidden_layer_sizes=HIDDEN, batch_size=BATCH, max_iter=EPOCHS,
-                          learning_rate_init=LR, alpha=0.0, random_state=0, tol=0,
-                          n_iter_no_change=EPOCHS + 1)
+    model = MLPClassifier(
+        hidden_layer_sizes=HIDDEN,
+        batch_size=BATCH,
+        max_iter=EPOCHS,
+        learning_rate_init=LR,
+        alpha=0.0,
+        random_state=0,
+        tol=0,
+        n_iter_no_change=EPOCHS + 1,
+    )
     start = time.perf_counter()
     model.fit(xtr, ytr)
     wall = time.perf_counter() - start
-    return {"samples_per_s": EPOCHS * len(xtr) / wall, "wall_s": wall,
-            "accuracy": float(model.score(xte, yte))}
+    return {
+        "samples_per_s": EPOCHS * len(xtr) / wall,
+        "wall_s": wall,
+        "accuracy": float(model.score(xte, yte)),
+    }
 
 
 RUNNERS = {
@@ -132,15 +177,27 @@ RUNNERS = {
 
 
 def main() -> str:
-    print(f"tabular MLP: {N_ROWS} rows x {N_FEATURES} features, MLP {HIDDEN}, batch {BATCH}, "
-          f"{EPOCHS} epochs", file=sys.stderr)
+    print(
+        f"tabular MLP: {N_ROWS} rows x {N_FEATURES} features, MLP {HIDDEN}, batch {BATCH}, "
+        f"{EPOCHS} epochs",
+        file=sys.stderr,
+    )
     results = run_all(__file__, list(RUNNERS), env={"KERAS_BACKEND": "torch"})
-    text = (f"### Tabular MLP ({N_ROWS * 4 // 5} training rows x {N_FEATURES}, MLP "
-            f"{HIDDEN}, batch {BATCH}, {EPOCHS} epochs, CPU, best of {REPEATS})\n\n"
-            + table(results, [("samples_per_s", "samples/s", ".0f"), ("wall_s", "wall s", ".2f"),
-                              ("accuracy", "test accuracy", ".4f"),
-                              ("peak_rss_mb", "peak RSS MB", ".0f")],
-                    reference="torch loop", ratio_key="samples_per_s"))
+    text = (
+        f"### Tabular MLP ({N_ROWS * 4 // 5} training rows x {N_FEATURES}, MLP "
+        f"{HIDDEN}, batch {BATCH}, {EPOCHS} epochs, CPU, best of {REPEATS})\n\n"
+        + table(
+            results,
+            [
+                ("samples_per_s", "samples/s", ".0f"),
+                ("wall_s", "wall s", ".2f"),
+                ("accuracy", "test accuracy", ".4f"),
+                ("peak_rss_mb", "peak RSS MB", ".0f"),
+            ],
+            reference="torch loop",
+            ratio_key="samples_per_s",
+        )
+    )
     save("tabular_mlp", text, results)
     print(text)
     return text

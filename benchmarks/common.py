@@ -30,12 +30,18 @@ def child(runners: dict[str, Callable[[], dict[str, Any]]]) -> None:
     print("RESULT " + json.dumps(result))
 
 
-def run_all(script: str, names: list[str], env: dict[str, str] | None = None
-            ) -> dict[str, dict[str, Any]]:
+def run_all(
+    script: str, names: list[str], env: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        proc = subprocess.run([sys.executable, script, "--child", name], capture_output=True,
-                              text=True, env={**os.environ, **(env or {})}, timeout=3600)
+        proc = subprocess.run(
+            [sys.executable, script, "--child", name],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=3600,
+        )
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line is None:
             out[name] = {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
@@ -46,8 +52,13 @@ def run_all(script: str, names: list[str], env: dict[str, str] | None = None
     return out
 
 
-def table(results: dict[str, dict[str, Any]], columns: list[tuple[str, str, str]],
-          reference: str, ratio_key: str, higher_is_better: bool = True) -> str:
+def table(
+    results: dict[str, dict[str, Any]],
+    columns: list[tuple[str, str, str]],
+    reference: str,
+    ratio_key: str,
+    higher_is_better: bool = True,
+) -> str:
     """Markdown table; `ratio` = this row's `ratio_key` relative to the reference row."""
     head = "| contender | " + " | ".join(c[1] for c in columns) + f" | {ratio_key} vs {reference} |"
     lines = [head, "|" + "---|" * (len(columns) + 2)]
@@ -57,7 +68,7 @@ def table(results: dict[str, dict[str, Any]], columns: list[tuple[str, str, str]
             lines.append(f"| {name} | " + " | ".join("-" for _ in columns) + " | failed |")
             continue
         cells = [format(r[k], fmt) if k in r else "-" for k, _, fmt in columns]
-        if ref:
+        if ref and r.get(ratio_key):
             ratio = r[ratio_key] / ref if higher_is_better else ref / r[ratio_key]
             cells.append(f"{ratio:.2f}x")
         else:

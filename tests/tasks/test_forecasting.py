@@ -203,3 +203,35 @@ def test_season_detection() -> None:
     assert detect_season(np.sin(2 * np.pi * t / 11), 1) == 11
     assert detect_season(np.zeros(50), "MS") == 12
     assert detect_season(np.random.default_rng(0).normal(size=100), 1) == 1
+
+
+def test_autoregressive_decoder_and_gru(workdir: Path) -> None:
+    frame = synthetic(150)
+    for options in (dict(decoder="autoregressive"), dict(net="rnn.gru", layers=2)):
+        run = glassnet.train(
+            "forecasting", frame, time="date", target="sales", horizon=7, **{**FAST, **options}
+        )
+        forecast = run.predict(frame)
+        assert (forecast["q0.1"] <= forecast["q0.9"]).all() and len(forecast) == 7
+
+
+@pytest.mark.parametrize(
+    "name,points", [("co2", 2284), ("sunspots", 309), ("elnino", 732), ("macrodata", 203)]
+)
+def test_builtin_series_read_cleanly(name: str, points: int, tmp_path: Path) -> None:
+    from glassnet.data.builtin import get_dataset
+    from glassnet.data.series import read_series
+
+    ds = get_dataset(name)
+    frame = pd.read_csv(ds.make(tmp_path))
+    d = ds.defaults
+    table = read_series(
+        frame,
+        source=name,
+        time=d["time"],
+        target=d["target"],
+        id_column=None,
+        covariates=d.get("past", []),
+        fill=d.get("fill", False),
+    )
+    assert len(table.frame) == points

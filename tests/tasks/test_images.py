@@ -195,3 +195,16 @@ def test_cli_evaluate_prints_per_class_and_writes_pngs(workdir: Path) -> None:
         and "confusion matrix: r/report/confusion_matrix.png" in res.stdout
     )
     assert Path("r/report/confusion_matrix.png").is_file()
+
+
+def test_csv_of_paths_and_labels(workdir: Path) -> None:
+    _folder(Path("imgs"), {"a": 5, "b": 5})
+    rows = [f"imgs/{lab}/{i}.png,{lab}" for lab in "ab" for i in range(5)]
+    Path("list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    run = glassnet.train(
+        "images", "list.csv", epochs=1, quiet=True, val_fraction=0.2, test_fraction=0.2
+    )
+    assert run.task.labels == ["a", "b"]
+    Path("bad.csv").write_text("path,label\nimgs/a/missing.png,a\nimgs/b/0.png,b\n")
+    with pytest.raises(DataError, match="do not exist, e.g. .*missing.png"):
+        glassnet.train("images", "bad.csv", quiet=True)

@@ -124,3 +124,9 @@ def test_evaluate_and_predict_errors(workdir: Path) -> None:
         run.predict("nocity.csv")
     with pytest.raises(glassnet.GlassnetError, match="is not a glassnet run"):
         glassnet.load(".")
+
+
+def test_parquet_input(workdir: Path) -> None:
+    mixed_frame(200).to_parquet("d.parquet")
+    run = glassnet.train("tabular", "d.parquet", target="label", epochs=2, quiet=True)
+    assert len(run.predict("d.parquet")) == 200

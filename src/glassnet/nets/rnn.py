@@ -191,7 +191,7 @@ class Forecaster(nn.Module):
             future = f[:, width : width + self.horizon * self.n_future].view(
                 b, self.horizon, self.n_future
             )
-            prev = f.new_zeros(b, 1)  # the last observed (scaled) value is unknown here
+            prev = past_target[:, -1:]  # the last observed (scaled) value
             outs = []
             for t in range(self.horizon):
                 h = self.step_cell(torch.cat([prev, future[:, t]], dim=-1), h)
