@@ -115,11 +115,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("run", help="the run directory, e.g. runs/tabular-1")
     pr.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*",
         help="a table for tabular runs; image files, folders "
         "or glob patterns ('*.png') for image runs",
     )
-    pr.add_argument("--out", metavar="FILE", help="write predictions to FILE (.csv or .json)")
+    pr.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an input given by name (same as a positional input; e.g. the history "
+        "to forecast from)",
+    )
+    pr.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write predictions to FILE (.csv or .json; forecasts also get a .png plot beside it)",
+    )
     _add_output_flags(pr)
 
     ls = verbs.add_parser("list", help="list registered nets, tasks or data sets")
@@ -275,10 +287,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     run = api.load(args.run)
     frames = []
-    for item in args.inputs:
+    inputs = [*args.inputs, *args.data]
+    if not inputs:
+        raise GlassnetError("nothing to predict", fix="Pass input files (or --data PATH)")
+    for item in inputs:
         frame = run.predict(item)
         _notes(run)
-        if len(args.inputs) > 1 and "source" not in frame.columns:
+        if len(inputs) > 1 and "source" not in frame.columns:
             frame.insert(0, "source", item)
         frames.append(frame)
     preds = pd.concat(frames, ignore_index=True)

@@ -220,3 +220,12 @@ def test_exit_code_1_is_ours_only() -> None:
     assert res.returncode == 2
     env = dict(os.environ)
     assert "glassnet" in glassnet("--version").stdout and env
+
+
+def test_demo_quick_trains_all_three_families(workdir: Path) -> None:
+    res = glassnet("demo", "--quick", "--out", "tour", timeout=600)
+    assert res.returncode == 0, res.stderr
+    for part in ("ANN: test accuracy", "CNN: test accuracy", "RNN: backtest MASE"):
+        assert part in res.stdout
+    for family in ("ann", "cnn", "rnn"):
+        assert (Path("tour") / family / "model.safetensors").is_file()
