@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,16 @@ class Run:
         self.last_encoded = encoded
         return self.task.to_frame(self.task.decode(outputs, encoded.batch), encoded)
 
+    def explain(self, inputs: Any = None) -> Explanation:
+        """Look inside the net: views as figures + the numbers behind them, and a
+        self-contained `report/index.html`.
+
+        Example:
+            >>> ex = glassnet.load("runs/images-1").explain("cat.png")   # doctest: +SKIP
+            >>> [v.title for v in ex.views], ex.report                   # doctest: +SKIP
+        """
+        return explain_run(self, inputs)
+
     def evaluate(self, data: Any = None, report: bool = False) -> dict[str, Any]:
         """Task metrics on labelled data (for forecasting, `data=None` backtests the run's
         own series). With `report`, evaluation plots (confusion matrix, worst mistakes) are
@@ -112,6 +123,40 @@ class Run:
                 self.task, outputs, encoded, self.path / "report"
             )
         return result
+
+
+def explain_run(run: Run, inputs: Any = None) -> Any:
+    """Views inside `run`'s net (model-level, plus per-input when inputs are given; a
+    forecaster shows its memory on the latest window of its own series) and the report."""
+    from glassnet.explain.report import write_report
+    from glassnet.explain.views import views_for
+
+    family = run.spec.net.name.split(".")[0]
+    views = []
+    for fn in views_for(family, "model"):
+        views += fn(run, None)
+    if inputs is None and run.task.evaluates_own_data():
+        inputs = run.spec.data.data
+    if inputs is not None:
+        encoded = run.task.encode(inputs, with_targets=False)
+        run.notes = encoded.notes
+        for fn in views_for(family, "input"):
+            views += fn(run, encoded)
+    report = write_report(
+        views,
+        run.path / "report",
+        f"Inside {run.path.name}",
+        f"{run.spec.task} task, net {run.spec.net.name}",
+    )
+    return Explanation(views=views, report=report)
+
+
+@dataclass
+class Explanation:
+    """What `Run.explain` returns: the views (figures + arrays) and the HTML report path."""
+
+    views: list[Any]
+    report: Path
 
 
 def train(

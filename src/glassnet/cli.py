@@ -134,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_flags(pr)
 
+    ex = verbs.add_parser(
+        "explain",
+        help="look inside a trained net: filters, feature maps, where it looked, memory",
+        description="Write RUN/report/index.html (self-contained) and the PNGs: model-level "
+        "views, plus views for the given inputs (a table, images, or a series history).",
+    )
+    ex.add_argument("run", help="the run directory")
+    ex.add_argument("inputs", nargs="*", help="inputs to explain (optional)")
+    _add_output_flags(ex)
+
     ls = verbs.add_parser("list", help="list registered nets, tasks or data sets")
     ls.add_argument("what", choices=["nets", "tasks", "data"])
 
@@ -318,6 +328,34 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    run = api.load(args.run)
+    inputs: Any = None
+    if args.inputs:
+        inputs = args.inputs if run.spec.task == "images" else args.inputs[0]
+    result = run.explain(inputs)
+    _notes(run)
+    if args.json:
+        _emit_json(
+            {
+                "run": str(run.path),
+                "report": str(result.report),
+                "views": [
+                    {"name": v.name, "title": v.title, "png": str(v.png), "checks": v.checks}
+                    for v in result.views
+                ],
+            }
+        )
+    else:
+        _say(
+            args,
+            "\n".join(
+                [f"  {v.title}: {v.png}" for v in result.views] + [f"report: {result.report}"]
+            ),
+        )
+    return EXIT_OK
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "nets":
         for e in list_nets():
@@ -379,6 +417,7 @@ COMMANDS = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
+    "explain": _cmd_explain,
     "list": _cmd_list,
     "data": _cmd_data,
     "demo": _cmd_demo,

@@ -154,7 +154,7 @@ class ImagesTask(Task):
         except PretrainedWeightsUnavailable as e:
             raise ConfigError(str(e)) from None
 
-    def _prepare(self, x: torch.Tensor, net: nn.Module) -> torch.Tensor:
+    def prepare(self, x: torch.Tensor, net: nn.Module) -> torch.Tensor:
         """uint8 (B, C, S, S) -> augmented (training only), normalised float."""
         st = self.state()
         if net.training and st["augment"]:
@@ -175,7 +175,7 @@ class ImagesTask(Task):
         return x
 
     def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        return net(self._prepare(batch["x"], net))
+        return net(self.prepare(batch["x"], net))
 
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         out = self.forward(net, batch)

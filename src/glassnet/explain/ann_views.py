@@ -1,0 +1,96 @@
+"""ANN views: the weight matrices, and which features drove one prediction (Integrated
+Gradients, with the completeness check sum(attr) ~= f(x) - f(baseline))."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from glassnet.explain.figures import new_figure
+from glassnet.explain.views import View, register_view
+
+
+@register_view("mlp", "model")
+def weight_maps(run: Any, encoded: Any) -> list[View]:
+    linears = [m for m in run.net.modules() if isinstance(m, nn.Linear)]
+    fig, axes = new_figure(4.2 * len(linears), 3.6, 1, len(linears))
+    arrays = {}
+    names = getattr(getattr(run.task, "encoder", None), "feature_names", None)
+    for i, (ax, layer) in enumerate(zip(np.atleast_1d(axes).ravel(), linears, strict=True)):
+        w = layer.weight.detach().cpu().numpy()
+        arrays[f"layer{i}"] = w
+        lim = float(np.abs(w).max()) or 1.0
+        im = ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        ax.set_title(f"layer {i + 1}: {w.shape[1]} -> {w.shape[0]}", fontsize=9)
+        ax.set_xlabel("input unit")
+        ax.set_ylabel("neuron")
+        if i == 0 and names and len(names) == w.shape[1] and len(names) <= 30:
+            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+        fig.colorbar(im, ax=ax, fraction=0.04)
+    return [
+        View(
+            "ann-weights",
+            "Weights of every layer",
+            (
+                "Each square is one connection: row = a neuron, column = what feeds it. Red pushes "
+                "the neuron up, blue pushes it down; strong colours in the first layer show which "
+                "input features the network listens to most."
+            ),
+            fig,
+            arrays,
+        )
+    ]
+
+
+@register_view("mlp", "input")
+def integrated_gradients(run: Any, encoded: Any) -> list[View]:
+    from captum.attr import IntegratedGradients
+
+    x = encoded.batch["x"][:1].float()
+    net = run.net.eval()
+    with torch.no_grad():
+        target = int(net(x).argmax(-1)) if net(x).shape[-1] > 1 else 0
+    baseline = torch.zeros_like(x)  # standardised features: zero is the training mean
+    ig = IntegratedGradients(net)
+    attr, delta = ig.attribute(
+        x, baselines=baseline, target=target, n_steps=128, return_convergence_delta=True
+    )
+    attr_np = attr.detach().numpy()[0]
+    with torch.no_grad():
+        gap = float(net(x)[0, target] - net(baseline)[0, target])
+    names = getattr(getattr(run.task, "encoder", None), "feature_names", None) or [
+        f"f{i}" for i in range(len(attr_np))
+    ]
+    order = np.argsort(-np.abs(attr_np))[:15][::-1]
+    fig, ax = new_figure(6, 0.3 * len(order) + 1.2)
+    ax.barh(
+        [names[i] for i in order],
+        attr_np[order],
+        color=["#c44e52" if v > 0 else "#4c72b0" for v in attr_np[order]],
+    )
+    label = run.task.labels[target] if getattr(run.task, "labels", None) else "output"
+    ax.set_title(
+        f"why '{label}': sum of attributions {attr_np.sum():.3f} vs f(x) - f(baseline) {gap:.3f}",
+        fontsize=9,
+    )
+    ax.axvline(0, color="black", lw=0.8)
+    return [
+        View(
+            "ann-attributions",
+            "Which features drove this prediction",
+            (
+                "Integrated Gradients walks from an average row to this row and adds up how much each "
+                "feature moved the output. Red bars pushed towards the predicted answer, blue bars "
+                "against it; the bars add up to the change in output (the check in the title)."
+            ),
+            fig,
+            {"attributions": attr_np},
+            {
+                "completeness_gap": abs(float(attr_np.sum()) - gap),
+                "captum_delta": float(delta.abs().max()),
+            },
+        )
+    ]

@@ -1,0 +1,129 @@
+"""CNN views: first-layer filters, feature maps of each stage, and where the net looked
+(Grad-CAM on the last stage, and gradient saliency)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from glassnet.explain.figures import new_figure
+from glassnet.explain.views import View, register_view
+
+
+def _first_conv(net: nn.Module) -> nn.Conv2d:
+    return next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+
+
+@register_view("cnn", "model")
+def first_layer_filters(run: Any, encoded: Any) -> list[View]:
+    w = _first_conv(run.net).weight.detach().float().cpu().numpy()  # (C_out, C_in, k, k)
+    n = w.shape[0]
+    cols = min(8, n)
+    rows = -(-n // cols)
+    fig, axes = new_figure(1.1 * cols, 1.1 * rows + 0.3, rows, cols)
+    for ax in np.atleast_1d(axes).ravel():
+        ax.axis("off")
+    for i, ax in zip(range(n), np.atleast_1d(axes).ravel(), strict=False):
+        f = w[i]
+        f = (f - f.min()) / (f.max() - f.min() + 1e-12)
+        ax.imshow(
+            f.transpose(1, 2, 0) if f.shape[0] == 3 else f[0],
+            cmap=None if f.shape[0] == 3 else "gray",
+            interpolation="nearest",
+        )
+    fig.suptitle("first-layer filters", fontsize=9)
+    return [
+        View(
+            "cnn-filters",
+            "First-layer filters: what the net looks for first",
+            (
+                "Each tile is one 3x3 filter, stretched to full contrast. After training many look "
+                "like edge detectors (a bright side next to a dark side) or colour blobs; every later "
+                "layer is built from their responses."
+            ),
+            fig,
+            {"filters": w},
+        )
+    ]
+
+
+@register_view("cnn", "input")
+def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
+    from captum.attr import LayerGradCam, Saliency
+
+    net = run.net.eval()
+    task = run.task
+    raw = encoded.batch["x"][:1]
+    x = task.prepare(raw, net).contiguous()
+    maps, hooks = [], []
+    for stage in net.stages:
+        hooks.append(stage.register_forward_hook(lambda m, i, o: maps.append(o.detach())))
+    with torch.no_grad():
+        target = int(net(x).argmax(-1))
+    for h in hooks:
+        h.remove()
+    image = raw[0].numpy().transpose(1, 2, 0)
+    show = image[..., 0] if image.shape[-1] == 1 else image
+    views = []
+    per = 6
+    fig, axes = new_figure(1.3 * (per + 1), 1.4 * len(maps) + 0.3, len(maps), per + 1)
+    axes = np.atleast_2d(axes)
+    for r, fmap in enumerate(maps):
+        axes[r, 0].imshow(show, cmap="gray" if show.ndim == 2 else None)
+        axes[r, 0].set_ylabel(f"stage {r + 1}", fontsize=8)
+        strongest = fmap[0].flatten(1).mean(1).argsort(descending=True)[:per]
+        for c, ch in enumerate(strongest.tolist()):
+            axes[r, c + 1].imshow(fmap[0, ch].float().cpu().numpy(), cmap="magma")
+            axes[r, c + 1].set_title(f"ch {ch}", fontsize=7)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    views.append(
+        View(
+            "cnn-feature-maps",
+            "Feature maps: how each stage sees this picture",
+            (
+                "Each row is one conv stage; the tiles are its most active channels for this input "
+                "(bright = strong response). Early stages respond to edges and colours at full "
+                "resolution, later stages to larger parts (ears, eyes) at coarser resolution."
+            ),
+            fig,
+            {f"stage{i + 1}": m[0].float().cpu().numpy() for i, m in enumerate(maps)},
+        )
+    )
+
+    cam = LayerGradCam(net, net.stages[-1]).attribute(x, target=target)
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    cam = cam[0, 0].detach().clamp(min=0).numpy()
+    sal = Saliency(net).attribute(x.clone().requires_grad_(True), target=target)
+    sal = sal[0].abs().amax(0).detach().numpy()
+    label = task.labels[target] if getattr(task, "labels", None) else str(target)
+    fig, axes = new_figure(7.5, 2.8, 1, 3)
+    for ax in axes.ravel():
+        ax.axis("off")
+    axes[0, 0].imshow(show, cmap="gray" if show.ndim == 2 else None)
+    axes[0, 0].set_title(f"input (predicted: {label})", fontsize=8)
+    axes[0, 1].imshow(show, cmap="gray" if show.ndim == 2 else None)
+    axes[0, 1].imshow(cam / (cam.max() + 1e-12), cmap="jet", alpha=0.45)
+    axes[0, 1].set_title("Grad-CAM", fontsize=8)
+    axes[0, 2].imshow(sal / (sal.max() + 1e-12), cmap="hot")
+    axes[0, 2].set_title("saliency", fontsize=8)
+    views.append(
+        View(
+            "cnn-where-it-looked",
+            f"Where the net looked to say '{label}'",
+            (
+                "Grad-CAM colours the regions whose last-stage features raised the predicted class "
+                "(red = most). Saliency shows which single pixels would change the answer most if "
+                "nudged. If the heat sits on ears and eyes rather than the background, the net "
+                "learned the right thing."
+            ),
+            fig,
+            {"gradcam": cam, "saliency": sal},
+        )
+    )
+    return views

@@ -1,0 +1,49 @@
+"""The explanation report: one self-contained HTML page (images embedded as data URLs),
+plus the PNG files beside it."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from glassnet.data.files import atomic_write_text
+from glassnet.explain.figures import save_png
+from glassnet.explain.views import View
+
+
+def save_views(views: list[View], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for v in views:
+        if v.png is None:
+            v.png = save_png(v.figure, out_dir / f"{v.name}.png")
+
+
+def write_report(views: list[View], out_dir: Path, title: str, subtitle: str) -> Path:
+    save_views(views, out_dir)
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"
+        f"{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;"
+        "max-width:1000px;margin:2em auto;color:#222;line-height:1.45}"
+        "section{margin:2.2em 0;border-top:1px solid #ddd;padding-top:1em}"
+        "img{max-width:100%;border:1px solid #eee}.how{color:#555}"
+        ".check{font-family:monospace;font-size:0.9em;color:#2a6}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>",
+    ]
+    for v in views:
+        assert v.png is not None
+        data = base64.b64encode(v.png.read_bytes()).decode("ascii")
+        checks = "".join(
+            f"<div class='check'>{html.escape(k)}: {html.escape(str(val))}</div>"
+            for k, val in v.checks.items()
+        )
+        parts.append(
+            f"<section id='{v.name}'><h2>{html.escape(v.title)}</h2>"
+            f"<p class='how'>{html.escape(v.how_to_read)}</p>"
+            f"<img alt='{html.escape(v.title)}' src='data:image/png;base64,{data}'>"
+            f"{checks}</section>"
+        )
+    parts.append("</body></html>")
+    path = out_dir / "index.html"
+    atomic_write_text(path, "\n".join(parts))
+    return path

@@ -1,0 +1,49 @@
+"""The views registry: what each family can show about itself, as figures plus the numbers.
+
+A view function takes (run, encoded inputs or None) and returns `View`s. Families register
+theirs with `register_view("cnn", "model")` / `register_view("cnn", "input")`, so a new
+family or task (text, translation) adds views without touching the report or the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+Scope = Literal["model", "input"]
+
+
+@dataclass
+class View:
+    name: str  # file-safe id, e.g. "cnn-filters"
+    title: str
+    how_to_read: str  # two or three sentences for a learner
+    figure: Any  # a matplotlib Figure (closed after saving)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # the numbers behind it
+    checks: dict[str, Any] = field(default_factory=dict)  # e.g. IG completeness
+    png: Path | None = None
+
+
+ViewFn = Callable[[Any, Any], list[View]]
+_VIEWS: dict[tuple[str, Scope], list[ViewFn]] = {}
+
+
+def register_view(family: str, scope: Scope) -> Callable[[ViewFn], ViewFn]:
+    def wrap(fn: ViewFn) -> ViewFn:
+        _VIEWS.setdefault((family, scope), []).append(fn)
+        return fn
+
+    return wrap
+
+
+def views_for(family: str, scope: Scope) -> list[ViewFn]:
+    _load_all()
+    return list(_VIEWS.get((family, scope), []))
+
+
+def _load_all() -> None:
+    from glassnet.explain import ann_views, cnn_views, rnn_views  # noqa: F401
