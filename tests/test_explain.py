@@ -68,3 +68,30 @@ def test_rnn_memory_view_from_the_transparent_loop(workdir: Path) -> None:
     assert {"gate_input", "gate_forget", "gate_output", "cell"} <= set(view.arrays)
     assert np.all((view.arrays["gate_forget"] >= 0) & (view.arrays["gate_forget"] <= 1))
     assert run.net.transparent is False  # switched back after explaining
+
+
+def test_sanity_check_passes_for_real_views_and_fails_for_a_broken_one(workdir: Path) -> None:
+    import torch
+
+    from glassnet.explain.sanity import randomisation_check
+
+    run = glassnet.train("images", "builtin:faces-vs-background", epochs=3, quiet=True, out="r")
+    face = sorted(
+        Path(glassnet.tasks.sources.cache_dir(), "faces-vs-background", "face").glob("*.png")
+    )[0]
+    views = {v.name: v for v in run.explain([str(face)]).views}
+    assert views["cnn-where-it-looked"].checks["trustworthy"] is True
+    tab = glassnet.train("tabular", "builtin:breast-cancer", epochs=5, quiet=True, out="t")
+    ig = {v.name: v for v in tab.explain("builtin:breast-cancer").views}["ann-attributions"]
+    assert ig.checks["trustworthy"] is True
+
+    # A deliberately broken "explanation": edges of the input image, whatever the weights.
+    x = run.task.prepare(run.task.encode([str(face)], with_targets=False).batch["x"], run.net)
+
+    def edges(model: torch.nn.Module) -> torch.Tensor:
+        return (x[0, 0, 1:, :] - x[0, 0, :-1, :]).abs().detach().numpy()
+
+    broken = randomisation_check(edges, run.net)
+    assert broken["trustworthy"] is False and broken["rank_correlation_with_random_net"] > 0.99
+    html = (Path("r") / "report" / "index.html").read_text()
+    assert "rank_correlation_with_random_net" in html

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from glassnet.explain.figures import new_figure
+from glassnet.explain.sanity import randomisation_check
 from glassnet.explain.views import View, register_view
 
 
@@ -59,6 +60,11 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
         x, baselines=baseline, target=target, n_steps=128, return_convergence_delta=True
     )
     attr_np = attr.detach().numpy()[0]
+
+    def ig_of(model: Any) -> np.ndarray:
+        ig_model = IntegratedGradients(model)
+        return ig_model.attribute(x, baselines=baseline, target=target, n_steps=64).detach().numpy()
+
     with torch.no_grad():
         gap = float(net(x)[0, target] - net(baseline)[0, target])
     names = getattr(getattr(run.task, "encoder", None), "feature_names", None) or [
@@ -82,7 +88,8 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
             "ann-attributions",
             "Which features drove this prediction",
             (
-                "Integrated Gradients walks from an average row to this row and adds up how much each "
+                "Integrated Gradients walks from an average row to this row and adds up how much "
+                "each "
                 "feature moved the output. Red bars pushed towards the predicted answer, blue bars "
                 "against it; the bars add up to the change in output (the check in the title)."
             ),
@@ -91,6 +98,7 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
             {
                 "completeness_gap": abs(float(attr_np.sum()) - gap),
                 "captum_delta": float(delta.abs().max()),
+                **randomisation_check(ig_of, net),
             },
         )
     ]

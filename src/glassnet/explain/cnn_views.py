@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from glassnet.explain.figures import new_figure
+from glassnet.explain.sanity import randomisation_check
 from glassnet.explain.views import View, register_view
 
 
@@ -42,7 +43,8 @@ def first_layer_filters(run: Any, encoded: Any) -> list[View]:
             "First-layer filters: what the net looks for first",
             (
                 "Each tile is one 3x3 filter, stretched to full contrast. After training many look "
-                "like edge detectors (a bright side next to a dark side) or colour blobs; every later "
+                "like edge detectors (a bright side next to a dark side) or colour blobs; every "
+                "later "
                 "layer is built from their responses."
             ),
             fig,
@@ -96,9 +98,12 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
         )
     )
 
-    cam = LayerGradCam(net, net.stages[-1]).attribute(x, target=target)
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
-    cam = cam[0, 0].detach().clamp(min=0).numpy()
+    def gradcam_of(model: Any) -> np.ndarray:
+        cam = LayerGradCam(model, model.stages[-1]).attribute(x, target=target)
+        cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return cam[0, 0].detach().clamp(min=0).numpy()
+
+    cam = gradcam_of(net)
     sal = Saliency(net).attribute(x.clone().requires_grad_(True), target=target)
     sal = sal[0].abs().amax(0).detach().numpy()
     label = task.labels[target] if getattr(task, "labels", None) else str(target)
@@ -120,10 +125,12 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
                 "Grad-CAM colours the regions whose last-stage features raised the predicted class "
                 "(red = most). Saliency shows which single pixels would change the answer most if "
                 "nudged. If the heat sits on ears and eyes rather than the background, the net "
-                "learned the right thing."
+                "learned the right thing. The check re-runs Grad-CAM on a randomly "
+                "re-initialised copy of the net: a trustworthy map changes."
             ),
             fig,
             {"gradcam": cam, "saliency": sal},
+            randomisation_check(gradcam_of, net),
         )
     )
     return views

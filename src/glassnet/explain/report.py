@@ -27,7 +27,8 @@ def write_report(views: list[View], out_dir: Path, title: str, subtitle: str) ->
         "max-width:1000px;margin:2em auto;color:#222;line-height:1.45}"
         "section{margin:2.2em 0;border-top:1px solid #ddd;padding-top:1em}"
         "img{max-width:100%;border:1px solid #eee}.how{color:#555}"
-        ".check{font-family:monospace;font-size:0.9em;color:#2a6}</style></head><body>",
+        ".check{font-family:monospace;font-size:0.9em;color:#2a6}"
+        ".warn{color:#b00;font-weight:bold}</style></head><body>",
         f"<h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>",
     ]
     for v in views:

@@ -73,8 +73,8 @@ def memory_over_time(run: Any, encoded: Any) -> list[View]:
             "The RNN's memory across the sequence",
             (
                 "Top: the sequence the net read. Below, each row is one memory unit over time (red "
-                "positive, blue negative): units that flip with the seasons are tracking the cycle. "
-                "For an LSTM, the forget gate near 1 means 'keep what you remember', the input gate "
+                "positive, blue negative): units that flip with the seasons track the cycle. "
+                "For an LSTM, a forget gate near 1 means 'keep what you remember', the input gate "
                 "says when new information is written, the output gate when memory is used."
             ),
             fig,
