@@ -1,7 +1,7 @@
 """`glassnet demo`: the guided tour on built-in data, on CPU, in a minute or two.
 
 One network of each family on the job it is known for: an ANN on a table, a CNN on images,
-an RNN on a time series. (The views inside each net join the tour with the explain work.)
+an RNN on a time series; then each is opened up on one page, `<out>/index.html`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from glassnet import api
 from glassnet.data.builtin import get_dataset
+from glassnet.explain.report import write_sections
 from glassnet.tasks.sources import cache_dir
 
 
@@ -65,6 +66,29 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
         f"{test.get('seasonal_naive_mase', float('nan')):.3f} (lower is better)"
     )
 
+    _section("Looking inside", "filters, feature maps, where the nets looked, memory")
+    cat = sorted((pets / "cat").glob("*.png"))[0]
+    parts = [
+        (
+            "The ANN: neurons and weights",
+            "A multilayer perceptron on the customer table.",
+            runs["ann"].explain("builtin:customers").views,
+        ),
+        (
+            "The CNN: edges, shapes, and where it looks on a cat",
+            "A convolutional network trained on cartoon pets.",
+            runs["cnn"].explain([str(cat)]).views,
+        ),
+        (
+            "The RNN: memory across the series",
+            "An LSTM forecasting weekly CO2.",
+            runs["rnn"].explain().views,
+        ),
+    ]
+    page = write_sections(
+        parts, out, "The Brain in a Box", "Three networks trained on your CPU just now, opened up."
+    )
+    print(f"The tour: {page}")
     print("\nRuns:\n" + "\n".join(f"  {k.upper()}: {r.path}" for k, r in runs.items()))
     print(
         f"Next: glassnet evaluate {runs['cnn'].path} {pets}   (confusion matrix, mistakes)\n"

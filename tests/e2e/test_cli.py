@@ -229,3 +229,7 @@ def test_demo_quick_trains_all_three_families(workdir: Path) -> None:
         assert part in res.stdout
     for family in ("ann", "cnn", "rnn"):
         assert (Path("tour") / family / "model.safetensors").is_file()
+    page = Path("tour/index.html").read_text()
+    for heading in ("The ANN", "The CNN", "The RNN"):
+        assert heading in page
+    assert page.count("data:image/png;base64,") >= 6 and "src='runs" not in page

@@ -11,6 +11,18 @@ from glassnet.data.files import atomic_write_text
 from glassnet.explain.figures import save_png
 from glassnet.explain.views import View
 
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222;"
+    "line-height:1.45}section{margin:2.2em 0;border-top:1px solid #ddd;padding-top:1em}"
+    "img{max-width:100%;border:1px solid #eee}.how{color:#555}"
+    ".check{font-family:monospace;font-size:0.9em;color:#2a6}"
+    ".warn{color:#b00;font-weight:bold}h1.part{margin-top:2.5em;color:#234}"
+)
+NOT_TRUSTED = (
+    "Not trustworthy: this map hardly changes when the net's weights are randomised, so it "
+    "shows the input more than what the net learned."
+)
+
 
 def save_views(views: list[View], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -20,31 +32,42 @@ def save_views(views: list[View], out_dir: Path) -> None:
 
 
 def write_report(views: list[View], out_dir: Path, title: str, subtitle: str) -> Path:
-    save_views(views, out_dir)
+    """One run's views as `out_dir/index.html` (+ PNGs)."""
+    return write_sections([("", "", views)], out_dir, title, subtitle)
+
+
+def write_sections(
+    sections: list[tuple[str, str, list[View]]], out_dir: Path, title: str, subtitle: str
+) -> Path:
+    """Groups of views (heading, introduction, views) on one self-contained page."""
     parts = [
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"
-        f"{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;"
-        "max-width:1000px;margin:2em auto;color:#222;line-height:1.45}"
-        "section{margin:2.2em 0;border-top:1px solid #ddd;padding-top:1em}"
-        "img{max-width:100%;border:1px solid #eee}.how{color:#555}"
-        ".check{font-family:monospace;font-size:0.9em;color:#2a6}"
-        ".warn{color:#b00;font-weight:bold}</style></head><body>",
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p>",
     ]
-    for v in views:
-        assert v.png is not None
-        data = base64.b64encode(v.png.read_bytes()).decode("ascii")
-        checks = "".join(
-            f"<div class='check'>{html.escape(k)}: {html.escape(str(val))}</div>"
-            for k, val in v.checks.items()
-        )
-        parts.append(
-            f"<section id='{v.name}'><h2>{html.escape(v.title)}</h2>"
-            f"<p class='how'>{html.escape(v.how_to_read)}</p>"
-            f"<img alt='{html.escape(v.title)}' src='data:image/png;base64,{data}'>"
-            f"{checks}</section>"
-        )
+    for heading, intro, views in sections:
+        save_views(views, out_dir)
+        if heading:
+            parts.append(f"<h1 class='part'>{html.escape(heading)}</h1><p>{html.escape(intro)}</p>")
+        parts += [_section(v) for v in views]
     parts.append("</body></html>")
     path = out_dir / "index.html"
     atomic_write_text(path, "\n".join(parts))
     return path
+
+
+def _section(v: View) -> str:
+    assert v.png is not None
+    data = base64.b64encode(v.png.read_bytes()).decode("ascii")
+    checks = "".join(
+        f"<div class='check'>{html.escape(k)}: {html.escape(str(val))}</div>"
+        for k, val in v.checks.items()
+    )
+    if v.checks.get("trustworthy") is False:
+        checks += f"<div class='warn'>{NOT_TRUSTED}</div>"
+    return (
+        f"<section id='{v.name}'><h2>{html.escape(v.title)}</h2>"
+        f"<p class='how'>{html.escape(v.how_to_read)}</p>"
+        f"<img alt='{html.escape(v.title)}' src='data:image/png;base64,{data}'>"
+        f"{checks}</section>"
+    )
