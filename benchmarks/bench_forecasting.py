@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import child, run_all, save, table  # noqa: E402
+from common import entry, run_all, save, table  # noqa: E402
 
 DATASETS = {"co2": {"epochs": 25}, "sunspots": {}}
 SETUP = Path(tempfile.gettempdir()) / "glassnet-bench-forecasting"
@@ -164,13 +164,8 @@ def main() -> str:
             )
         )
     text = "\n\n".join(texts)
-    save("forecasting", text, {})
-    print(text)
-    return text
+    return save("forecasting", text, {})
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        child(RUNNERS)
-    else:
-        main()
+    entry(RUNNERS, main)

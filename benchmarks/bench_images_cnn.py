@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import child, run_all, save, table  # noqa: E402
+from common import entry, run_all, save, table  # noqa: E402
 
 N, SIZE, WIDTHS, BATCH, EPOCHS, LR, TARGET = 2000, 64, (32, 64, 128), 64, 6, 3e-3, 0.9
 CACHE = Path(tempfile.gettempdir()) / "glassnet-bench-pets"
@@ -229,13 +229,8 @@ def main() -> str:
             ratio_key="samples_per_s",
         )
     )
-    save("images_cnn", text, results)
-    print(text)
-    return text
+    return save("images_cnn", text, results)
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        child(RUNNERS)
-    else:
-        main()
+    entry(RUNNERS, main)

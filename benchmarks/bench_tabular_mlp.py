@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import child, run_all, save, table  # noqa: E402
+from common import entry, run_all, save, table  # noqa: E402
 
 N_ROWS, N_FEATURES, HIDDEN, BATCH, EPOCHS, LR = 60_000, 40, (256, 128), 128, 5, 1e-3
 REPEATS = 3  # each contender trains from scratch this many times; the fastest counts
@@ -198,13 +198,8 @@ def main() -> str:
             ratio_key="samples_per_s",
         )
     )
-    save("tabular_mlp", text, results)
-    print(text)
-    return text
+    return save("tabular_mlp", text, results)
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        child(RUNNERS)
-    else:
-        main()
+    entry(RUNNERS, main)

@@ -77,7 +77,18 @@ def table(
     return "\n".join(lines)
 
 
-def save(name: str, text: str, results: dict[str, Any]) -> None:
+def save(name: str, text: str, results: dict[str, Any]) -> str:
+    """Write the markdown table and the raw results; print and return the table."""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.md").write_text(text + "\n", encoding="utf-8")
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(text)
+    return text
+
+
+def entry(runners: dict[str, Callable[[], dict[str, Any]]], main: Callable[[], Any]) -> None:
+    """A benchmark script's `__main__`: the parent runs `main`, each child one contender."""
+    if "--child" in sys.argv:
+        child(runners)
+    else:
+        main()
