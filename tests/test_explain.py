@@ -95,3 +95,18 @@ def test_sanity_check_passes_for_real_views_and_fails_for_a_broken_one(workdir: 
     assert broken["trustworthy"] is False and broken["rank_correlation_with_random_net"] > 0.99
     html = (Path("r") / "report" / "index.html").read_text()
     assert "rank_correlation_with_random_net" in html
+
+
+def test_first_layer_snapshots_every_epoch_and_resume(workdir: Path) -> None:
+    from safetensors.torch import load_file
+
+    from tests.engine.test_resume import StopAt
+
+    run = glassnet.train("images", "builtin:faces-vs-background", epochs=3, quiet=True,
+                         out="r", callbacks=[StopAt(9)])   # stops inside epoch 2
+    glassnet.train("images", resume="r", quiet=True)
+    snaps = load_file("r/snapshots/first_layer.safetensors")
+    assert sorted(snaps) == ["epoch_0", "epoch_1", "epoch_2", "epoch_3"]
+    assert not bool((snaps["epoch_0"] == snaps["epoch_3"]).all())
+    views = {v.name: v for v in glassnet.load("r").explain().views}
+    assert "cnn-filter-evolution" in views and run.path.name == "r"

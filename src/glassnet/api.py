@@ -21,7 +21,13 @@ from glassnet import tasks as _tasks  # noqa: F401  (registers every task)
 from glassnet.config import RunSpec, build_spec, dump_yaml
 from glassnet.data.files import atomic_write_json
 from glassnet.engine import distributed
-from glassnet.engine.callbacks import Callback, MetricsCSV, Progress, TensorBoard
+from glassnet.engine.callbacks import (
+    Callback,
+    FirstLayerSnapshots,
+    MetricsCSV,
+    Progress,
+    TensorBoard,
+)
 from glassnet.engine.checkpoint import load_weights
 from glassnet.engine.device import autocast_dtype, choose_device, place_net
 from glassnet.engine.inference import run_outputs
@@ -240,7 +246,11 @@ def train(
     net = task_obj.build_net(spec.net)
     events: list[Callback] = [Progress(quiet=notify is None or not world.is_main)]
     if world.is_main and run_dir is not None:
-        events += [MetricsCSV(run_dir.metrics_csv), TensorBoard(run_dir.tensorboard)]
+        events += [
+            MetricsCSV(run_dir.metrics_csv),
+            TensorBoard(run_dir.tensorboard),
+            FirstLayerSnapshots(run_dir.path / "snapshots" / "first_layer.safetensors"),
+        ]
     trainer = Trainer(
         task_obj,
         net,

@@ -146,3 +146,41 @@ class Progress(Callback):
             self.bar.stop()
         if reason != "completed" and not self.quiet:
             print(reason, file=sys.stderr, flush=True)
+
+
+class FirstLayerSnapshots(Callback):
+    """The first layer's weights before training and after every epoch, in
+    `snapshots/first_layer.safetensors` (keys epoch_0 = initial, epoch_k = after epoch k),
+    so explain can show filters going from noise to edges."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.saved: dict[str, Any] = {}
+
+    def _weight(self) -> Any:
+        return next((p for p in self.trainer.net.parameters() if p.ndim >= 2), None)
+
+    def _write(self) -> None:
+        from safetensors.torch import save
+
+        from glassnet.data.files import atomic_write_bytes
+
+        atomic_write_bytes(self.path, save(self.saved))
+
+    def on_train_start(self, *, start_epoch: int, **_: Any) -> None:
+        if self.path.is_file():  # a resumed run keeps the epochs before its checkpoint
+            from safetensors.torch import load_file
+
+            self.saved = {
+                k: v for k, v in load_file(self.path).items() if int(k.split("_")[1]) <= start_epoch
+            }
+        w = self._weight()
+        if w is not None and not self.saved:
+            self.saved["epoch_0"] = w.detach().float().cpu().contiguous().clone()
+            self._write()
+
+    def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
+        w = self._weight()
+        if w is not None:
+            self.saved[f"epoch_{epoch + 1}"] = w.detach().float().cpu().contiguous().clone()
+            self._write()

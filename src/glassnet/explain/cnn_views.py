@@ -53,6 +53,56 @@ def first_layer_filters(run: Any, encoded: Any) -> list[View]:
     ]
 
 
+@register_view("cnn", "model")
+def filter_evolution(run: Any, encoded: Any) -> list[View]:
+    from safetensors.torch import load_file
+
+    path = run.path / "snapshots" / "first_layer.safetensors"
+    if not path.is_file():
+        return []
+    snaps = load_file(path)
+    epochs = sorted(int(k.split("_")[1]) for k in snaps)
+    shown = (
+        sorted({epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)})
+        if len(epochs) > 8
+        else epochs
+    )
+    n_filters = min(8, snaps["epoch_0"].shape[0])
+    fig, axes = new_figure(1.0 * len(shown) + 0.6, 1.0 * n_filters + 0.5, n_filters, len(shown))
+    axes = np.atleast_2d(axes)
+    w0 = snaps["epoch_0"].numpy()
+    for c, ep in enumerate(shown):
+        w = snaps[f"epoch_{ep}"].numpy()
+        for r in range(n_filters):
+            f = w[r]
+            f = (f - f.min()) / (f.max() - f.min() + 1e-12)
+            ax = axes[r, c]
+            ax.imshow(
+                f.transpose(1, 2, 0) if f.shape[0] == 3 else f[0],
+                cmap=None if f.shape[0] == 3 else "gray",
+                interpolation="nearest",
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                moved = float(np.linalg.norm(w - w0) / (np.linalg.norm(w0) + 1e-12))
+                ax.set_title("start" if ep == 0 else f"epoch {ep}\nmoved {moved:.0%}", fontsize=7)
+    return [
+        View(
+            "cnn-filter-evolution",
+            "Filters while learning: from noise to edges",
+            (
+                "Each row follows one first-layer filter through training, left to right, and "
+                "the titles say how far all filters have moved from their random start. Large "
+                "moves turn noise into edge and colour detectors; small ones mean the later "
+                "layers did most of the learning (common for small nets with batch norm)."
+            ),
+            fig,
+            {f"epoch_{e}": snaps[f"epoch_{e}"].numpy() for e in shown},
+        )
+    ]
+
+
 @register_view("cnn", "input")
 def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
     from captum.attr import LayerGradCam, Saliency
