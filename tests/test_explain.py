@@ -52,7 +52,8 @@ def test_cnn_views_shapes(workdir: Path) -> None:
         Path(glassnet.tasks.sources.cache_dir(), "faces-vs-background", "face").glob("*.png")
     )[0]
     views = {v.name: v for v in run.explain([str(face)]).views}
-    assert set(views) == {"cnn-filters", "cnn-feature-maps", "cnn-where-it-looked"}
+    assert set(views) == {"cnn-filters", "cnn-filter-evolution", "cnn-feature-maps",
+                          "cnn-where-it-looked"}
     size = run.task.state()["image_size"]
     assert views["cnn-where-it-looked"].arrays["gradcam"].shape == (size, size)
     assert views["cnn-where-it-looked"].arrays["saliency"].shape == (size, size)
@@ -102,8 +103,14 @@ def test_first_layer_snapshots_every_epoch_and_resume(workdir: Path) -> None:
 
     from tests.engine.test_resume import StopAt
 
-    run = glassnet.train("images", "builtin:faces-vs-background", epochs=3, quiet=True,
-                         out="r", callbacks=[StopAt(9)])   # stops inside epoch 2
+    run = glassnet.train(
+        "images",
+        "builtin:faces-vs-background",
+        epochs=3,
+        quiet=True,
+        out="r",
+        callbacks=[StopAt(9)],
+    )  # stops inside epoch 2
     glassnet.train("images", resume="r", quiet=True)
     snaps = load_file("r/snapshots/first_layer.safetensors")
     assert sorted(snaps) == ["epoch_0", "epoch_1", "epoch_2", "epoch_3"]

@@ -32,7 +32,12 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
         "builtin:customers - 5 000 made-up customers; who churned?",
     )
     runs["ann"] = api.train(
-        "tabular", "builtin:customers", out=out / "ann", epochs=5 if quick else 20, hidden=(64, 32)
+        "tabular",
+        "builtin:customers",
+        out=out / "ann",
+        epochs=5 if quick else 20,
+        hidden=(64, 32),
+        onehot_max=16,  # every category one-hot: attributions stay complete
     )
     test = runs["ann"].metrics.get("test", {})
     print(
@@ -67,7 +72,8 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
     )
 
     _section("Looking inside", "filters, feature maps, where the nets looked, memory")
-    cat = sorted((pets / "cat").glob("*.png"))[0]
+    cats = [str(p) for p in sorted((pets / "cat").glob("*.png"))[:20]]
+    cat = cats[int(runs["cnn"].predict(cats)["probability_cat"].to_numpy().argmax())]
     parts = [
         (
             "The ANN: neurons and weights",

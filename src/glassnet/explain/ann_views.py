@@ -17,7 +17,7 @@ from glassnet.explain.views import View, register_view
 @register_view("mlp", "model")
 def weight_maps(run: Any, encoded: Any) -> list[View]:
     linears = [m for m in run.net.modules() if isinstance(m, nn.Linear)]
-    fig, axes = new_figure(4.2 * len(linears), 3.6, 1, len(linears))
+    fig, axes = new_figure(4.8 * len(linears), 3.8, 1, len(linears))
     arrays = {}
     names = getattr(getattr(run.task, "encoder", None), "feature_names", None)
     for i, (ax, layer) in enumerate(zip(np.atleast_1d(axes).ravel(), linears, strict=True)):
@@ -31,6 +31,7 @@ def weight_maps(run: Any, encoded: Any) -> list[View]:
         if i == 0 and names and len(names) == w.shape[1] and len(names) <= 30:
             ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
         fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
     return [
         View(
             "ann-weights",

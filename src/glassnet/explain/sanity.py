@@ -32,7 +32,11 @@ def randomisation_check(
     """Spearman rank correlation of |attribution| from the trained and a randomised net."""
     original = np.abs(np.asarray(attribute(net), dtype=float)).ravel()
     random = np.abs(np.asarray(attribute(randomised_copy(net)), dtype=float)).ravel()
-    if np.ptp(original) == 0 or np.ptp(random) == 0:
+    # Entries that are zero in both maps (e.g. an input equal to its baseline, which IG gives
+    # zero whatever the weights) are ties that say nothing about the model: leave them out.
+    informative = (original > 0) | (random > 0)
+    original, random = original[informative], random[informative]
+    if len(original) < 3 or np.ptp(original) == 0 or np.ptp(random) == 0:
         rho = 1.0  # a constant map carries no information about the model either way
     else:
         rho = float(spearmanr(original, random).statistic)
