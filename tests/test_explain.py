@@ -36,13 +36,15 @@ def test_ann_views_and_integrated_gradients_completeness(workdir: Path) -> None:
     run = glassnet.train("tabular", "builtin:wine", epochs=5, quiet=True, out="r")
     result = run.explain("builtin:wine")
     names = [v.name for v in result.views]
-    assert names == ["ann-weights", "ann-attributions"]
+    assert names == ["ann-weights", "ann-attributions", "ann-decision-regions"]
+    regions = result.views[2].arrays
+    assert regions["projection"].shape == (178, 2) and regions["regions"].shape == (150, 150)
     attr = result.views[1]
     assert attr.arrays["attributions"].shape == (len(run.task.encoder.feature_names),)
     assert attr.checks["completeness_gap"] < 0.01  # sum(attr) ~= f(x) - f(baseline)
     parser = _Images()
     parser.feed(result.report.read_text())
-    assert parser.sections == 2 and len(parser.srcs) == 2
+    assert parser.sections == 3 and len(parser.srcs) == 3
     assert all(s.startswith("data:image/png;base64,") for s in parser.srcs)
 
 
@@ -52,8 +54,12 @@ def test_cnn_views_shapes(workdir: Path) -> None:
         Path(glassnet.tasks.sources.cache_dir(), "faces-vs-background", "face").glob("*.png")
     )[0]
     views = {v.name: v for v in run.explain([str(face)]).views}
-    assert set(views) == {"cnn-filters", "cnn-filter-evolution", "cnn-feature-maps",
-                          "cnn-where-it-looked"}
+    assert set(views) == {
+        "cnn-filters",
+        "cnn-filter-evolution",
+        "cnn-feature-maps",
+        "cnn-where-it-looked",
+    }
     size = run.task.state()["image_size"]
     assert views["cnn-where-it-looked"].arrays["gradcam"].shape == (size, size)
     assert views["cnn-where-it-looked"].arrays["saliency"].shape == (size, size)
@@ -63,8 +69,12 @@ def test_cnn_views_shapes(workdir: Path) -> None:
 
 def test_rnn_memory_view_from_the_transparent_loop(workdir: Path) -> None:
     run = glassnet.train("forecasting", "builtin:sunspots", epochs=2, quiet=True, out="r")
-    (view,) = run.explain().views  # a forecaster explains its own latest window
+    views = {v.name: v for v in run.explain().views}  # a forecaster explains its latest window
+    view = views["rnn-memory"]
     look = run.task.state()["lookback"]
+    steps = views["rnn-step-attribution"].arrays
+    assert steps["per_step"].shape == (look,)
+    assert steps["attributions"].shape == (look + run.task.state()["horizon"], 1)
     assert view.arrays["hidden"].shape == (look, 64)
     assert {"gate_input", "gate_forget", "gate_output", "cell"} <= set(view.arrays)
     assert np.all((view.arrays["gate_forget"] >= 0) & (view.arrays["gate_forget"] <= 1))

@@ -288,6 +288,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             )
     for name, path in report.items():
         lines.append(f"{name.replace('_', ' ')}: {path}")
+    explained = run.path / "report" / "index.html"
+    lines.append(
+        f"look inside: {explained}"
+        if explained.is_file()
+        else f"look inside: glassnet explain {run.path} [INPUT...]"
+    )
     _say(args, "\n".join(lines))
     return EXIT_OK
 

@@ -103,3 +103,78 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
             },
         )
     ]
+
+
+@register_view("mlp", "input")
+def decision_regions(run: Any, encoded: Any) -> list[View]:
+    """What the net answers across the data: a 2-D projection (PCA) of the inputs, with the
+    predicted class painted on the plane behind them."""
+    labels = getattr(run.task, "labels", None)
+    x = encoded.batch["x"].float()
+    net = run.net.eval()
+    n_embedded = getattr(net, "n_embedded", 0)
+    if not labels or len(x) < 5 or n_embedded:
+        return []  # classification on numeric/one-hot inputs only
+    from sklearn.decomposition import PCA
+
+    data = x.numpy()
+    pca = PCA(n_components=2).fit(data)
+    xy = pca.transform(data)
+    lo, hi = xy.min(0) - 0.5, xy.max(0) + 0.5
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150))
+    grid = pca.inverse_transform(np.c_[gx.ravel(), gy.ravel()]).astype(np.float32)
+    with torch.no_grad():
+        regions = net(torch.from_numpy(grid)).argmax(-1).numpy().reshape(gx.shape)
+        points = net(x).argmax(-1).numpy()
+    fig, ax = new_figure(6, 5)
+    cmap = "tab10"
+    ax.contourf(
+        gx,
+        gy,
+        regions,
+        levels=np.arange(len(labels) + 1) - 0.5,
+        cmap=cmap,
+        alpha=0.3,
+        vmin=0,
+        vmax=9,
+    )
+    ax.scatter(
+        xy[:, 0],
+        xy[:, 1],
+        c=points,
+        cmap=cmap,
+        vmin=0,
+        vmax=9,
+        s=10,
+        edgecolors="black",
+        linewidths=0.3,
+    )
+    for k, lab in enumerate(labels):
+        ax.scatter([], [], color=plt_colour(k), label=lab)
+    ax.legend(fontsize=7, title="predicted", title_fontsize=7)
+    share = pca.explained_variance_ratio_.sum()
+    ax.set_xlabel("first principal direction")
+    ax.set_ylabel("second principal direction")
+    ax.set_title(
+        f"decision regions on a 2-D view of the inputs ({share:.0%} of variance)", fontsize=9
+    )
+    return [
+        View(
+            "ann-decision-regions",
+            "Decision regions: what the net answers where",
+            (
+                "The inputs are flattened to two directions that keep most of their spread (PCA); "
+                "each dot is a row, coloured by the prediction, and the background shows what the "
+                "net would answer at every point of this plane. Curved borders are what the hidden "
+                "layers buy over a straight-line (linear) model."
+            ),
+            fig,
+            {"projection": xy, "regions": regions},
+        )
+    ]
+
+
+def plt_colour(k: int) -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps["tab10"](k)
