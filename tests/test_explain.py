@@ -36,7 +36,9 @@ def test_ann_views_and_integrated_gradients_completeness(workdir: Path) -> None:
     run = glassnet.train("tabular", "builtin:wine", epochs=5, quiet=True, out="r")
     result = run.explain("builtin:wine")
     names = [v.name for v in result.views]
-    assert names == ["ann-weights", "ann-attributions", "ann-decision-regions"]
+    assert names == ["ann-weights", "ann-attributions", "ann-decision-regions", "ann-network"]
+    drawn = result.views[3].arrays
+    assert drawn["layer0"].shape == (13,) and drawn["layer3"].shape == (3,)   # wine: 13 -> 3
     regions = result.views[2].arrays
     assert regions["projection"].shape == (178, 2) and regions["regions"].shape == (150, 150)
     attr = result.views[1]
@@ -44,7 +46,7 @@ def test_ann_views_and_integrated_gradients_completeness(workdir: Path) -> None:
     assert attr.checks["completeness_gap"] < 0.01  # sum(attr) ~= f(x) - f(baseline)
     parser = _Images()
     parser.feed(result.report.read_text())
-    assert parser.sections == 3 and len(parser.srcs) == 3
+    assert parser.sections == 4 and len(parser.srcs) == 4
     assert all(s.startswith("data:image/png;base64,") for s in parser.srcs)
 
 

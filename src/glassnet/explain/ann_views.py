@@ -12,6 +12,7 @@ from torch import nn
 from glassnet.explain.figures import new_figure
 from glassnet.explain.sanity import randomisation_check
 from glassnet.explain.views import View, register_view
+from glassnet.nets.mlp import ACTIVATIONS
 
 
 @register_view("mlp", "model")
@@ -178,3 +179,104 @@ def plt_colour(k: int) -> Any:
     import matplotlib
 
     return matplotlib.colormaps["tab10"](k)
+
+
+@register_view("mlp", "input")
+def network_drawing(run: Any, encoded: Any) -> list[View]:
+    """The network as layers of neurons, lit by their activations for one input row."""
+    net = run.net.eval()
+    x = encoded.batch["x"][:1].float()
+    layers: list[np.ndarray] = []
+    activation_types = tuple(ACTIVATIONS.values())  # one per hidden layer
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: layers.append(o.detach()[0].numpy()))
+        for m in net.body
+        if isinstance(m, activation_types)
+    ]
+    dense = x[0, : x.shape[1] - getattr(net, "n_embedded", 0)].numpy()
+    with torch.no_grad():
+        out = (
+            torch.softmax(net(x), -1)[0].numpy()
+            if getattr(run.task, "labels", None)
+            else net(x)[0].numpy()
+        )
+    for h in hooks:
+        h.remove()
+    hidden = layers
+    columns = [dense, *hidden, out]
+    cap = 24  # neurons drawn per layer; the strongest when a layer is wider
+    fig, ax = new_figure(2.2 * len(columns) + 3, 6)
+    positions = []
+    for c, acts in enumerate(columns):
+        idx = np.argsort(-np.abs(acts))[:cap] if len(acts) > cap else np.arange(len(acts))
+        idx = np.sort(idx)
+        ys = np.linspace(0.05, 0.95, len(idx)) if len(idx) > 1 else np.array([0.5])
+        positions.append((c, idx, ys))
+        lim = float(np.abs(acts).max()) or 1.0
+        ax.scatter(
+            np.full(len(idx), c),
+            ys,
+            s=140,
+            c=acts[idx],
+            cmap="RdBu_r",
+            vmin=-lim,
+            vmax=lim,
+            edgecolors="black",
+            linewidths=0.5,
+            zorder=3,
+        )
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    for (c, idx_a, ys_a), (_, idx_b, ys_b), layer in zip(
+        positions, positions[1:], linears, strict=False
+    ):
+        w = layer.weight.detach().numpy()
+        if w.shape[1] != len(columns[c]):
+            continue  # embeddings widen the first layer's input: skip those lines
+        lim = float(np.abs(w).max()) or 1.0
+        for j, yb in zip(idx_b, ys_b, strict=True):
+            for i, ya in zip(idx_a, ys_a, strict=True):
+                ax.plot(
+                    [c, c + 1],
+                    [ya, yb],
+                    color="#c44e52" if w[j, i] > 0 else "#4c72b0",
+                    alpha=min(abs(w[j, i]) / lim, 1.0) * 0.5,
+                    lw=0.6,
+                    zorder=1,
+                )
+    feature_names = getattr(getattr(run.task, "encoder", None), "feature_names", None) or []
+    side = {0: feature_names, len(columns) - 1: getattr(run.task, "labels", None) or []}
+    for c, idx, ys in positions:
+        for i, y in zip(idx, ys, strict=True):
+            if c in side and i < len(side[c]):
+                ax.text(
+                    c + (-0.08 if c == 0 else 0.08),
+                    y,
+                    str(side[c][i])[:22],
+                    ha="right" if c == 0 else "left",
+                    va="center",
+                    fontsize=6,
+                )
+    names = [
+        "inputs",
+        *[f"hidden {k + 1}" for k in range(len(hidden))],
+        "output" if not getattr(run.task, "labels", None) else "class probabilities",
+    ]
+    ax.set_xticks(range(len(columns)), names)
+    ax.set_xlim(-1.2, len(columns) - 1 + 1.2)
+    ax.set_yticks([])
+    ax.set_title("neurons lit by this input (red = positive, blue = negative)", fontsize=9)
+    return [
+        View(
+            "ann-network",
+            "The network, lit up by one input",
+            (
+                "Circles are neurons, left to right from the input features to the output; "
+                "their colour is how strongly each fired for this row. Lines are the weights "
+                "between them "
+                "(red positive, blue negative, fainter = weaker). Wide layers show their 24 most "
+                "active neurons."
+            ),
+            fig,
+            {f"layer{i}": a for i, a in enumerate(columns)},
+        )
+    ]

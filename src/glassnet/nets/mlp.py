@@ -16,7 +16,7 @@ from glassnet.nets._registry import register_net
 
 Activation = Literal["relu", "gelu", "tanh", "silu", "sigmoid"]
 Norm = Literal["none", "batch", "layer"]
-_ACTIVATIONS = {
+ACTIVATIONS = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "tanh": nn.Tanh,
@@ -61,7 +61,7 @@ class MLP(nn.Module):
                 layers.append(nn.BatchNorm1d(h))
             elif norm == "layer":
                 layers.append(nn.LayerNorm(h))
-            layers.append(_ACTIVATIONS[activation]())
+            layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = h
