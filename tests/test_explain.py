@@ -59,9 +59,12 @@ def test_cnn_views_shapes(workdir: Path) -> None:
     assert set(views) == {
         "cnn-filters",
         "cnn-filter-evolution",
+        "cnn-top-patches",
         "cnn-feature-maps",
         "cnn-where-it-looked",
     }
+    patches = views["cnn-top-patches"].arrays
+    assert len(patches) == 6 and all(p.shape[0] == 6 for p in patches.values())
     size = run.task.state()["image_size"]
     assert views["cnn-where-it-looked"].arrays["gradcam"].shape == (size, size)
     assert views["cnn-where-it-looked"].arrays["saliency"].shape == (size, size)

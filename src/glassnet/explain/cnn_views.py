@@ -184,3 +184,79 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
         )
     )
     return views
+
+
+@register_view("cnn", "model")
+def top_patches(run: Any, encoded: Any) -> list[View]:
+    """What deep channels recognise: for a few channels of the last two stages, the patches
+    of the training images that excite each one most."""
+    from glassnet.data.images import expand_inputs
+    from glassnet.tasks.sources import resolve
+
+    try:
+        folder, _ = resolve(run.spec.data.data)
+        listed = expand_inputs([str(folder)])
+    except Exception:  # noqa: BLE001 - the training data may have moved: skip the view
+        return []
+    paths = listed.paths[:: max(len(listed.paths) // 300, 1)][:300]  # a spread-out sample
+    batch = run.task.encode([str(p) for p in paths], with_targets=False).batch
+    net = run.net.eval()
+    x = run.task.prepare(batch["x"], net).contiguous()
+    images = batch["x"].numpy().transpose(0, 2, 3, 1)  # (N, S, S, C)
+    stages = list(net.stages)[-2:]
+    maps: list[torch.Tensor] = []
+    hooks = [
+        s.register_forward_hook(lambda m, i, o: maps.append(o.detach().float())) for s in stages
+    ]
+    with torch.no_grad():
+        for i in range(0, len(x), 64):
+            net(x[i : i + 64])
+    for h in hooks:
+        h.remove()
+    per_stage = [torch.cat(maps[k :: len(stages)]) for k in range(len(stages))]
+    size = x.shape[-1]
+    rows, cols = [], 6
+    for k, fmap in enumerate(per_stage):  # (N, C, h, w)
+        peak = fmap.flatten(2).amax(-1)  # (N, C)
+        channels = peak.std(0).argsort(descending=True)[:3].tolist()  # the most selective
+        for ch in channels:
+            best = peak[:, ch].argsort(descending=True)[:cols].tolist()
+            patches = []
+            for n in best:
+                pos = int(fmap[n, ch].flatten().argmax())
+                fy, fx = divmod(pos, fmap.shape[-1])
+                scale = size / fmap.shape[-1]
+                half = int(max(scale * 1.5, size / 6))
+                cy, cx = int((fy + 0.5) * scale), int((fx + 0.5) * scale)
+                y0, x0 = max(cy - half, 0), max(cx - half, 0)
+                patches.append(images[n, y0 : y0 + 2 * half, x0 : x0 + 2 * half])
+            rows.append((f"stage {len(net.stages) - len(stages) + k + 1}, ch {ch}", patches))
+    fig, axes = new_figure(1.2 * cols + 1.2, 1.25 * len(rows) + 0.4, len(rows), cols)
+    axes = np.atleast_2d(axes)
+    for r, (name, patches) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(patches):
+                p = patches[c]
+                ax.imshow(
+                    p[..., 0] if p.shape[-1] == 1 else p, cmap="gray" if p.shape[-1] == 1 else None
+                )
+        axes[r, 0].set_ylabel(name, fontsize=6)
+    return [
+        View(
+            "cnn-top-patches",
+            "What deep channels recognise",
+            (
+                "Each row is one channel of a deep stage; the tiles are the pieces of training "
+                "images that made it fire hardest. When a row shows the same part again and again "
+                "(ears, eyes, a snout), that channel has become a detector for it."
+            ),
+            fig,
+            {
+                name: np.stack([np.resize(p, patches[0].shape) for p in patches])
+                for name, patches in rows
+            },
+        )
+    ]
