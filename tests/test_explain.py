@@ -38,7 +38,7 @@ def test_ann_views_and_integrated_gradients_completeness(workdir: Path) -> None:
     names = [v.name for v in result.views]
     assert names == ["ann-weights", "ann-attributions", "ann-decision-regions", "ann-network"]
     drawn = result.views[3].arrays
-    assert drawn["layer0"].shape == (13,) and drawn["layer3"].shape == (3,)   # wine: 13 -> 3
+    assert drawn["layer0"].shape == (13,) and drawn["layer3"].shape == (3,)  # wine: 13 -> 3
     regions = result.views[2].arrays
     assert regions["projection"].shape == (178, 2) and regions["regions"].shape == (150, 150)
     attr = result.views[1]
@@ -59,6 +59,7 @@ def test_cnn_views_shapes(workdir: Path) -> None:
     assert set(views) == {
         "cnn-filters",
         "cnn-filter-evolution",
+        "cnn-feature-map-evolution",
         "cnn-top-patches",
         "cnn-feature-maps",
         "cnn-where-it-looked",
@@ -127,8 +128,12 @@ def test_first_layer_snapshots_every_epoch_and_resume(workdir: Path) -> None:
         callbacks=[StopAt(9)],
     )  # stops inside epoch 2
     glassnet.train("images", resume="r", quiet=True)
-    snaps = load_file("r/snapshots/first_layer.safetensors")
-    assert sorted(snaps) == ["epoch_0", "epoch_1", "epoch_2", "epoch_3"]
-    assert not bool((snaps["epoch_0"] == snaps["epoch_3"]).all())
+    snaps = load_file("r/snapshots/learning.safetensors")
+    assert sorted(k for k in snaps if k.startswith("weights_")) == [
+        f"weights_epoch_{e}" for e in range(4)
+    ]
+    assert not bool((snaps["weights_epoch_0"] == snaps["weights_epoch_3"]).all())
+    assert {f"stage{s}_epoch_{e}" for s in (1, 2, 3) for e in range(4)} <= set(snaps)
     views = {v.name: v for v in glassnet.load("r").explain().views}
-    assert "cnn-filter-evolution" in views and run.path.name == "r"
+    assert {"cnn-filter-evolution", "cnn-feature-map-evolution"} <= set(views)
+    assert run.path.name == "r"

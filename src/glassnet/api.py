@@ -23,7 +23,7 @@ from glassnet.data.files import atomic_write_json
 from glassnet.engine import distributed
 from glassnet.engine.callbacks import (
     Callback,
-    FirstLayerSnapshots,
+    LearningSnapshots,
     MetricsCSV,
     Progress,
     TensorBoard,
@@ -249,7 +249,7 @@ def train(
         events += [
             MetricsCSV(run_dir.metrics_csv),
             TensorBoard(run_dir.tensorboard),
-            FirstLayerSnapshots(run_dir.path / "snapshots" / "first_layer.safetensors"),
+            LearningSnapshots(run_dir.path / "snapshots" / "learning.safetensors"),
         ]
     trainer = Trainer(
         task_obj,

@@ -148,19 +148,43 @@ class Progress(Callback):
             print(reason, file=sys.stderr, flush=True)
 
 
-class FirstLayerSnapshots(Callback):
-    """The first layer's weights before training and after every epoch, in
-    `snapshots/first_layer.safetensors` (keys epoch_0 = initial, epoch_k = after epoch k),
-    so explain can show filters going from noise to edges."""
+class LearningSnapshots(Callback):
+    """What the net looked like before training and after every epoch, for explain's
+    "watch it learn" strips: the first layer's weights (`weights_epoch_k`) and, for nets
+    with conv stages, each stage's mean activation map for one fixed training input
+    (`stage<s>_epoch_k`). Stored in `snapshots/learning.safetensors`; epoch_0 is the start."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.saved: dict[str, Any] = {}
 
-    def _weight(self) -> Any:
-        return next((p for p in self.trainer.net.parameters() if p.ndim >= 2), None)
+    def _snapshot(self, epoch: int) -> None:
+        import torch
 
-    def _write(self) -> None:
+        net = self.trainer.net
+        weight = next((p for p in net.parameters() if p.ndim >= 2), None)
+        if weight is not None:
+            self.saved[f"weights_epoch_{epoch}"] = weight.detach().float().cpu().clone()
+        stages, probe = getattr(net, "stages", None), getattr(self.trainer, "probe", None)
+        if stages is not None and probe is not None:
+            maps: list[Any] = []
+            hooks = [
+                s.register_forward_hook(
+                    lambda m, i, o: maps.append(o.detach().float().abs().mean(1)[0].cpu())
+                )
+                for s in stages
+            ]
+            was_training = net.training
+            net.eval()  # no dropout, no batch-norm updates, no random numbers drawn
+            try:
+                with torch.no_grad():
+                    self.trainer.task.forward(net, probe)
+            finally:
+                net.train(was_training)
+                for h in hooks:
+                    h.remove()
+            for k, m in enumerate(maps):
+                self.saved[f"stage{k + 1}_epoch_{epoch}"] = m.contiguous().clone()
         from safetensors.torch import save
 
         from glassnet.data.files import atomic_write_bytes
@@ -172,15 +196,12 @@ class FirstLayerSnapshots(Callback):
             from safetensors.torch import load_file
 
             self.saved = {
-                k: v for k, v in load_file(self.path).items() if int(k.split("_")[1]) <= start_epoch
+                k: v
+                for k, v in load_file(self.path).items()
+                if int(k.rsplit("_", 1)[1]) <= start_epoch
             }
-        w = self._weight()
-        if w is not None and not self.saved:
-            self.saved["epoch_0"] = w.detach().float().cpu().contiguous().clone()
-            self._write()
+        if not self.saved:
+            self._snapshot(0)
 
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
-        w = self._weight()
-        if w is not None:
-            self.saved[f"epoch_{epoch + 1}"] = w.detach().float().cpu().contiguous().clone()
-            self._write()
+        self._snapshot(epoch + 1)

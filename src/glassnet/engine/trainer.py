@@ -150,6 +150,7 @@ class Trainer:
     def fit(self, splits: DataSplits, *, resume: bool = False) -> FitResult:
         spec, world = self.spec, self.world
         train = to_device(splits.train, self.device)
+        self.probe = {k: v[:1] for k, v in train.items()}  # a fixed input for snapshots
         val = splits.val
         monitor = spec.monitor if val is not None else "train_loss"
         batches = TensorBatches(

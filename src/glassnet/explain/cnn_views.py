@@ -57,10 +57,11 @@ def first_layer_filters(run: Any, encoded: Any) -> list[View]:
 def filter_evolution(run: Any, encoded: Any) -> list[View]:
     from safetensors.torch import load_file
 
-    path = run.path / "snapshots" / "first_layer.safetensors"
+    path = run.path / "snapshots" / "learning.safetensors"
     if not path.is_file():
         return []
-    snaps = load_file(path)
+    saved = load_file(path)
+    snaps = {k.removeprefix("weights_"): v for k, v in saved.items() if k.startswith("weights_")}
     epochs = sorted(int(k.split("_")[1]) for k in snaps)
     shown = (
         sorted({epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)})
@@ -87,7 +88,7 @@ def filter_evolution(run: Any, encoded: Any) -> list[View]:
             if r == 0:
                 moved = float(np.linalg.norm(w - w0) / (np.linalg.norm(w0) + 1e-12))
                 ax.set_title("start" if ep == 0 else f"epoch {ep}\nmoved {moved:.0%}", fontsize=7)
-    return [
+    views = [
         View(
             "cnn-filter-evolution",
             "Filters while learning: from noise to edges",
@@ -101,6 +102,39 @@ def filter_evolution(run: Any, encoded: Any) -> list[View]:
             {f"epoch_{e}": snaps[f"epoch_{e}"].numpy() for e in shown},
         )
     ]
+    stage_keys = sorted({k.split("_")[0] for k in saved if k.startswith("stage")})
+    if stage_keys:
+        fig, axes = new_figure(
+            1.1 * len(shown) + 0.8, 1.2 * len(stage_keys) + 0.5, len(stage_keys), len(shown)
+        )
+        axes = np.atleast_2d(axes)
+        for r, stage in enumerate(stage_keys):
+            for c, ep in enumerate(shown):
+                ax = axes[r, c]
+                ax.imshow(saved[f"{stage}_epoch_{ep}"].numpy(), cmap="magma")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title("start" if ep == 0 else f"epoch {ep}", fontsize=7)
+            axes[r, 0].set_ylabel(stage.replace("stage", "stage "), fontsize=7)
+        views.append(
+            View(
+                "cnn-feature-map-evolution",
+                "Feature maps while learning",
+                (
+                    "The same training picture seen by each conv stage (mean activation over its "
+                    "channels) at the start and after each epoch. Watch the responses sharpen from "
+                    "diffuse noise onto the outline, the eyes and the ears as the net learns."
+                ),
+                fig,
+                {
+                    f"{s}_epoch_{e}": saved[f"{s}_epoch_{e}"].numpy()
+                    for s in stage_keys
+                    for e in shown
+                },
+            )
+        )
+    return views
 
 
 @register_view("cnn", "input")
