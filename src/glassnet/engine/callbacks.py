@@ -164,7 +164,9 @@ class LearningSnapshots(Callback):
         net = self.trainer.net
         weight = next((p for p in net.parameters() if p.ndim >= 2), None)
         if weight is not None:
-            self.saved[f"weights_epoch_{epoch}"] = weight.detach().float().cpu().clone()
+            self.saved[f"weights_epoch_{epoch}"] = (
+                weight.detach().float().cpu().contiguous().clone()
+            )
         stages, probe = getattr(net, "stages", None), getattr(self.trainer, "probe", None)
         if stages is not None and probe is not None:
             maps: list[Any] = []
