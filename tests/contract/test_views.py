@@ -1,0 +1,43 @@
+"""Every registered net: a one-epoch run on built-in data, explained with an input, renders
+every view of its family with a PNG and finite numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glassnet
+from glassnet.nets import list_nets
+
+FAMILY_RUNS = {
+    "mlp": ("tabular", "builtin:iris", lambda: "builtin:iris"),
+    "cnn": (
+        "images",
+        "builtin:faces-vs-background",
+        lambda: [
+            str(
+                sorted(
+                    Path(glassnet.tasks.sources.cache_dir(), "faces-vs-background", "face").glob(
+                        "*.png"
+                    )
+                )[0]
+            )
+        ],
+    ),
+    "rnn": ("forecasting", "builtin:sunspots", lambda: None),
+}
+
+
+@pytest.mark.parametrize("name", [e.name for e in list_nets()])
+def test_every_net_explains(name: str, workdir: Path) -> None:
+    task, data, inputs = FAMILY_RUNS[name.split(".")[0]]
+    run = glassnet.train(task, data, net=name, epochs=1, quiet=True, out="r")
+    result = run.explain(inputs())
+    assert result.views and result.report.is_file()
+    for view in result.views:
+        assert view.png is not None and view.png.stat().st_size > 1000, view.name
+        assert view.how_to_read.count(".") >= 2, view.name  # two or three sentences
+        for key, arr in view.arrays.items():
+            assert np.isfinite(np.asarray(arr, dtype=float)).all(), (view.name, key)
