@@ -384,7 +384,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_verb == "list":
         for d in list_datasets():
-            print(f"{d.name:<16} {d.task:<12} {d.description}")
+            print(f"{d.name:<20} {d.task:<12} {d.description}")
         print(
             "\nUse one directly with --data builtin:NAME, or write it out with "
             "`glassnet data make NAME DIR`."

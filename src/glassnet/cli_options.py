@@ -26,6 +26,10 @@ METAVARS = {
     "monitor": "METRIC",
     "features": "COL,COL",
     "drop": "COL,COL",
+    "time": "COLUMN",
+    "id": "COLUMN",
+    "past": "COL,COL",
+    "future": "COL,COL",
 }
 
 
@@ -81,7 +85,11 @@ def add_spec_options(parser: argparse.ArgumentParser, task: str, default_net: st
     """Every option of `glassnet train TASK`, in groups: data, net, training. Net options
     show the defaults of the task's default net."""
     data_group = parser.add_argument_group("data")
-    for name, f in _fields(data_spec_class(task)).items():
+    spec_cls = data_spec_class(task)
+    hidden = getattr(spec_cls, "not_used", ())
+    for name, f in _fields(spec_cls).items():
+        if name in hidden:
+            continue
         add_option(
             data_group,
             name,

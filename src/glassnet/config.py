@@ -275,6 +275,8 @@ def _describe(error: ValidationError, prefix: str, model: type[BaseModel]) -> li
         key = str(err["loc"][-1]) if err["loc"] else prefix
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{field}'.{did_you_mean(key, model.model_fields)}")
+        elif err["type"] == "value_error":  # a validator's own sentence
+            lines.append(f"'{field}': {err['msg'].removeprefix('Value error, ')}")
         elif err["type"] == "missing":
             lines.append(f"'{field}' is required")
         else:

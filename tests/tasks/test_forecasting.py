@@ -235,3 +235,17 @@ def test_builtin_series_read_cleanly(name: str, points: int, tmp_path: Path) -> 
         fill=d.get("fill", False),
     )
     assert len(table.frame) == points
+
+
+def test_row_split_options_are_refused_and_hidden() -> None:
+    from glassnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="val_fraction do not apply to forecasting"):
+        glassnet.train("forecasting", synthetic(100), val_fraction=0.2, quiet=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "glassnet", "train", "forecasting", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "--val-fraction" not in res.stdout and "--folds" in res.stdout

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from glassnet.config import DataSpec, NetSpec
@@ -25,6 +25,20 @@ from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, r
 
 
 class ForecastingDataSpec(DataSpec):
+    # The held-out parts are the last folds x horizon steps (and the stretch before them),
+    # not random rows or separate files.
+    not_used: ClassVar[tuple[str, ...]] = ("val", "test", "val_fraction", "test_fraction")
+
+    @model_validator(mode="after")
+    def _no_row_splits(self) -> ForecastingDataSpec:
+        given = [k for k in self.not_used if getattr(self, k) != type(self).model_fields[k].default]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} do not apply to forecasting: the last "
+                "--folds x --horizon steps of each series are held out instead"
+            )
+        return self
+
     time: str | None = Field(None, description="the time column (dates, or whole-number steps)")
     target: str | None = Field(None, description="the column to forecast")
     id: str | None = Field(None, description="a column naming the series, for many series")
