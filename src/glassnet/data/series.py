@@ -26,7 +26,7 @@ class SeriesTable:
     notes: list[str]
 
 
-def _parse_time(col: pd.Series, source: str, name: str) -> tuple[pd.Series, bool]:
+def parse_time(col: pd.Series, source: str, name: str) -> tuple[pd.Series, bool]:
     """(parsed, is_numeric). Integer-like numbers (years, step counts) stay numbers."""
     if pd.api.types.is_numeric_dtype(col):
         values = col.to_numpy(dtype=float)
@@ -112,7 +112,7 @@ def read_series(
     if id_column:
         require_column(frame, id_column, source, "id")
     ids = frame[id_column].astype(str) if id_column else pd.Series(SINGLE, index=frame.index)
-    times, numeric = _parse_time(frame[time], source, time)
+    times, numeric = parse_time(frame[time], source, time)
     out = pd.DataFrame({"id": ids, "time": times, "row": np.arange(len(frame)) + 1})
     for col in [target, *covariates]:
         out[col] = _numeric(frame, col, source, ids)

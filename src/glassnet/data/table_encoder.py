@@ -56,6 +56,40 @@ def infer_kind(target: pd.Series) -> Literal["classification", "regression"]:
     )
 
 
+def check_target(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    source: str,
+    kind: Literal["auto", "classification", "regression"] = "auto",
+) -> Literal["classification", "regression"]:
+    """The target's task kind, or a DataError when the column cannot be learned from
+    (absent, empty, text for regression, a single value)."""
+    require_column(frame, target, source, "target")
+    y = frame[target]
+    if y.isna().all():
+        raise DataError(
+            f"the target column '{target}' is empty in {source}",
+            fix="Choose a target column that has values",
+        )
+    resolved = infer_kind(y) if kind == "auto" else kind
+    if resolved == "regression" and not _is_numeric(y.dropna()):
+        bad = y.dropna()[pd.to_numeric(y.dropna(), errors="coerce").isna()].iloc[0]
+        raise DataError(
+            f"regression needs a numeric target, but '{target}' holds text such as {bad!r}",
+            where=source,
+            fix="Use --kind classification, or clean the column",
+        )
+    if y.dropna().nunique() < 2:
+        raise DataError(
+            f"the target column '{target}' has a single value "
+            f"({_as_strings(y.dropna()).iloc[0]!r}): there is nothing to learn",
+            where=source,
+            fix="Choose another target, or add rows with other values",
+        )
+    return resolved
+
+
 class TableEncoder:
     """Turns a DataFrame into float32 features and targets, and predictions back into labels."""
 
@@ -77,28 +111,8 @@ class TableEncoder:
         features: list[str] | None = None,
         drop: list[str] | None = None,
     ) -> TableEncoder:
-        require_column(frame, target, source, "target")
+        resolved = check_target(frame, target=target, source=source, kind=kind)
         y = frame[target]
-        if y.isna().all():
-            raise DataError(
-                f"the target column '{target}' is empty in {source}",
-                fix="Choose a target column that has values",
-            )
-        resolved = infer_kind(y) if kind == "auto" else kind
-        if resolved == "regression" and not _is_numeric(y.dropna()):
-            bad = y.dropna()[pd.to_numeric(y.dropna(), errors="coerce").isna()].iloc[0]
-            raise DataError(
-                f"regression needs a numeric target, but '{target}' holds text such as {bad!r}",
-                where=source,
-                fix="Use --kind classification, or clean the column",
-            )
-        if y.dropna().nunique() < 2:
-            raise DataError(
-                f"the target column '{target}' has a single value "
-                f"({_as_strings(y.dropna()).iloc[0]!r}): there is nothing to learn",
-                where=source,
-                fix="Choose another target, or add rows with other values",
-            )
         notes: list[str] = []
         state: dict[str, Any] = {"target": target, "kind": resolved, "columns": []}
         if resolved == "classification":

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from glassnet.config import DataSpec, NetSpec
-from glassnet.data.series import SeriesTable, detect_season, read_series
+from glassnet.data.series import SeriesTable, detect_season, parse_time, read_series
 from glassnet.data.tables import read_table
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
@@ -418,9 +418,7 @@ def _split_future(raw: pd.DataFrame, st: dict[str, Any]) -> tuple[pd.DataFrame, 
     )
     future = raw[is_future].copy()
     if len(future):
-        from glassnet.data.series import _parse_time
-
         future["id"] = ids[is_future]
-        future["time"] = _parse_time(future[st["time"]], "the future rows", st["time"])[0]
+        future["time"] = parse_time(future[st["time"]], "the future rows", st["time"])[0]
         future = future.reset_index(drop=True)
     return raw[~is_future], future

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec
-from glassnet.data.table_encoder import TableEncoder
+from glassnet.data.table_encoder import TableEncoder, check_target
 from glassnet.data.tables import read_table
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
@@ -85,18 +85,9 @@ class TabularTask(Task):
             notes.append(f"{n} row(s) without a '{target}' value were left out of training")
             frame = frame[frame[target].notna()].reset_index(drop=True)
 
-        kind = self.spec.kind
-        probe = TableEncoder.fit(
-            frame,
-            target=target,
-            source=source,
-            kind=kind,
-            categorical=self.spec.categorical,
-            onehot_max=self.spec.onehot_max,
-            features=self.spec.features,
-            drop=self.spec.drop,
-        )
-        stratify = probe.kind == "classification"
+        # Checked on the whole file first, so its errors name the file, not a split.
+        kind = check_target(frame, target=target, source=source, kind=self.spec.kind)
+        stratify = kind == "classification"
         train, val = frame, val_frame
         fractions = [
             (f, src)
@@ -117,7 +108,7 @@ class TabularTask(Task):
             train,
             target=target,
             source=f"the training split of {source}",
-            kind=probe.kind,
+            kind=kind,
             categorical=self.spec.categorical,
             onehot_max=self.spec.onehot_max,
             features=self.spec.features,
