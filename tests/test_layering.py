@@ -19,6 +19,7 @@ LAYERS = {
     "tasks": 3,
     "engine": 4,
     "explain": 4,
+    "export": 4,
     "api": 5,
     "demo": 6,
     "cli": 7,

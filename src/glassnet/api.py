@@ -35,6 +35,7 @@ from glassnet.engine.rundir import RunDir
 from glassnet.engine.seeding import seed_everything
 from glassnet.engine.trainer import FitResult, Trainer
 from glassnet.errors import ConfigError, RunError
+from glassnet.export import ExportResult, export_model
 from glassnet.tasks import Task, get_task_class
 from glassnet.tasks.sources import IN_MEMORY
 
@@ -105,6 +106,33 @@ class Run:
             >>> [v.title for v in ex.views], ex.report                   # doctest: +SKIP
         """
         return explain_run(self, inputs)
+
+    def export(
+        self,
+        format: str = "onnx",
+        *,
+        out: str | Path | None = None,
+        data: Any = None,
+        tolerance: float = 1e-4,
+    ) -> ExportResult:
+        """Write the net as ONNX ("onnx") or TorchScript ("torchscript") under
+        `<run>/export/<format>` with preprocess.json and a README of plain-Python code, after
+        checking it matches eager PyTorch on held-out inputs (the run's test split, or
+        `data`) within `tolerance` (else `ExportError`).
+
+        Example:
+            >>> glassnet.load("runs/images-1").export("onnx").max_abs_diff   # doctest: +SKIP
+        """
+        return export_model(
+            self.task,
+            self.net,
+            self.spec,
+            self.path,
+            format,
+            out=out,
+            data=data,
+            tolerance=tolerance,
+        )
 
     def evaluate(self, data: Any = None, report: bool = False) -> dict[str, Any]:
         """Task metrics on labelled data (for forecasting, `data=None` backtests the run's

@@ -144,6 +144,36 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("inputs", nargs="*", help="inputs to explain (optional)")
     _add_output_flags(ex)
 
+    xp = verbs.add_parser(
+        "export",
+        help="write the model as ONNX or TorchScript, checked against PyTorch",
+        description="Write RUN/export/FORMAT/: the model (dynamic batch size), "
+        "preprocess.json, a README with plain-Python code that feeds it, and export.json. "
+        "The exported model is run on held-out inputs (the run's test split, or --data) "
+        "and compared with eager PyTorch; above --tolerance nothing is kept and the command "
+        "fails.",
+    )
+    xp.add_argument("run", help="the run directory")
+    xp.add_argument(
+        "--format",
+        default="onnx",
+        choices=["onnx", "torchscript"],
+        help="onnx (runs in onnxruntime; default) or torchscript (torch.jit)",
+    )
+    xp.add_argument("--out", metavar="DIR", help="where to write (default: RUN/export/FORMAT)")
+    xp.add_argument(
+        "--data",
+        metavar="PATH",
+        help="inputs to check parity on, when the run's own data is not at hand",
+    )
+    xp.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="largest allowed |exported - eager| difference (default: 1e-4)",
+    )
+    _add_output_flags(xp)
+
     ls = verbs.add_parser("list", help="list registered nets, tasks or data sets")
     ls.add_argument("what", choices=["nets", "tasks", "data"])
 
@@ -362,6 +392,22 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    run = api.load(args.run, device="cpu")
+    result = run.export(args.format, out=args.out, data=args.data, tolerance=args.tolerance)
+    if args.json:
+        _emit_json(result.to_dict())
+    else:
+        _say(
+            args,
+            f"wrote {result.model}\n"
+            f"parity: largest |{result.format} - pytorch| = {result.max_abs_diff:.2g} on "
+            f"{result.checked} held-out inputs (limit {result.tolerance:g})\n"
+            f"how to use it without glassnet: {result.folder / 'README.md'}",
+        )
+    return EXIT_OK
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "nets":
         for e in list_nets():
@@ -424,6 +470,7 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
     "explain": _cmd_explain,
+    "export": _cmd_export,
     "list": _cmd_list,
     "data": _cmd_data,
     "demo": _cmd_demo,

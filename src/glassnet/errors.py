@@ -40,6 +40,10 @@ class TrainingError(GlassnetError):
     """Training could not go on (for instance the loss became NaN)."""
 
 
+class ExportError(GlassnetError):
+    """An exported model could not be written, or does not match the eager model."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' Did you mean 'x'?' for the closest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)

@@ -123,6 +123,22 @@ class Task(ABC):
         """Whether `evaluate` without data makes sense (a backtest on the run's own data)."""
         return False
 
+    # ---- export (glassnet.export) ---------------------------------------------------------
+    export_inputs: ClassVar[tuple[str, ...]] = ("x",)  # batch keys the exported graph takes
+    cannot_export: ClassVar[str | None] = None  # one line saying why, for tasks that can't
+
+    def export_module(self, net: nn.Module) -> nn.Module:
+        """The graph to export: takes the batch tensors named in `export_inputs`, in order,
+        and returns what `forward` returns. Tasks whose `forward` prepares inputs wrap it."""
+        return net
+
+    def export_snippet(self) -> str:
+        """Plain Python (numpy + onnxruntime, no glassnet) that turns a raw input into the
+        exported graph's inputs, runs `session` and prints the answer; it reads
+        `preprocess.json` from the export folder. Shown in the export README and run by the
+        tests."""
+        raise NotImplementedError
+
 
 _TASKS: dict[str, type[Task]] = {}
 

@@ -59,3 +59,16 @@ def per_class_report(
         }
         for i, lab in enumerate(labels)
     }
+
+
+# The tail of an exported classifier's snippet (see Task.export_snippet): logits `out` ->
+# the same {"label", "probabilities"} answers as `decode_classes`.
+SOFTMAX_SNIPPET = """\
+e = np.exp(out - out.max(axis=1, keepdims=True))
+probs = e / e.sum(axis=1, keepdims=True)
+labels = prep["labels"]
+answer = [
+    {"label": labels[int(p.argmax())], "probabilities": dict(zip(labels, p.tolist()))}
+    for p in probs
+]
+"""

@@ -275,6 +275,9 @@ class ForecastingTask(Task):
             **net.options,
         )
 
+    def export_snippet(self) -> str:
+        return FORECAST_SNIPPET
+
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         out = net(batch["x"])
         q = torch.tensor(self.state()["quantiles"], device=out.device)
@@ -422,3 +425,31 @@ def _split_future(raw: pd.DataFrame, st: dict[str, Any]) -> tuple[pd.DataFrame, 
         future["time"] = parse_time(future[st["time"]], "the future rows", st["time"])[0]
         future = future.reset_index(drop=True)
     return raw[~is_future], future
+
+
+# Plain-Python twin of the window building in ForecastingTask, for the export README.
+FORECAST_SNIPPET = """\
+import csv
+
+# A CSV of the latest history (time, target and covariate columns, no gaps), oldest first;
+# with several series, name the one to forecast as the second argument.
+rows = list(csv.DictReader(open(sys.argv[1] if len(sys.argv) > 1 else "history.csv")))
+series = sys.argv[2] if len(sys.argv) > 2 else next(iter(prep["series"]))
+if prep["id"]:
+    rows = [r for r in rows if r[prep["id"]] == series]
+look, hor = prep["lookback"], prep["horizon"]
+scale = prep["series"][series]
+covariates = prep["past"] + prep["future"]
+if prep["future"]:
+    sys.exit("this model also needs the coming values of " + ", ".join(prep["future"])
+             + ": put them in x[0, look:, -len(prep['future']):] (scaled like the rest)")
+history = rows[-look:]
+x = np.zeros((1, look + hor, 1 + len(covariates)), dtype=np.float32)
+x[0, :look, 0] = [(float(r[prep["target"]]) - scale["mean"]) / scale["std"] for r in history]
+for j, c in enumerate(covariates):
+    x[0, :look, 1 + j] = [
+        (float(r[c]) - prep["cov_mean"][j]) / prep["cov_std"][j] for r in history
+    ]
+out = session.run(None, {"x": x})[0][0] * scale["std"] + scale["mean"]  # (horizon, quantile)
+answer = {f"q{q:g}": out[:, j].tolist() for j, q in enumerate(prep["quantiles"])}
+"""

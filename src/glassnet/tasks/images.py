@@ -30,7 +30,7 @@ from glassnet.nets import create_net
 from glassnet.nets.cnn import PretrainedWeightsUnavailable
 from glassnet.tasks import sources
 from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
-from glassnet.tasks.classification import decode_classes, score_classes
+from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
 from glassnet.tasks.splitting import holdout
 
 SMALLEST_AUGMENTED = 32  # "auto" augmentation is off below this size: crops would eat digits
@@ -183,6 +183,14 @@ class ImagesTask(Task):
         w = torch.tensor(weights, device=out.device) if weights else None
         return StepOutput(loss=F.cross_entropy(out.float(), batch["y"], weight=w), outputs=out)
 
+    # ---- export ----------------------------------------------------------------------------
+    def export_module(self, net: nn.Module) -> nn.Module:
+        st = self.state()
+        return _NormalisedImages(net, st["mean"], st["std"])
+
+    def export_snippet(self) -> str:
+        return IMAGE_SNIPPET + SOFTMAX_SNIPPET
+
     # ---- use -----------------------------------------------------------------------------
     def encode(self, source: Any, *, with_targets: bool) -> Encoded:
         if isinstance(source, ImageList):
@@ -224,3 +232,43 @@ def _auto_size(sizes: list[tuple[int, int]]) -> int:
 
 def _unwrap(net: nn.Module) -> nn.Module:
     return getattr(net, "module", getattr(net, "_orig_mod", net))
+
+
+class _NormalisedImages(nn.Module):
+    """The exported graph: uint8 pixels (B, C, S, S) in, logits out; the normalisation
+    fitted on the training split travels inside it."""
+
+    def __init__(self, net: nn.Module, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x.float() / 255 - self.mean) / self.std)
+
+
+# Plain-Python twin of data.images.load_image, for the export README (run by the tests).
+IMAGE_SNIPPET = """\
+from PIL import Image
+
+paths = sys.argv[1:] or ["image.png"]  # image files as arguments
+S, mode = prep["image_size"], prep["mode"]
+
+
+def load(path):
+    # shorter side to S (bilinear), centre crop; glassnet also puts transparent images on
+    # white and scales 16-bit ones before converting
+    im = Image.open(path).convert(mode)
+    w, h = im.size
+    k = S / min(w, h)
+    nw, nh = max(S, round(w * k)), max(S, round(h * k))
+    im = im.resize((nw, nh), Image.Resampling.BILINEAR)
+    left, top = (nw - S) // 2, (nh - S) // 2
+    a = np.asarray(im.crop((left, top, left + S, top + S)), dtype=np.uint8)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)  # (C, S, S)
+
+
+x = np.stack([load(p) for p in paths])  # uint8; the model normalises inside
+out = session.run(None, {"x": x})[0]
+"""

@@ -5,6 +5,7 @@ Classification or regression is inferred from the target column (override with `
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -16,13 +17,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec
-from glassnet.data.table_encoder import TableEncoder, check_target
+from glassnet.data.table_encoder import MISSING, TableEncoder, check_target
 from glassnet.data.tables import read_table
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
 from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
-from glassnet.tasks.classification import decode_classes, score_classes
+from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
 from glassnet.tasks.splitting import holdout
 
 
@@ -202,6 +203,17 @@ class TabularTask(Task):
         values = self.encoder.unscale(outputs.float().squeeze(-1).cpu().numpy().astype(np.float64))
         return [{"value": float(v)} for v in values]
 
+    def export_snippet(self) -> str:
+        assert self.encoder is not None
+        example = {c["name"]: _example_value(c) for c in self.encoder.state["columns"]}
+        tail = (
+            SOFTMAX_SNIPPET
+            if self.is_classification
+            else 'answer = [{"value": float(v) * prep["target_std"] + prep["target_mean"]}'
+            " for v in out[:, 0]]\n"
+        )
+        return TABLE_SNIPPET.format(example=json.dumps(example)) + tail
+
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
         assert self.encoder is not None
         if self.is_classification:
@@ -214,3 +226,49 @@ class TabularTask(Task):
             "rmse": float(np.sqrt(skm.mean_squared_error(true, pred))),
             "r2": float(skm.r2_score(true, pred)),
         }
+
+
+def _example_value(column: dict[str, Any]) -> Any:
+    if column["type"] == "numeric":
+        return round(float(column["mean"]), 3)
+    seen = [c for c in column["categories"] if c != MISSING]
+    return seen[0] if seen else None
+
+
+# Plain-Python twin of TableEncoder.features, for the export README (run by the tests).
+TABLE_SNIPPET = """\
+# Rows as {{column: value}}: a JSON file of rows as the first argument, or this example.
+rows = json.load(open(sys.argv[1])) if len(sys.argv) > 1 else [{example}]
+
+
+def encode(row):
+    features = []
+    for c in prep["columns"]:
+        v = row.get(c["name"])
+        if c["type"] == "numeric":
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                v = float("nan")
+            gap = v != v  # NaN: a blank
+            features.append(((c["fill"] if gap else v) - c["mean"]) / c["std"])
+            if c["missing_indicator"]:
+                features.append(float(gap))
+            continue
+        if v is None or v != v:
+            key = "<missing>"
+        elif isinstance(v, float) and v.is_integer():
+            key = str(int(v))
+        else:
+            key = str(v)
+        code = c["categories"].index(key) if key in c["categories"] else -1  # -1: unseen
+        if c["type"] == "onehot":
+            features += [float(i == code) for i in range(len(c["categories"]))]
+        else:
+            features.append(float(code + 1))  # embedded category: 0 means unknown
+    return features
+
+
+x = np.array([encode(r) for r in rows], dtype=np.float32)
+out = session.run(None, {{"x": x}})[0]
+"""

@@ -1,0 +1,268 @@
+"""Export a trained net: write the file, prove it matches eager PyTorch, and leave a folder
+a user can take away (model + preprocess.json + README with runnable plain-Python code).
+
+The folder appears complete or not at all: it is built beside the target and renamed into
+place only after the parity check passed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from glassnet._version import __version__
+from glassnet.config import RunSpec
+from glassnet.data.files import atomic_write_json
+from glassnet.errors import ConfigError, ExportError, GlassnetError, RunError, did_you_mean
+from glassnet.export.formats import FORMATS, ExportFormat
+from glassnet.tasks import Batch, Task, get_task_class
+
+TOLERANCE = 1e-4
+MAX_CHECKED = 256  # held-out samples run through both models
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    model: Path
+    format: str
+    max_abs_diff: float  # largest |exported - eager| over the checked inputs
+    checked: int  # how many held-out samples were compared
+    tolerance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+def export_model(
+    task: Task,
+    net: nn.Module,
+    spec: RunSpec,
+    run_path: Path,
+    fmt: str = "onnx",
+    *,
+    out: str | Path | None = None,
+    data: Any = None,
+    tolerance: float = TOLERANCE,
+) -> ExportResult:
+    """Write `net` (with the task's input preparation) in `fmt` under `out` (default
+    `<run>/export/<fmt>`), check it against eager PyTorch on held-out inputs, and raise
+    `ExportError` when the largest difference is above `tolerance`."""
+    if fmt not in FORMATS:
+        raise ConfigError(
+            f"unknown export format '{fmt}'.{did_you_mean(fmt, FORMATS)}",
+            fix=f"Known formats: {', '.join(FORMATS)}",
+        )
+    if task.cannot_export:
+        raise ExportError(f"{spec.task} models cannot be exported: {task.cannot_export}")
+    kind = FORMATS[fmt]
+    folder = Path(out) if out is not None else run_path / "export" / fmt
+    _check_target(folder)
+
+    feeds = _held_out_feeds(task, spec, data)
+    module = _cpu_copy(task.export_module(net))
+    with torch.no_grad():
+        eager = module(*feeds.values()).float().numpy()
+
+    building = folder.with_name(f".{folder.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    try:
+        model_file = building / kind.filename
+        try:
+            kind.write(module, feeds, model_file)
+        except Exception as e:  # the exporter's own message says which op failed
+            raise ExportError(
+                f"{spec.net.name} could not be written as {fmt}: {str(e).splitlines()[0]}",
+                fix="Try --format torchscript, or report the net and this message",
+            ) from e
+        diff = _parity(kind, model_file, feeds, eager)
+        if not diff <= tolerance:  # also catches NaN
+            raise ExportError(
+                f"the {fmt} model differs from eager PyTorch by up to {diff:.3g} on "
+                f"{len(eager)} held-out inputs (the limit is {tolerance:g}); nothing was kept",
+                fix="Report this with the run; --format torchscript may match where onnx does not",
+            )
+        atomic_write_json(building / "preprocess.json", task.state())
+        result = ExportResult(folder, folder / kind.filename, fmt, diff, len(eager), tolerance)
+        snippet = program(kind, task)
+        (building / "predict.py").write_text(snippet, encoding="utf-8")
+        (building / "README.md").write_text(
+            _readme(kind, spec, run_path, feeds, eager, result, snippet), encoding="utf-8"
+        )
+        atomic_write_json(
+            building / "export.json",
+            {
+                **result.to_dict(),
+                "run": str(run_path),
+                "task": spec.task,
+                "net": spec.net.name,
+                "inputs": {k: _describe(v) for k, v in feeds.items()},
+                "output": _describe(torch.from_numpy(eager)),
+                "glassnet": __version__,
+                "torch": torch.__version__,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+        _swap_in(building, folder)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return result
+
+
+def _check_target(folder: Path) -> None:
+    """Refuse to replace a non-empty folder that is not an earlier export."""
+    if folder.exists() and any(folder.iterdir()) and not (folder / "export.json").is_file():
+        raise RunError(
+            f"'{folder}' exists and is not an earlier export",
+            fix="Choose another --out (an earlier export's folder is replaced)",
+        )
+
+
+def _swap_in(building: Path, folder: Path) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(building, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _held_out_feeds(task: Task, spec: RunSpec, data: Any) -> dict[str, torch.Tensor]:
+    """The export inputs of up to MAX_CHECKED held-out samples: from `data` when given,
+    else the run's own test and validation splits, re-read with the run's seed."""
+    if data is not None:
+        batch: Batch | None = task.encode(data, with_targets=False).batch
+    else:
+        fresh = get_task_class(spec.task)(spec.data, seed=spec.seed)
+        try:
+            splits = fresh.load_data()
+        except GlassnetError as e:
+            raise ExportError(
+                f"the run's data could not be read again to check the export ({e})",
+                fix="Pass inputs to check it on with --data FILE (Python: data=...)",
+            ) from None
+        held = [b for b in (splits.test, splits.val) if b is not None] or [splits.train]
+        batch = {k: torch.cat([b[k] for b in held]) for k in task.export_inputs}
+    assert batch is not None
+    return {name: batch[name][:MAX_CHECKED].cpu().contiguous() for name in task.export_inputs}
+
+
+def _cpu_copy(module: nn.Module) -> nn.Module:
+    module = copy.deepcopy(module).cpu().float().eval()
+    return module.to(memory_format=torch.contiguous_format)
+
+
+def _parity(
+    kind: ExportFormat, path: Path, feeds: dict[str, torch.Tensor], eager: np.ndarray
+) -> float:
+    """Largest |exported - eager| over the whole held-out batch and a batch of one (which
+    proves the batch dimension is really dynamic)."""
+    run = kind.runner(path)
+    every = run({k: v.numpy() for k, v in feeds.items()})
+    one = run({k: v[:1].numpy() for k, v in feeds.items()})
+    if every.shape != eager.shape or one.shape != eager[:1].shape:
+        raise ExportError(
+            f"the {kind.name} model returned shape {every.shape} where eager PyTorch "
+            f"returns {eager.shape}"
+        )
+    return float(max(np.abs(every - eager).max(), np.abs(one - eager[:1]).max()))
+
+
+def _describe(t: torch.Tensor) -> dict[str, Any]:
+    return {"dtype": str(t.dtype).removeprefix("torch."), "shape": ["batch", *t.shape[1:]]}
+
+
+_HEADERS = {
+    "onnx": """\
+import json
+import sys
+
+import numpy as np
+import onnxruntime as ort
+
+# Run from the export folder: the model and preprocess.json lie beside this code.
+session = ort.InferenceSession("model.onnx")
+prep = json.load(open("preprocess.json"))
+""",
+    "torchscript": """\
+import json
+import sys
+import warnings
+
+import numpy as np
+import torch
+
+warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit is deprecated upstream
+# Run from the export folder: the model and preprocess.json lie beside this code.
+model = torch.jit.load("model.pt")
+
+
+class session:  # the same call as onnxruntime's InferenceSession.run
+    @staticmethod
+    def run(_, feeds):
+        with torch.no_grad():
+            return [model(*(torch.from_numpy(v) for v in feeds.values())).numpy()]
+
+
+prep = json.load(open("preprocess.json"))
+""",
+}
+
+
+def program(kind: ExportFormat, task: Task) -> str:
+    """The plain-Python program of the README: header + the task's snippet + print."""
+    return _HEADERS[kind.name] + "\n" + task.export_snippet() + "print(json.dumps(answer))\n"
+
+
+def _readme(
+    kind: ExportFormat,
+    spec: RunSpec,
+    run_path: Path,
+    feeds: dict[str, torch.Tensor],
+    eager: np.ndarray,
+    result: ExportResult,
+    snippet: str,
+) -> str:
+    def shape(t: Any) -> str:
+        return "(" + ", ".join(["batch", *map(str, t.shape[1:])]) + ")"
+
+    inputs = "\n".join(
+        f"- `{k}`: {str(v.dtype).removeprefix('torch.')} {shape(v)}" for k, v in feeds.items()
+    )
+    needs = "numpy onnxruntime" if kind.name == "onnx" else "numpy torch"
+    if spec.task == "images":
+        needs += " pillow"
+    return f"""# {run_path.name}, exported to {kind.name}
+
+Exported by glassnet {__version__} from `{run_path.name}` ({spec.task} task, net `{spec.net.name}`).
+
+Checked when written: {kind.runtime} on {result.checked} held-out inputs (and on a batch of one) matches eager PyTorch within {result.max_abs_diff:.2g} (the limit is {result.tolerance:g}).
+
+## Files
+- `{kind.filename}`: the model; the first (batch) dimension of every input is dynamic.
+- `preprocess.json`: what was fitted on the training data (scalers, categories, labels,
+  image size); the code below reads it.
+- `predict.py`: the code below, ready to run.
+- `export.json`: this export's facts (shapes, parity, versions).
+
+## Inputs and output
+{inputs}
+- `output`: float32 {shape(eager)}
+
+## Use it from plain Python (no glassnet needed)
+`pip install {needs}`, then from this folder:
+
+```python
+{snippet}```
+"""

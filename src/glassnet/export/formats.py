@@ -1,0 +1,94 @@
+"""The file formats a model exports to: how to write one and how to run what was written.
+
+Both take the graph's inputs as named tensors with a dynamic first (batch) dimension, so a
+caller can send 1 or 1 000 samples to the same file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+ONNX_OPSET = 17
+
+
+class ExportFormat(Protocol):
+    name: str
+    filename: str
+    runtime: str  # what runs the file, for messages and the README
+
+    def write(self, module: nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None: ...
+
+    def runner(self, path: Path) -> Runner: ...
+
+
+class Runner(Protocol):
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Onnx:
+    name: str = "onnx"
+    filename: str = "model.onnx"
+    runtime: str = "onnxruntime"
+
+    def write(self, module: nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None:
+        names = list(feeds)
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():  # the RNN exporter warns about batch_first sizes
+            warnings.simplefilter("ignore")
+            # The TorchScript-based exporter: it handles the fused RNN modules with a
+            # dynamic batch and needs no onnxscript; parity is checked after writing.
+            torch.onnx.export(
+                module,
+                tuple(feeds.values()),
+                buffer,
+                dynamo=False,
+                input_names=names,
+                output_names=["output"],
+                dynamic_axes={**{n: {0: "batch"} for n in names}, "output": {0: "batch"}},
+                opset_version=ONNX_OPSET,
+            )
+        path.write_bytes(buffer.getvalue())
+
+    def runner(self, path: Path) -> Runner:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # no warnings on stderr for every session
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return lambda feeds: session.run(None, feeds)[0]
+
+
+@dataclass(frozen=True)
+class TorchScript:
+    name: str = "torchscript"
+    filename: str = "model.pt"
+    runtime: str = "torch.jit"
+
+    def write(self, module: nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None:
+        with warnings.catch_warnings():  # torch.jit is deprecated upstream but still loads
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(module, tuple(feeds.values()), check_trace=False)
+            torch.jit.save(traced, str(path))
+
+    def runner(self, path: Path) -> Runner:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = torch.jit.load(str(path), map_location="cpu")
+
+        @torch.no_grad()
+        def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+            return loaded(*(torch.from_numpy(v) for v in feeds.values())).float().numpy()
+
+        return run
+
+
+FORMATS: dict[str, ExportFormat] = {f.name: f for f in (Onnx(), TorchScript())}

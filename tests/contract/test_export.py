@@ -1,0 +1,99 @@
+"""Every registered task exports to ONNX (or says in one line why it cannot); the exported
+file matches eager PyTorch, and the plain-Python program in the export README, run in a
+separate interpreter without glassnet's help, answers what `Run.predict` answers."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import glassnet
+from glassnet.tasks import list_tasks
+from glassnet.tasks.sources import resolve
+from tests.contract.test_tasks import TASK_DATA
+
+
+def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
+    """(command-line arguments for the README program, the same inputs for Run.predict)."""
+    path, _ = resolve(data)
+    assert path is not None
+    if name == "tabular":
+        frame = pd.read_csv(path).head(6)
+        rows = frame.drop(columns=[frame.columns[-1]]).to_dict("records")
+        (tmp / "rows.json").write_text(json.dumps(rows))
+        return [str(tmp / "rows.json")], rows
+    if name == "images":
+        files = sorted(str(p) for p in path.rglob("*") if p.suffix in (".png", ".jpg"))[:4]
+        return files, files
+    if name == "forecasting":
+        return [str(path)], str(path)
+    raise AssertionError(f"add raw inputs for task '{name}' to this test")
+
+
+def _readme_program(folder: Path) -> str:
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 1, "the README shows one program"
+    return blocks[0]
+
+
+def _run_program(folder: Path, code: str, args: list[str]) -> Any:
+    script = (folder.parent / "readme_program.py").resolve()
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _assert_same_answers(name: str, answer: Any, predicted: pd.DataFrame) -> None:
+    if name in ("tabular", "images"):
+        assert [a["label"] for a in answer] == list(predicted["label"])
+        for a, (_, row) in zip(answer, predicted.iterrows(), strict=True):
+            for label, p in a["probabilities"].items():
+                assert p == pytest.approx(row[f"probability_{label}"], abs=1e-5)
+    elif name == "forecasting":
+        for column, values in answer.items():
+            np.testing.assert_allclose(values, predicted[column].to_numpy(), atol=1e-3)
+    else:
+        raise AssertionError(f"add a comparison for task '{name}'")
+
+
+@pytest.mark.parametrize("name", [t.name for t in list_tasks()])
+def test_export_matches_eager_and_readme_program_runs(name: str, workdir: Path) -> None:
+    data, opts = TASK_DATA[name]
+    run = glassnet.train(name, data, epochs=1, quiet=True, out="run", **opts)
+    if run.task.cannot_export:
+        with pytest.raises(glassnet.errors.ExportError, match=run.task.cannot_export):
+            run.export("onnx")
+        return
+    result = run.export("onnx")
+    assert result.max_abs_diff <= 1e-4
+    assert result.checked >= 3
+    folder = result.folder
+    assert {p.name for p in folder.iterdir()} == {
+        "model.onnx",
+        "preprocess.json",
+        "README.md",
+        "predict.py",
+        "export.json",
+    }
+    facts = json.loads((folder / "export.json").read_text())
+    assert facts["inputs"]["x"]["shape"][0] == "batch"
+
+    args, inputs = _raw_inputs(name, data, workdir)
+    answer = _run_program(folder, _readme_program(folder), args)
+    _assert_same_answers(name, answer, run.predict(inputs))
