@@ -8,7 +8,6 @@ place only after the parity check passed.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -240,6 +239,11 @@ def _readme(
     inputs = "\n".join(
         f"- `{k}`: {str(v.dtype).removeprefix('torch.')} {shape(v)}" for k, v in feeds.items()
     )
+    checked = (
+        f"Checked when written: {kind.runtime} on {result.checked} held-out inputs (and on a "
+        f"batch of one) matches eager PyTorch within {result.max_abs_diff:.2g} (the limit is "
+        f"{result.tolerance:g})."
+    )
     needs = "numpy onnxruntime" if kind.name == "onnx" else "numpy torch"
     if spec.task == "images":
         needs += " pillow"
@@ -247,7 +251,7 @@ def _readme(
 
 Exported by glassnet {__version__} from `{run_path.name}` ({spec.task} task, net `{spec.net.name}`).
 
-Checked when written: {kind.runtime} on {result.checked} held-out inputs (and on a batch of one) matches eager PyTorch within {result.max_abs_diff:.2g} (the limit is {result.tolerance:g}).
+{checked}
 
 ## Files
 - `{kind.filename}`: the model; the first (batch) dimension of every input is dynamic.
