@@ -6,6 +6,7 @@ as the CLI flags (`--batch-size`, `--hidden`, `--target`).
 
 from __future__ import annotations
 
+import base64
 import sys
 import tempfile
 from collections.abc import Callable
@@ -37,6 +38,14 @@ from glassnet.engine.trainer import FitResult, Trainer
 from glassnet.errors import ConfigError, RunError
 from glassnet.export import ExportResult, export_model
 from glassnet.tasks import Task, get_task_class
+from glassnet.tasks._base import plain
+from glassnet.tasks.messages import (
+    ExplainResponse,
+    ModelInfo,
+    PredictResponse,
+    Request,
+    ViewOut,
+)
 from glassnet.tasks.sources import IN_MEMORY
 
 Notify = Callable[[str], None]
@@ -134,6 +143,61 @@ class Run:
             tolerance=tolerance,
         )
 
+    # ---- the request/response side (the REST service serves exactly these) -------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def info(self) -> ModelInfo:
+        """What this model is and what it expects to be sent."""
+        return ModelInfo(
+            name=self.name,
+            task=self.spec.task,
+            net=self.spec.net.name,
+            request=self.task.request_model.__name__,
+            inputs=self.task.describe_inputs(),
+            labels=self.task.class_labels(),
+        )
+
+    def predict_request(self, request: Request) -> PredictResponse:
+        """`predict` for a request model (rows, a history, uploaded images): JSON-ready
+        answers in input order, plus the data check's notes. Requests carry data only."""
+        self._check_request(request)
+        encoded = self.task.encode(self.task.request_source(request), with_targets=False)
+        outputs = self._outputs(encoded.batch, with_loss=False)
+        records = self.task.to_records(self.task.decode(outputs, encoded.batch), encoded)
+        return PredictResponse(
+            model=self.name, task=self.spec.task, predictions=records, notes=encoded.notes
+        )
+
+    def explain_request(self, request: Request) -> ExplainResponse:
+        """`explain` for a request model: the views with their figures as PNG data URLs;
+        nothing is written to disk."""
+        from glassnet.explain.figures import png_bytes
+
+        self._check_request(request)
+        views = explain_views(self, self.task.request_source(request))
+        out = []
+        for v in views:
+            data = base64.b64encode(png_bytes(v.figure)).decode("ascii")
+            out.append(
+                ViewOut(
+                    name=v.name,
+                    title=v.title,
+                    how_to_read=v.how_to_read,
+                    png=f"data:image/png;base64,{data}",
+                    checks=plain(v.checks),
+                )
+            )
+        return ExplainResponse(model=self.name, task=self.spec.task, views=out, notes=self.notes)
+
+    def _check_request(self, request: Request) -> None:
+        if not isinstance(request, self.task.request_model):
+            raise ConfigError(
+                f"{self.spec.task} models take a {self.task.request_model.__name__}, "
+                f"not a {type(request).__name__}"
+            )
+
     def evaluate(self, data: Any = None, report: bool = False) -> dict[str, Any]:
         """Task metrics on labelled data (for forecasting, `data=None` backtests the run's
         own series). With `report`, evaluation plots (confusion matrix, worst mistakes) are
@@ -159,10 +223,9 @@ class Run:
         return result
 
 
-def explain_run(run: Run, inputs: Any = None) -> Any:
-    """Views inside `run`'s net (model-level, plus per-input when inputs are given; a
-    forecaster shows its memory on the latest window of its own series) and the report."""
-    from glassnet.explain.report import write_report
+def explain_views(run: Run, inputs: Any = None) -> list[Any]:
+    """Views inside `run`'s net: model-level, plus per-input when inputs are given (a
+    forecaster shows its memory on the latest window of its own series)."""
     from glassnet.explain.views import views_for
 
     family = run.spec.net.name.split(".")[0]
@@ -176,6 +239,14 @@ def explain_run(run: Run, inputs: Any = None) -> Any:
         run.notes = encoded.notes
         for fn in views_for(family, "input"):
             views += fn(run, encoded)
+    return views
+
+
+def explain_run(run: Run, inputs: Any = None) -> Explanation:
+    """The views and the self-contained report `<run>/report/index.html`."""
+    from glassnet.explain.report import write_report
+
+    views = explain_views(run, inputs)
     report = write_report(
         views,
         run.path / "report",

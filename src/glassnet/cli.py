@@ -174,6 +174,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_flags(xp)
 
+    sv = verbs.add_parser(
+        "serve",
+        help="serve trained runs over HTTP (FastAPI + uvicorn)",
+        description="Serve trained runs as a REST service: GET /health, GET /v1/models, "
+        "POST /v1/models/NAME/predict and /explain; the API document is at /docs. Only the "
+        "runs named here are loaded; requests carry data, never paths.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  glassnet serve runs/tabular-1 runs/images-2 --port 8000\n"
+        "  glassnet serve churn=runs/tabular-1 --token s3cret   # or GLASSNET_TOKEN=s3cret\n"
+        "  curl -X POST localhost:8000/v1/models/churn/predict "
+        "-H 'Content-Type: application/json' -d '{\"rows\": [{\"age\": 42}]}'\n"
+        "  curl -X POST localhost:8000/v1/models/images-2/predict -F files=@cat.png",
+    )
+    sv.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or NAME=RUN")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument(
+        "--token",
+        help="require 'Authorization: Bearer TOKEN' on /v1 routes (default: $GLASSNET_TOKEN)",
+    )
+    sv.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=10.0,
+        help="refuse request bodies larger than this (default: 10)",
+    )
+    sv.add_argument(
+        "--max-batch",
+        type=int,
+        default=256,
+        help="most rows/images answered by one forward pass when requests arrive "
+        "together (default: 256)",
+    )
+    sv.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=2.0,
+        help="how long a request waits for others to batch with (default: 2)",
+    )
+    sv.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
+
     ls = verbs.add_parser("list", help="list registered nets, tasks or data sets")
     ls.add_argument("what", choices=["nets", "tasks", "data"])
 
@@ -408,6 +449,30 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from glassnet.serve import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not (
+        args.token or os.environ.get("GLASSNET_TOKEN")
+    ):
+        print(
+            f"warning: serving on {args.host} without --token: anyone who can reach this "
+            "port can use the models",
+            file=sys.stderr,
+        )
+    serve(
+        args.runs,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        max_body_mb=args.max_body_mb,
+        max_batch=args.max_batch,
+        max_wait_ms=args.batch_wait_ms,
+        device=args.device,
+    )
+    return EXIT_OK
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "nets":
         for e in list_nets():
@@ -471,6 +536,7 @@ COMMANDS = {
     "predict": _cmd_predict,
     "explain": _cmd_explain,
     "export": _cmd_export,
+    "serve": _cmd_serve,
     "list": _cmd_list,
     "data": _cmd_data,
     "demo": _cmd_demo,

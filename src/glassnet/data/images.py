@@ -9,7 +9,9 @@ stays on); unreadable files are listed by name. Images become one uint8 array
 from __future__ import annotations
 
 import glob
+import io
 import os
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -208,6 +210,27 @@ def load_image(path: Path, size: int, mode: str) -> np.ndarray:
         im = im.crop((left, top, left + size, top + size))
         arr = np.asarray(im, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+class UnreadableImage(ValueError):
+    """Bytes that do not decode to an image (the message says why)."""
+
+
+def decode_image(data: bytes, size: int, mode: str) -> np.ndarray:
+    """Like `load_image`, for bytes received over the network. Pillow's pixel limit stays
+    on, and its warning level (MAX_IMAGE_PIXELS) is already a refusal here."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return load_image(io.BytesIO(data), size, mode)  # type: ignore[arg-type]
+    except UnidentifiedImageError:
+        raise UnreadableImage("not an image format Pillow knows") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnreadableImage(
+            f"more than {Image.MAX_IMAGE_PIXELS} pixels: refused as a possible decompression bomb"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise UnreadableImage(f"corrupt or truncated: {e}") from None
 
 
 def _to_mode(im: Image.Image, mode: str) -> Image.Image:

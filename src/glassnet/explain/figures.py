@@ -22,9 +22,14 @@ def new_figure(width: float, height: float, rows: int = 1, cols: int = 1) -> tup
     )
 
 
-def save_png(fig: Any, path: Path) -> Path:
+def png_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes; the figure is closed (pyplot keeps no reference)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    atomic_write_bytes(path, png_bytes(fig))
     return path

@@ -11,12 +11,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from glassnet.config import DataSpec, NetSpec, register_task_spec
 from glassnet.errors import ConfigError, did_you_mean
+from glassnet.tasks.messages import Request, RowsRequest
 
 Batch = dict[str, torch.Tensor]  # every tensor has the same first (sample) dimension
 LOWER_IS_BETTER = ("loss", "mae", "rmse", "smape", "mase", "wer", "cer")
@@ -123,6 +125,30 @@ class Task(ABC):
         """Whether `evaluate` without data makes sense (a backtest on the run's own data)."""
         return False
 
+    # ---- serving (glassnet.serve, Run.predict_request) -----------------------------------------
+    request_model: ClassVar[type[Request]] = RowsRequest
+
+    def request_source(self, request: Request) -> Any:
+        """A request -> what `encode` takes. Never a path: requests carry data only."""
+        assert isinstance(request, RowsRequest)
+        return [dict(r) for r in request.rows]
+
+    def describe_inputs(self) -> dict[str, Any]:
+        """What a caller must send, for `Run.info()` and `GET /v1/models`."""
+        return {}
+
+    def class_labels(self) -> list[str] | None:
+        """Class names for classifiers, else None."""
+        return None
+
+    def to_records(self, predictions: list[dict[str, Any]], encoded: Encoded) -> list[dict]:
+        """Predictions as JSON-ready objects ('source' first when inputs are named)."""
+        names = encoded.names or [None] * len(predictions)
+        return [
+            plain({"source": n, **p} if n is not None else p)
+            for n, p in zip(names, predictions, strict=True)
+        ]
+
     # ---- export (glassnet.export) ---------------------------------------------------------
     export_inputs: ClassVar[tuple[str, ...]] = ("x",)  # batch keys the exported graph takes
     cannot_export: ClassVar[str | None] = None  # one line saying why, for tasks that can't
@@ -138,6 +164,23 @@ class Task(ABC):
         `preprocess.json` from the export folder. Shown in the export README and run by the
         tests."""
         raise NotImplementedError
+
+
+def plain(value: Any) -> Any:
+    """numpy / pandas values -> JSON-ready Python values (timestamps as ISO text)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 _TASKS: dict[str, type[Task]] = {}

@@ -17,11 +17,20 @@ from torch import nn
 
 from glassnet.config import DataSpec, NetSpec
 from glassnet.data.series import SeriesTable, detect_season, parse_time, read_series
-from glassnet.data.tables import read_table
+from glassnet.data.tables import read_table, require_column
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
-from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
+from glassnet.tasks._base import (
+    Batch,
+    DataSplits,
+    Encoded,
+    StepOutput,
+    Task,
+    plain,
+    register_task,
+)
+from glassnet.tasks.messages import HistoryRequest, Request
 
 
 class ForecastingDataSpec(DataSpec):
@@ -275,6 +284,26 @@ class ForecastingTask(Task):
             **net.options,
         )
 
+    request_model = HistoryRequest
+
+    def request_source(self, request: Request) -> Any:
+        assert isinstance(request, HistoryRequest)
+        return pd.DataFrame([dict(r) for r in request.history])
+
+    def describe_inputs(self) -> dict[str, Any]:
+        st = self.state()
+        return {
+            "history": "a JSON object {'history': [{time: ..., target: ..., ...}, ...]}, "
+            "oldest first; rows after the last target value carry future covariates",
+            **{k: st[k] for k in ("time", "target", "id", "past", "future")},
+            **{k: st[k] for k in ("lookback", "horizon", "quantiles")},
+            "series": list(st["series"]),
+            "frequency": st["freq"],
+        }
+
+    def to_records(self, predictions: list[dict[str, Any]], encoded: Encoded) -> list[dict]:
+        return [plain(r) for r in self.to_frame(predictions, encoded).to_dict("records")]
+
     def export_snippet(self) -> str:
         return FORECAST_SNIPPET
 
@@ -409,6 +438,10 @@ def _stack(parts: list[dict[str, np.ndarray]]) -> Batch:
 
 def _split_future(raw: pd.DataFrame, st: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows after each series' last known target are covariate-only 'future' rows."""
+    for column, role in ((st["time"], "time"), (st["target"], "target")):
+        require_column(raw, column, "the history", role)
+    if st["id"]:
+        require_column(raw, st["id"], "the history", "series id")
     ids = raw[st["id"]].astype(str) if st["id"] else pd.Series("series", index=raw.index)
     has_target = (
         pd.to_numeric(raw[st["target"]], errors="coerce").notna()

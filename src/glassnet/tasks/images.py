@@ -19,8 +19,10 @@ from glassnet.config import DataSpec, NetSpec
 from glassnet.data.augment import BatchAugment
 from glassnet.data.images import (
     ImageList,
+    UnreadableImage,
     check_images,
     color_mode,
+    decode_image,
     expand_inputs,
     list_class_folders,
     load_images,
@@ -31,6 +33,7 @@ from glassnet.nets.cnn import PretrainedWeightsUnavailable
 from glassnet.tasks import sources
 from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
 from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
+from glassnet.tasks.messages import MAX_FILES, ImagesRequest, Request, UploadedImage
 from glassnet.tasks.splitting import holdout
 
 SMALLEST_AUGMENTED = 32  # "auto" augmentation is off below this size: crops would eat digits
@@ -183,6 +186,25 @@ class ImagesTask(Task):
         w = torch.tensor(weights, device=out.device) if weights else None
         return StepOutput(loss=F.cross_entropy(out.float(), batch["y"], weight=w), outputs=out)
 
+    # ---- serving ---------------------------------------------------------------------------
+    request_model = ImagesRequest
+
+    def request_source(self, request: Request) -> Any:
+        assert isinstance(request, ImagesRequest)
+        return list(request.files)
+
+    def describe_inputs(self) -> dict[str, Any]:
+        st = self.state()
+        return {
+            "files": "encoded images (PNG, JPEG, BMP, GIF, TIFF, WebP) as multipart 'files'",
+            "image_size": st["image_size"],
+            "mode": st["mode"],
+            "max_files": MAX_FILES,
+        }
+
+    def class_labels(self) -> list[str] | None:
+        return self.labels
+
     # ---- export ----------------------------------------------------------------------------
     def export_module(self, net: nn.Module) -> nn.Module:
         st = self.state()
@@ -193,6 +215,8 @@ class ImagesTask(Task):
 
     # ---- use -----------------------------------------------------------------------------
     def encode(self, source: Any, *, with_targets: bool) -> Encoded:
+        if isinstance(source, list) and source and isinstance(source[0], UploadedImage):
+            return self._encode_uploads(source)
         if isinstance(source, ImageList):
             images = source
         elif with_targets:
@@ -216,6 +240,20 @@ class ImagesTask(Task):
                 )
             batch["y"] = torch.tensor([st["labels"].index(lab) for lab in labels])
         return Encoded(batch, check.notes, names=[str(p) for p in paths])
+
+    def _encode_uploads(self, uploads: list[UploadedImage]) -> Encoded:
+        """Images sent as bytes (the REST service): decoded in memory, never written."""
+        st = self.state()
+        arrays = []
+        for up in uploads:
+            try:
+                arrays.append(decode_image(up.data, st["image_size"], st["mode"]))
+            except UnreadableImage as e:
+                raise DataError(
+                    f"upload '{up.name}' is not an image glassnet can read ({e})",
+                    fix="Send PNG, JPEG, BMP, GIF, TIFF or WebP files",
+                ) from None
+        return Encoded({"x": torch.from_numpy(np.stack(arrays))}, names=[u.name for u in uploads])
 
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         return decode_classes(outputs, self.labels)

@@ -171,7 +171,7 @@ class TabularTask(Task):
         if isinstance(source, pd.DataFrame):
             frame, name = source, "the DataFrame"
         elif isinstance(source, list) and all(isinstance(r, dict) for r in source):
-            frame, name = pd.DataFrame(source), "the rows"
+            frame, name = pd.DataFrame(source), "the given data"
         else:
             path, _ = sources.resolve(str(source))
             frame, name = read_table(path), f"'{source}'"
@@ -202,6 +202,25 @@ class TabularTask(Task):
             return decode_classes(outputs, self.encoder.labels)
         values = self.encoder.unscale(outputs.float().squeeze(-1).cpu().numpy().astype(np.float64))
         return [{"value": float(v)} for v in values]
+
+    def describe_inputs(self) -> dict[str, Any]:
+        assert self.encoder is not None
+        columns = []
+        for c in self.encoder.state["columns"]:
+            if c["type"] == "numeric":
+                columns.append({"name": c["name"], "type": "number"})
+            else:
+                cats = [v for v in c["categories"] if v != MISSING]
+                columns.append({"name": c["name"], "type": "category", "categories": cats[:100]})
+        return {
+            "rows": "a JSON object {'rows': [{column: value, ...}, ...]}",
+            "columns": columns,
+            "target": self.encoder.state["target"],
+            "kind": self.encoder.kind,
+        }
+
+    def class_labels(self) -> list[str] | None:
+        return self.labels if self.is_classification else None
 
     def export_snippet(self) -> str:
         assert self.encoder is not None

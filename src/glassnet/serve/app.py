@@ -1,0 +1,277 @@
+"""The REST service: a FastAPI app over runs loaded at start-up.
+
+Each model gets its own routes, typed by its task's request model
+(`Task.request_model`), so the OpenAPI document says exactly what each model takes and a
+new task needs no new endpoint code. Nothing in a request ever names a file: models are
+the runs given at start-up, and requests carry data only.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the request models from the
+# annotations of the route functions made at start-up, which must be real classes.
+
+import asyncio
+import logging
+import re
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from glassnet._version import __version__
+from glassnet.api import Run
+from glassnet.errors import GlassnetError
+from glassnet.serve.batching import MicroBatcher
+from glassnet.serve.guards import BearerToken, BodyLimit
+from glassnet.tasks.messages import (
+    ExplainResponse,
+    ImagesRequest,
+    ModelInfo,
+    PredictResponse,
+    UploadedImage,
+)
+
+log = logging.getLogger("glassnet.serve")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+STATUS_WORDS = {
+    400: "bad request",
+    401: "unauthorized",
+    404: "not found",
+    405: "method not allowed",
+    413: "request too large",
+    415: "unsupported media type",
+    422: "invalid input",
+}
+
+
+class ServedModel:
+    """One run behind the service: its micro-batcher, and one lock so that predictions and
+    explanations (which add hooks and switch RNNs to their traced loop) never overlap."""
+
+    def __init__(self, run: Run, max_batch: int, max_wait_ms: float) -> None:
+        self.run = run
+        self.lock = threading.Lock()
+        self.batcher = MicroBatcher(self._answer, max_items=max_batch, max_wait=max_wait_ms / 1e3)
+
+    def _answer(self, request: Any) -> PredictResponse:
+        with self.lock:
+            return self.run.predict_request(request)
+
+    def explain(self, request: Any) -> ExplainResponse:
+        with self.lock, _FIGURES:
+            return self.run.explain_request(request)
+
+
+_FIGURES = threading.Lock()  # matplotlib's pyplot is not thread-safe
+
+
+def create_app(
+    runs: dict[str, Run],
+    *,
+    token: str | None = None,
+    max_body_mb: float = 10.0,
+    max_batch: int = 256,
+    max_wait_ms: float = 2.0,
+) -> Any:
+    """The ASGI app serving `runs` ({name: Run}); wrap-free use: `uvicorn.run(app)`."""
+    for name in runs:
+        if not NAME.match(name):
+            raise GlassnetError(
+                f"'{name}' cannot be a model name in a URL",
+                fix="Use letters, digits, '.', '_' and '-' (e.g. iris=runs/tabular-1)",
+            )
+    served = {name: ServedModel(run, max_batch, max_wait_ms) for name, run in runs.items()}
+    auth = Depends(BearerToken(token))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        yield
+        await asyncio.gather(*(s.batcher.close() for s in served.values()))
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="glassnet",
+        version=__version__,
+        description="Predictions and explanations from trained glassnet runs. Models: "
+        + ", ".join(f"`{n}` ({s.run.spec.task})" for n, s in served.items()),
+    )
+    app.state.models = served
+    _add_error_handlers(app)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "models": len(served)}
+
+    @app.get("/v1/models", tags=["service"], dependencies=[auth])
+    def list_models() -> list[ModelInfo]:
+        return [s.run.info() for s in served.values()]
+
+    for name, model in served.items():
+        _add_model_routes(app, name, model, auth)
+
+    @app.api_route(
+        "/v1/models/{name}/{action}",
+        methods=["POST"],
+        include_in_schema=False,
+        dependencies=[auth],
+    )
+    def unknown_model(name: str, action: str) -> None:
+        if name in served:
+            raise HTTPException(
+                404, f"Models answer POST .../predict and .../explain, not '{action}'."
+            )
+        _not_found(name, served)
+
+    @app.get("/v1/models/{name}", include_in_schema=False, dependencies=[auth])
+    def unknown_model_info(name: str) -> None:
+        _not_found(name, served)
+
+    return BodyLimit(app, int(max_body_mb * 1e6)) if max_body_mb else app
+
+
+def _not_found(name: str, served: dict[str, ServedModel]) -> None:
+    from glassnet.errors import did_you_mean
+
+    known = ", ".join(served) or "none"
+    raise HTTPException(
+        404,
+        f"There is no model '{name}' on this server.{did_you_mean(name, served)} "
+        f"Models: {known} (GET /v1/models lists them).",
+    )
+
+
+def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) -> None:
+    run = model.run
+    tag = f"{name} ({run.spec.task})"
+    base = f"/v1/models/{name}"
+    summary = f"{run.spec.task} model '{name}' ({run.spec.net.name})"
+
+    @app.get(base, tags=[tag], dependencies=[auth], summary=f"What {name} expects")
+    def info() -> ModelInfo:
+        return run.info()
+
+    request_model = run.task.request_model
+    if request_model is ImagesRequest:
+
+        async def images(files: list[UploadFile]) -> ImagesRequest:
+            return ImagesRequest(files=[await _read_upload(f) for f in files])
+
+        async def predict_images(
+            files: Annotated[list[UploadFile], File(description="images to classify")],
+        ) -> PredictResponse:
+            return await model.batcher.submit(await images(files))
+
+        async def explain_images(
+            files: Annotated[list[UploadFile], File(description="images to explain")],
+        ) -> ExplainResponse:
+            return await asyncio.to_thread(model.explain, await images(files))
+
+        deps = [auth, Depends(_require_content_type("multipart/form-data"))]
+        app.post(f"{base}/predict", tags=[tag], dependencies=deps, summary=f"Predict: {summary}")(
+            predict_images
+        )
+        app.post(f"{base}/explain", tags=[tag], dependencies=deps, summary=f"Explain: {summary}")(
+            explain_images
+        )
+        return
+
+    async def predict(body: request_model) -> PredictResponse:  # type: ignore[valid-type]
+        return await model.batcher.submit(body)
+
+    async def explain(body: request_model) -> ExplainResponse:  # type: ignore[valid-type]
+        return await asyncio.to_thread(model.explain, body)
+
+    deps = [auth, Depends(_require_content_type("application/json"))]
+    app.post(f"{base}/predict", tags=[tag], dependencies=deps, summary=f"Predict: {summary}")(
+        predict
+    )
+    app.post(f"{base}/explain", tags=[tag], dependencies=deps, summary=f"Explain: {summary}")(
+        explain
+    )
+
+
+async def _read_upload(f: UploadFile) -> UploadedImage:
+    name = Path(f.filename or "upload").name[:255] or "upload"  # a label, never a path
+    return UploadedImage(name=name, data=await f.read())
+
+
+def _require_content_type(expected: str) -> Any:
+    def check(request: Request) -> None:
+        given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if given != expected:
+            raise HTTPException(
+                415,
+                f"This endpoint takes {expected}, not {given or 'a body without a type'}. "
+                + (
+                    "Send the images as multipart form files named 'files'."
+                    if expected.startswith("multipart")
+                    else "Send a JSON object with Content-Type: application/json."
+                ),
+            )
+
+    return check
+
+
+def _problems(errors: list[Any]) -> list[dict[str, str]]:
+    out = []
+    for e in errors:
+        if e.get("type") == "json_invalid":  # loc holds the character position
+            at = [p for p in e.get("loc", ()) if isinstance(p, int)]
+            where = f"character {at[0]}" if at else "body"
+            out.append({"where": where, "problem": "the body is not valid JSON"})
+            continue
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        out.append({"where": where, "problem": str(e.get("msg", "invalid"))})
+    return out
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def invalid(problems: list[dict[str, str]]) -> JSONResponse:
+        first = "; ".join(f"{p['where']}: {p['problem']}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": "invalid request",
+                "message": f"The request does not match what this endpoint takes: {first}{more}. "
+                "See /docs for the expected body.",
+                "problems": problems,
+            },
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return invalid(_problems(list(exc.errors())))
+
+    @app.exception_handler(ValidationError)
+    async def on_validation(_: Request, exc: ValidationError) -> JSONResponse:
+        return invalid(_problems(list(exc.errors())))
+
+    @app.exception_handler(GlassnetError)
+    async def on_bad_input(_: Request, exc: GlassnetError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"error": "bad input", "message": str(exc)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"error": STATUS_WORDS.get(exc.status_code, "error"), "message": exc.detail},
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def on_ours(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("failed on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            status_code=500,
+            content={
+                "error": "internal error",
+                "message": "The server failed on this request; this is a glassnet bug, not "
+                "your input. The server's log has the details.",
+            },
+        )

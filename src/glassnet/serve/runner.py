@@ -1,0 +1,53 @@
+"""Start the service: load the named runs, build the app, run uvicorn."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from glassnet import api
+from glassnet.errors import ConfigError
+from glassnet.serve.app import create_app
+
+TOKEN_ENV = "GLASSNET_TOKEN"
+
+
+def load_models(specs: list[str], device: str = "auto") -> dict[str, api.Run]:
+    """'runs/tabular-1' (named 'tabular-1') or 'iris=runs/tabular-1' -> {name: Run}."""
+    runs: dict[str, api.Run] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec.rstrip("/")).name, spec
+        if name in runs:
+            raise ConfigError(
+                f"two models would be called '{name}'",
+                fix="Name them: glassnet serve a=runs/x b=other/x",
+            )
+        runs[name] = api.load(path, device=device)
+    return runs
+
+
+def serve(
+    specs: list[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    max_body_mb: float = 10.0,
+    max_batch: int = 256,
+    max_wait_ms: float = 2.0,
+    device: str = "auto",
+    log_level: str = "info",
+) -> None:
+    import uvicorn
+
+    runs = load_models(specs, device)
+    app = create_app(
+        runs,
+        token=token or os.environ.get(TOKEN_ENV) or None,
+        max_body_mb=max_body_mb,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
