@@ -226,19 +226,26 @@ class Run:
 def explain_views(run: Run, inputs: Any = None) -> list[Any]:
     """Views inside `run`'s net: model-level, plus per-input when inputs are given (a
     forecaster shows its memory on the latest window of its own series)."""
+    from glassnet.explain.figures import close_figures
     from glassnet.explain.views import views_for
 
     family = run.spec.net.name.split(".")[0]
-    views = []
-    for fn in views_for(family, "model"):
-        views += fn(run, None)
     if inputs is None and run.task.evaluates_own_data():
         inputs = run.spec.data.data
-    if inputs is not None:
+    encoded = None
+    if inputs is not None:  # bad inputs fail before any figure is drawn
         encoded = run.task.encode(inputs, with_targets=False)
         run.notes = encoded.notes
-        for fn in views_for(family, "input"):
-            views += fn(run, encoded)
+    views: list[Any] = []
+    try:
+        for fn in views_for(family, "model"):
+            views += fn(run, None)
+        if encoded is not None:
+            for fn in views_for(family, "input"):
+                views += fn(run, encoded)
+    except BaseException:
+        close_figures(views)
+        raise
     return views
 
 

@@ -210,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument(
         "--batch-wait-ms",
         type=float,
-        default=2.0,
-        help="how long a request waits for others to batch with (default: 2)",
+        default=0.0,
+        help="extra time a request waits for others to share its forward pass; requests "
+        "that arrive while the model is busy are batched anyway (default: 0)",
     )
     sv.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
 

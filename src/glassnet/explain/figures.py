@@ -22,6 +22,12 @@ def new_figure(width: float, height: float, rows: int = 1, cols: int = 1) -> tup
     )
 
 
+def close_figures(views: list[Any]) -> None:
+    """Release the figures of views that will not be saved (pyplot keeps them alive)."""
+    for v in views:
+        plt.close(v.figure)
+
+
 def png_bytes(fig: Any) -> bytes:
     """The figure as PNG bytes; the figure is closed (pyplot keeps no reference)."""
     buf = io.BytesIO()

@@ -76,7 +76,7 @@ def create_app(
     token: str | None = None,
     max_body_mb: float = 10.0,
     max_batch: int = 256,
-    max_wait_ms: float = 2.0,
+    max_wait_ms: float = 0.0,
 ) -> Any:
     """The ASGI app serving `runs` ({name: Run}); wrap-free use: `uvicorn.run(app)`."""
     for name in runs:

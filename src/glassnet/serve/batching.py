@@ -1,8 +1,9 @@
 """Micro-batching: concurrent requests to one model are answered by one forward pass.
 
-Requests wait at most `max_wait` seconds for company; the worker concatenates the lists
-they carry (rows, files), runs the model once in a worker thread and hands each caller its
-own slice. When the joint pass fails or reports notes (which could mention another
+Requests that queue up while the model is busy (plus, with `max_wait`, those arriving
+within that many seconds) are answered together: the worker concatenates the lists they
+carry (rows, files), runs the model once in a worker thread and hands each caller its own
+slice. When the joint pass fails or reports notes (which could mention another
 caller's values), each request is answered on its own instead, so a caller only ever sees
 its own errors and notes.
 """
@@ -28,7 +29,7 @@ class MicroBatcher:
         answer: Callable[[Request], PredictResponse],
         *,
         max_items: int = 256,
-        max_wait: float = 0.002,
+        max_wait: float = 0.0,
     ) -> None:
         self.answer = answer  # blocking: runs in a worker thread, one call at a time
         self.max_items = max_items
@@ -53,14 +54,21 @@ class MicroBatcher:
         assert self._queue is not None
         while True:
             group = [await self._queue.get()]
-            deadline = asyncio.get_running_loop().time() + self.max_wait
-            while self._size(group) < self.max_items:
-                left = deadline - asyncio.get_running_loop().time()
-                try:
-                    group.append(await asyncio.wait_for(self._queue.get(), max(left, 0)))
-                except TimeoutError:
-                    break
-            results = await asyncio.to_thread(self._answer_group, [p.request for p in group])
+            if self.max_wait:
+                await asyncio.sleep(self.max_wait)
+            # Whatever queued up meanwhile (also while the last pass ran) joins this pass.
+            # get_nowait, not wait_for(get()): the latter can drop an item when its
+            # timeout and the item's arrival coincide.
+            while not self._queue.empty() and self._size(group) < self.max_items:
+                group.append(self._queue.get_nowait())
+            try:
+                results = await asyncio.to_thread(self._answer_group, [p.request for p in group])
+            except asyncio.CancelledError:  # shutting down: nobody is left waiting
+                for pending in group:
+                    pending.future.cancel()
+                raise
+            except Exception as e:  # noqa: BLE001 - never leave a caller waiting
+                results = [e] * len(group)
             for pending, result in zip(group, results, strict=True):
                 if pending.future.done():  # the caller went away
                     continue

@@ -36,9 +36,10 @@ def serve(
     token: str | None = None,
     max_body_mb: float = 10.0,
     max_batch: int = 256,
-    max_wait_ms: float = 2.0,
+    max_wait_ms: float = 0.0,
     device: str = "auto",
     log_level: str = "info",
+    access_log: bool = False,
 ) -> None:
     import uvicorn
 
@@ -50,4 +51,4 @@ def serve(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)

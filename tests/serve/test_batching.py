@@ -1,0 +1,57 @@
+"""Micro-batching: concurrent requests share forward passes, yet each caller gets exactly
+its own answers, errors and notes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import glassnet
+from glassnet.errors import DataError
+from glassnet.serve.batching import MicroBatcher
+from glassnet.tasks.messages import RowsRequest
+from glassnet.tasks.sources import resolve
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    path, _ = resolve("builtin:iris")
+    return pd.read_csv(path).drop(columns="species").to_dict("records")
+
+
+def test_shared_passes_give_each_caller_its_own_answers(
+    served_runs: dict[str, Path], rows: list[dict]
+) -> None:
+    run = glassnet.load(served_runs["table"], device="cpu")
+    calls: list[int] = []
+
+    def slow_answer(request: RowsRequest):  # type: ignore[no-untyped-def]
+        calls.append(len(request.rows))
+        time.sleep(0.01)  # a busy model: requests queue up meanwhile
+        return run.predict_request(request)
+
+    requests = [RowsRequest(rows=rows[i : i + 1 + i % 3]) for i in range(0, 120, 4)]
+    bad = RowsRequest(rows=[{**rows[0], "petal width (cm)": "wide"}])
+    unseen_note = RowsRequest(rows=[{**rows[0], "sepal width (cm)": None}])  # a gap
+
+    async def drive():  # type: ignore[no-untyped-def]
+        batcher = MicroBatcher(slow_answer)
+        good = await asyncio.gather(*(batcher.submit(r) for r in requests[:10]))
+        joint = batcher.joint_passes
+        mixed = [bad, unseen_note, *requests[10:]]  # one bad request spoils no one else's
+        rest = await asyncio.gather(*(batcher.submit(r) for r in mixed), return_exceptions=True)
+        await batcher.close()
+        return joint, good + rest[2:], rest[:2]
+
+    joint, answers, (bad_result, note_result) = asyncio.run(drive())
+    assert joint >= 1 and max(calls) > 3
+    for request, answer in zip(requests, answers, strict=True):
+        alone = run.predict_request(request)
+        assert [p["label"] for p in answer.predictions] == [p["label"] for p in alone.predictions]
+        assert answer.notes == []
+    assert isinstance(bad_result, DataError) and "'wide'" in str(bad_result)
+    assert note_result.notes == run.predict_request(unseen_note).notes
