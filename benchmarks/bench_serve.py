@@ -1,0 +1,213 @@
+"""Serving speed: `glassnet serve` requests/s and p50/p99 latency on loopback (tabular rows
+and image uploads, 1 and 16 clients at a time, next to the HTTP floor of GET /health), and
+eager PyTorch vs onnxruntime latency per batch size for the same exported nets.
+
+    python benchmarks/bench_serve.py        # writes benchmarks/results/serve.md
+
+The load generator (httpx, asyncio) shares the machine's cores with the server, so on a
+2-core box the numbers are a floor for what a separate client would see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import save  # noqa: E402
+
+BATCH_SIZES = (1, 8, 64, 256)
+
+
+def _train_runs(root: Path) -> dict[str, Any]:
+    import glassnet
+
+    table = glassnet.train("tabular", "builtin:customers", epochs=3, quiet=True, out=root / "t")
+    images = glassnet.train(
+        "images", "builtin:cartoon-pets", epochs=1, quiet=True, out=root / "i", image_size=64
+    )
+    return {"tabular": table, "images": images}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _load(url: str, make_request: Any, total: int, concurrency: int) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+        gate = asyncio.Semaphore(concurrency)
+        failures = 0
+
+        async def one(i: int) -> None:
+            nonlocal failures
+            async with gate:
+                start = time.perf_counter()
+                answer = await make_request(http, i)
+                latencies.append(time.perf_counter() - start)
+                failures += answer.status_code != 200
+
+        for i in range(min(20, total)):  # warm up
+            await one(i)
+        latencies.clear()
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(total)))
+        wall = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "requests_per_s": total / wall,
+        "p50_ms": 1e3 * latencies[len(latencies) // 2],
+        "p99_ms": 1e3 * latencies[int(len(latencies) * 0.99) - 1],
+        "failed": failures,
+    }
+
+
+def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    import pandas as pd
+
+    from glassnet.tasks.sources import resolve
+
+    path, _ = resolve("builtin:customers")
+    assert path is not None
+    rows = pd.read_csv(path).drop(columns="churned").head(500)
+    rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    image_path = next(resolve("builtin:cartoon-pets")[0].rglob("*.png"))  # type: ignore[union-attr]
+    image = image_path.read_bytes()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glassnet", "serve", "--port", str(port), "--device", "cpu"]
+        + [f"table={runs['tabular'].path}", f"pets={runs['images'].path}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "GLASSNET_TOKEN": ""},
+    )
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+
+    async def health(http: Any, i: int) -> Any:
+        return await http.get("/health")
+
+    async def table_row(http: Any, i: int) -> Any:
+        return await http.post("/v1/models/table/predict", json={"rows": [rows[i % len(rows)]]})
+
+    async def pet_image(http: Any, i: int) -> Any:
+        files = [("files", ("pet.png", image, "image/png"))]
+        return await http.post("/v1/models/pets/predict", files=files)
+
+    results: dict[str, Any] = {}
+    try:
+        for label, fn, total in (
+            ("GET /health (HTTP floor)", health, 2000),
+            ("tabular, 1 row per request", table_row, 2000),
+            ("images, one 64 px PNG per request", pet_image, 1000),
+        ):
+            for conc in (1, 16):
+                results[f"{label} | {conc}"] = asyncio.run(_load(url, fn, total, conc))
+                print(f"  {label}, {conc} clients: done", file=sys.stderr)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    lines = [
+        "| endpoint | clients | requests/s | p50 ms | p99 ms | failed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, r in results.items():
+        label, conc = key.split(" | ")
+        lines.append(
+            f"| {label} | {conc} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['failed']} |"
+        )
+    return "\n".join(lines), results
+
+
+def eager_vs_onnx(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    results: dict[str, Any] = {}
+    lines = [
+        "| model | batch | eager PyTorch ms | onnxruntime ms | onnxruntime speed-up |",
+        "|---|---|---|---|---|",
+    ]
+    for name, run in runs.items():
+        exported = run.export("onnx")
+        module = run.task.export_module(run.net).cpu().eval()
+        session = ort.InferenceSession(str(exported.model), providers=["CPUExecutionProvider"])
+        example = np.load(io.BytesIO(_example_bytes(run)))
+        for b in BATCH_SIZES:
+            x = np.repeat(example, int(np.ceil(b / len(example))), axis=0)[:b]
+            xt = torch.from_numpy(x)
+
+            def eager(xt: Any = xt, module: Any = module) -> None:
+                with torch.no_grad():
+                    module(xt)
+
+            def onnx(x: Any = x, session: Any = session) -> None:
+                session.run(None, {"x": x})
+
+            te, to = _median_ms(eager), _median_ms(onnx)
+            results[f"{name}/{b}"] = {"eager_ms": te, "onnx_ms": to}
+            lines.append(
+                f"| {name} ({run.spec.net.name}) | {b} | {te:.3f} | {to:.3f} | {te / to:.2f}x |"
+            )
+    return "\n".join(lines), results
+
+
+def _example_bytes(run: Any) -> bytes:
+    from glassnet.export.bundle import _held_out_feeds
+
+    buf = io.BytesIO()
+    import numpy as np
+
+    np.save(buf, _held_out_feeds(run.task, run.spec, None)["x"].numpy())
+    return buf.getvalue()
+
+
+def _median_ms(fn: Any, seconds: float = 1.0) -> float:
+    for _ in range(5):
+        fn()
+    times: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 10:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = _train_runs(Path(tmp))
+        serve_md, serve_raw = serve_table(runs)
+        onnx_md, onnx_raw = eager_vs_onnx(runs)
+    text = (
+        f"## glassnet serve on loopback ({os.cpu_count()} CPU cores, client on the same cores)\n\n"
+        f"{serve_md}\n\n## eager PyTorch vs onnxruntime, CPU, per forward pass\n\n{onnx_md}"
+    )
+    save("serve", text, {"serve": serve_raw, "onnx": onnx_raw})
+
+
+if __name__ == "__main__":
+    main()
