@@ -72,4 +72,9 @@ def materialise(path: str, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
 
 def _load_all() -> None:
     # Each module registers its data sets on import; kept lazy so `import glassnet` is fast.
-    from glassnet.data import builtin_images, builtin_series, builtin_tables  # noqa: F401
+    from glassnet.data import (  # noqa: F401
+        builtin_images,
+        builtin_series,
+        builtin_tables,
+        builtin_text,
+    )

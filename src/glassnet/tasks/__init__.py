@@ -1,6 +1,12 @@
 """Tasks: one module per job, one interface (`Task`). Importing registers every task."""
 
-from glassnet.tasks import forecasting, images, tabular  # noqa: F401  (registers them)
+from glassnet.tasks import (  # noqa: F401  (registers them)
+    forecasting,
+    images,
+    sequences,
+    tabular,
+    translation,
+)
 from glassnet.tasks._base import (
     Batch,
     DataSplits,

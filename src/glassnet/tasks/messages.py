@@ -50,6 +50,18 @@ class HistoryRequest(Request):
     )
 
 
+class TextsRequest(Request):
+    """Texts to classify or translate, one string each."""
+
+    batch_field: ClassVar[str | None] = "texts"
+    texts: list[str] = Field(
+        min_length=1,
+        max_length=MAX_ROWS,
+        description="One text per item",
+        examples=[["three hundred and twelve"]],
+    )
+
+
 class UploadedImage(BaseModel):
     name: str = Field(max_length=255, description="the file name, for messages and answers")
     data: bytes = Field(description="the encoded image (PNG, JPEG, ...)")
