@@ -410,7 +410,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     run = api.load(args.run)
     inputs: Any = None
     if args.inputs:
-        inputs = args.inputs if run.spec.task == "images" else args.inputs[0]
+        inputs = (
+            args.inputs if len(args.inputs) > 1 or run.spec.task == "images" else args.inputs[0]
+        )
     result = run.explain(inputs)
     _notes(run)
     if args.json:

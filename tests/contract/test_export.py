@@ -35,6 +35,11 @@ def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
         return files, files
     if name == "forecasting":
         return [str(path)], str(path)
+    if name == "sequences":  # japanese-vowels: the first three test utterances, long format
+        frame = pd.read_csv(path / "test.csv")
+        frame = frame[frame["id"].isin(frame["id"].unique()[:3])].drop(columns="speaker")
+        frame.to_csv(tmp / "three.csv", index=False)
+        return [str(tmp / "three.csv")], str(tmp / "three.csv")
     raise AssertionError(f"add raw inputs for task '{name}' to this test")
 
 
@@ -60,7 +65,7 @@ def _run_program(folder: Path, code: str, args: list[str]) -> Any:
 
 
 def _assert_same_answers(name: str, answer: Any, predicted: pd.DataFrame) -> None:
-    if name in ("tabular", "images"):
+    if name in ("tabular", "images", "sequences"):
         assert [a["label"] for a in answer] == list(predicted["label"])
         for a, (_, row) in zip(answer, predicted.iterrows(), strict=True):
             for label, p in a["probabilities"].items():
@@ -77,7 +82,7 @@ def test_export_matches_eager_and_readme_program_runs(name: str, workdir: Path) 
     data, opts = TASK_DATA[name]
     run = glassnet.train(name, data, epochs=1, quiet=True, out="run", **opts)
     if run.task.cannot_export:
-        with pytest.raises(glassnet.errors.ExportError, match=run.task.cannot_export):
+        with pytest.raises(glassnet.errors.ExportError, match=re.escape(run.task.cannot_export)):
             run.export("onnx")
         return
     result = run.export("onnx")

@@ -18,6 +18,8 @@ TASK_DATA = {
     "tabular": ("builtin:iris", {}),
     "images": ("builtin:faces-vs-background", {}),
     "forecasting": ("builtin:sunspots", {}),
+    "sequences": ("builtin:japanese-vowels", {}),
+    "translation": ("builtin:numbers-en-es", {}),
 }
 
 

@@ -27,6 +27,8 @@ FAMILY_RUNS = {
         ],
     ),
     "rnn": ("forecasting", "builtin:sunspots", lambda: None),
+    "seq": ("sequences", "builtin:toy-reviews", lambda: "the screen is not good"),
+    "seq2seq": ("translation", "builtin:numbers-en-fr", lambda: ["forty-two", "nine"]),
 }
 
 

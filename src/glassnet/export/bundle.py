@@ -79,7 +79,7 @@ def export_model(
     try:
         model_file = building / kind.filename
         try:
-            kind.write(module, feeds, model_file)
+            kind.write(module, feeds, model_file, task.export_axes)
         except Exception as e:  # the exporter's own message says which op failed
             raise ExportError(
                 f"{spec.net.name} could not be written as {fmt}: {str(e).splitlines()[0]}",
@@ -152,9 +152,22 @@ def _held_out_feeds(task: Task, spec: RunSpec, data: Any) -> dict[str, torch.Ten
                 fix="Pass inputs to check it on with --data FILE (Python: data=...)",
             ) from None
         held = [b for b in (splits.test, splits.val) if b is not None] or [splits.train]
-        batch = {k: torch.cat([b[k] for b in held]) for k in task.export_inputs}
+        batch = {k: _cat_padded([b[k] for b in held]) for k in task.export_inputs}
     assert batch is not None
     return {name: batch[name][:MAX_CHECKED].cpu().contiguous() for name in task.export_inputs}
+
+
+def _cat_padded(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate on the batch axis, zero-padding the other axes (sequence splits are
+    padded to their own longest member)."""
+    shape = [max(p.shape[d] for p in parts) for d in range(1, parts[0].ndim)]
+    padded = []
+    for p in parts:
+        pad: list[int] = []
+        for d in reversed(range(1, p.ndim)):
+            pad += [0, shape[d - 1] - p.shape[d]]
+        padded.append(torch.nn.functional.pad(p, pad) if any(pad) else p)
+    return torch.cat(padded)
 
 
 def _cpu_copy(module: nn.Module) -> nn.Module:

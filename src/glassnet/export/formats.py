@@ -24,7 +24,13 @@ class ExportFormat(Protocol):
     filename: str
     runtime: str  # what runs the file, for messages and the README
 
-    def write(self, module: nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None: ...
+    def write(
+        self,
+        module: nn.Module,
+        feeds: dict[str, torch.Tensor],
+        path: Path,
+        axes: dict[str, dict[int, str]] | None = None,
+    ) -> None: ...
 
     def runner(self, path: Path) -> Runner: ...
 
@@ -39,8 +45,15 @@ class Onnx:
     filename: str = "model.onnx"
     runtime: str = "onnxruntime"
 
-    def write(self, module: nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None:
+    def write(
+        self,
+        module: nn.Module,
+        feeds: dict[str, torch.Tensor],
+        path: Path,
+        axes: dict[str, dict[int, str]] | None = None,
+    ) -> None:
         names = list(feeds)
+        dynamic = {n: {0: "batch", **(axes or {}).get(n, {})} for n in names}
         buffer = io.BytesIO()
         with warnings.catch_warnings():  # the RNN exporter warns about batch_first sizes
             warnings.simplefilter("ignore")
@@ -53,7 +66,7 @@ class Onnx:
                 dynamo=False,
                 input_names=names,
                 output_names=["output"],
-                dynamic_axes={**{n: {0: "batch"} for n in names}, "output": {0: "batch"}},
+                dynamic_axes={**dynamic, "output": {0: "batch"}},
                 opset_version=ONNX_OPSET,
             )
         path.write_bytes(buffer.getvalue())
@@ -73,7 +86,13 @@ class TorchScript:
     filename: str = "model.pt"
     runtime: str = "torch.jit"
 
-    def write(self, module: nn.Module, feeds: dict[str, torch.Tensor], path: Path) -> None:
+    def write(
+        self,
+        module: nn.Module,
+        feeds: dict[str, torch.Tensor],
+        path: Path,
+        axes: dict[str, dict[int, str]] | None = None,
+    ) -> None:
         with warnings.catch_warnings():  # torch.jit is deprecated upstream but still loads
             warnings.simplefilter("ignore")
             traced = torch.jit.trace(module, tuple(feeds.values()), check_trace=False)

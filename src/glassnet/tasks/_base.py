@@ -152,6 +152,8 @@ class Task(ABC):
     # ---- export (glassnet.export) ---------------------------------------------------------
     export_inputs: ClassVar[tuple[str, ...]] = ("x",)  # batch keys the exported graph takes
     cannot_export: ClassVar[str | None] = None  # one line saying why, for tasks that can't
+    # Dynamic axes beyond the batch: {input: {axis: name}}, e.g. sequence length.
+    export_axes: ClassVar[dict[str, dict[int, str]]] = {}
 
     def export_module(self, net: nn.Module) -> nn.Module:
         """The graph to export: takes the batch tensors named in `export_inputs`, in order,

@@ -24,7 +24,7 @@ from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
 from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
-from glassnet.tasks.classification import decode_classes, score_classes
+from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
 from glassnet.tasks.messages import Request, RowsRequest, TextsRequest
 from glassnet.tasks.splitting import holdout
 from glassnet.tasks.text_inputs import as_texts, read_text_table
@@ -56,6 +56,7 @@ class SequencesTask(Task):
     default_net: ClassVar[str] = "seq.lstm"
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 20, "patience": 6}
     export_inputs: ClassVar[tuple[str, ...]] = ("x", "lengths")
+    export_axes: ClassVar[dict[str, dict[int, str]]] = {"x": {1: "steps"}}
     spec: SequencesDataSpec
 
     def __init__(
@@ -389,6 +390,11 @@ class SequencesTask(Task):
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
         return score_classes(outputs, batch["y"])
 
+    # ---- export ----------------------------------------------------------------------------
+    def export_snippet(self) -> str:
+        body = TEXT_SNIPPET if self.state()["mode"] == "text" else NUMERIC_SNIPPET
+        return body + SOFTMAX_SNIPPET
+
     # ---- serving ---------------------------------------------------------------------------
     @property
     def request_model(self) -> type[Request]:  # type: ignore[override]
@@ -415,3 +421,56 @@ class SequencesTask(Task):
 
     def class_labels(self) -> list[str] | None:
         return self.labels
+
+
+# Plain-Python twins of the tokenizing / long-format reading above, for the export README.
+TEXT_SNIPPET = """\
+import base64
+
+texts = sys.argv[1:] or ["an example text"]  # the texts to classify, as arguments
+tok = prep["tokenizer"]
+stoi = {t: i for i, t in enumerate(prep["vocab"])}  # 0 padding, 1 unknown
+if tok["kind"] == "subword":
+    import sentencepiece  # its model travels inside preprocess.json
+
+    sp = sentencepiece.SentencePieceProcessor(model_proto=base64.b64decode(tok["sentencepiece"]))
+
+
+def split(text):
+    text = text.lower() if tok["lowercase"] else text
+    if tok["kind"] == "word":
+        return text.split()
+    if tok["kind"] == "char":
+        return list(" ".join(text.split()))
+    return sp.encode(text, out_type=str)
+
+
+seqs = [[stoi.get(t, 1) for t in split(s)][: prep["max_len"]] or [1] for s in texts]
+lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+x = np.zeros((len(seqs), lengths.max()), dtype=np.int64)
+for i, s in enumerate(seqs):
+    x[i, : len(s)] = s
+out = session.run(None, {"x": x, "lengths": lengths})[0]
+"""
+
+NUMERIC_SNIPPET = """\
+import csv
+
+# A long-format CSV (one row per step: id, time, channel columns), one answer per id.
+rows = list(csv.DictReader(open(sys.argv[1] if len(sys.argv) > 1 else "sequences.csv")))
+mean, std = np.array(prep["mean"]), np.array(prep["std"])
+groups = {}
+for r in rows:
+    groups.setdefault(r[prep["id"]], []).append(r)
+seqs = []
+for steps in groups.values():
+    if prep["time"]:
+        steps.sort(key=lambda r: float(r[prep["time"]]))
+    values = np.array([[float(r[c]) for c in prep["channels"]] for r in steps])
+    seqs.append(((values - mean) / std)[: prep["max_len"]])
+lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+x = np.zeros((len(seqs), lengths.max(), len(mean)), dtype=np.float32)
+for i, s in enumerate(seqs):
+    x[i, : len(s)] = s
+out = session.run(None, {"x": x, "lengths": lengths})[0]
+"""
