@@ -16,10 +16,10 @@ demo: $(STAMP)
 	$(BIN)/glassnet demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q -m ''
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m ''
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -13,7 +13,32 @@ from glassnet.tasks.sources import resolve
 @pytest.fixture(scope="session")
 def served_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("served")
+    reviews = root / "reviews.csv"
+    reviews.write_text(
+        "review,sentiment\n"
+        + "".join(
+            f"the {w} is {a},{lab}\n"
+            for w in ("screen", "case", "price", "camera")
+            for a, lab in (("great", "pos"), ("awful", "neg"), ("not bad", "pos")) * 4
+        ),
+        encoding="utf-8",
+    )
+    pairs = root / "pairs.tsv"
+    pairs.write_text(
+        "".join(
+            f"{a} {b}\t{b} {a}\n"
+            for a in ("red", "blue", "big", "old")
+            for b in ("cat", "dog", "fox", "owl")
+        ),
+        encoding="utf-8",
+    )
     jobs = {
+        "review": (
+            "sequences",
+            str(reviews),
+            {"text": "review", "target": "sentiment", "epochs": 2},
+        ),
+        "words": ("translation", str(pairs), {"epochs": 2}),
         "table": ("tabular", "builtin:iris", {"epochs": 20, "lr": 0.01}),
         "faces": ("images", "builtin:faces-vs-background", {"epochs": 1}),
         "spots": ("forecasting", "builtin:sunspots", {"epochs": 2}),

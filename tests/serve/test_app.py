@@ -18,6 +18,8 @@ from glassnet.serve import create_app, load_models
 from glassnet.tasks.messages import RowsRequest
 from glassnet.tasks.sources import resolve
 
+pytestmark = pytest.mark.xdist_group("serve")  # its trained runs are built once
+
 
 def _client(served_runs: dict[str, Path], **options: object) -> TestClient:
     runs = load_models([f"{n}={p}" for n, p in served_runs.items()], device="cpu")
@@ -37,9 +39,10 @@ def iris_rows() -> list[dict]:
 
 
 def test_health_models_and_docs(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok", "models": 3}
+    assert client.get("/health").json() == {"status": "ok", "models": 5}
     models = {m["name"]: m for m in client.get("/v1/models").json()}
-    assert set(models) == {"table", "faces", "spots"}
+    assert set(models) == {"table", "faces", "spots", "review", "words"}
+    assert models["words"]["request"] == "TextsRequest" and models["review"]["labels"]
     assert models["table"]["labels"] == ["0", "1", "2"]  # iris species, as coded
     assert [c["name"] for c in models["table"]["inputs"]["columns"]][:2] == [
         "sepal length (cm)",
@@ -101,6 +104,19 @@ def test_explain_returns_views_with_png_data_urls(
             assert head == "data:image/png;base64"
             Image.open(io.BytesIO(base64.b64decode(data))).verify()
             assert v["how_to_read"]
+
+
+def test_text_models_take_texts(client: TestClient) -> None:
+    answer = client.post("/v1/models/review/predict", json={"texts": ["the case is great"]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0]["source"] == "the case is great"
+    answer = client.post("/v1/models/words/predict", json={"texts": ["red cat", "old zebra"]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [set(p) >= {"translation", "logprob"} for p in body["predictions"]] == [True, True]
+    assert any("'zebra'" in n for n in body["notes"])
+    views = client.post("/v1/models/words/explain", json={"texts": ["big owl"]}).json()["views"]
+    assert any(v["name"].startswith("seq2seq-attention") for v in views)
 
 
 def _error(answer, status: int) -> str:  # type: ignore[no-untyped-def]

@@ -16,6 +16,8 @@ from glassnet.serve.batching import MicroBatcher
 from glassnet.tasks.messages import RowsRequest
 from glassnet.tasks.sources import resolve
 
+pytestmark = pytest.mark.xdist_group("serve")  # its trained runs are built once
+
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict]:

@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 
 from glassnet.serve import create_app, load_models
 
+pytestmark = pytest.mark.xdist_group("serve")  # its trained runs are built once
+
 
 @pytest.fixture(scope="module")
 def app(served_runs: dict[str, Path]):  # type: ignore[no-untyped-def]

@@ -18,6 +18,8 @@ import pytest
 
 from glassnet.tasks.sources import resolve
 
+pytestmark = pytest.mark.xdist_group("serve")  # its trained runs are built once
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -58,7 +60,7 @@ def test_over_http(server: str, some_images: list[Path], sunspots_history: list[
     path, _ = resolve("builtin:iris")
     rows = pd.read_csv(path).drop(columns="species").head(3).to_dict("records")
     with httpx.Client(base_url=server, timeout=30) as http:
-        assert len(http.get("/v1/models").json()) == 3
+        assert len(http.get("/v1/models").json()) == 5
         table = http.post("/v1/models/table/predict", json={"rows": rows})
         assert table.status_code == 200 and len(table.json()["predictions"]) == 3
         files = [("files", (p.name, p.read_bytes(), "image/png")) for p in some_images[:2]]

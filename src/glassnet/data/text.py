@@ -70,8 +70,10 @@ def read_pairs(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
                 fix="Remove the line or fill in both sides",
             )
         pairs.append((src, tgt))
+    if blank and blank[-1] == number:  # the empty string after a final newline
+        blank.pop()
     notes = []
-    if len(blank) > 1 or (blank and blank[-1] != number):  # a final newline is not news
+    if blank:
         shown = ", ".join(map(str, blank[:5])) + (" ..." if len(blank) > 5 else "")
         notes.append(f"{len(blank)} blank line(s) skipped (line {shown})")
     if not pairs:

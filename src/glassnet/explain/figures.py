@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display here or in CI
+# Text from users may hold characters no bundled font draws; a box is drawn, say nothing.
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from glassnet.data.files import atomic_write_bytes  # noqa: E402

@@ -15,19 +15,20 @@ from glassnet.tasks import sources
 
 
 def as_texts(source: Any) -> list[str] | None:
-    """Raw texts given directly (a string that is not a file, or a list of them), else None.
-    A missing file with a table extension is an error, not a text."""
-    items = source if isinstance(source, (list, tuple)) else [source]
-    if not items or not all(isinstance(s, str) for s in items):
-        return None
-    if len(items) == 1 and _looks_like_data(items[0]):
-        return None
-    return list(items)
+    """Raw texts given directly (a list of strings, or one string that is not a data path),
+    else None. A missing file with a table extension is an error, not a text."""
+    if isinstance(source, (list, tuple)):
+        return list(source) if source and all(isinstance(s, str) for s in source) else None
+    if isinstance(source, str) and not _looks_like_data(source):
+        return [source]
+    return None
 
 
 def _looks_like_data(value: str) -> bool:
     if value.startswith(sources.IN_MEMORY) or value.startswith("builtin:"):
         return True
+    if not value.strip():
+        return False
     path = Path(value)
     try:
         if path.exists():
