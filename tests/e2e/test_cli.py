@@ -233,3 +233,35 @@ def test_demo_quick_trains_all_three_families(workdir: Path) -> None:
     for heading in ("The ANN", "The CNN", "The RNN"):
         assert heading in page
     assert page.count("data:image/png;base64,") >= 6 and "src='runs" not in page
+
+
+def test_translation_and_text_from_the_command_line(workdir: Path) -> None:
+    pairs = [f"{a} {b}\t{b} {a}" for a in ("red", "blue", "big", "old") for b in ("cat", "dog")]
+    Path("pairs.tsv").write_text("\n".join(pairs * 3) + "\n", encoding="utf-8")
+    train = glassnet(
+        "train",
+        "translation",
+        "--data",
+        "pairs.tsv",
+        "--epochs",
+        "2",
+        "--beam",
+        "3",
+        "--attention",
+        "luong",
+        "--quiet",
+        "--out",
+        "tr",
+    )
+    assert train.returncode == 0, train.stderr
+    pred = glassnet("predict", "tr", "red cat", "old zebra", "--json")
+    assert pred.returncode == 0, pred.stderr
+    rows = json.loads(pred.stdout)["predictions"]
+    assert [r["source"] for r in rows] == ["red cat", "old zebra"] and "translation" in rows[0]
+    assert "'zebra'" in pred.stderr and "<unk>" in pred.stderr
+    ev = glassnet("evaluate", "tr", "--json")
+    assert ev.returncode == 0 and {"bleu", "chrf"} <= set(json.loads(ev.stdout)["metrics"])
+    ex = glassnet("export", "tr")
+    assert ex.returncode == 2 and "cannot be exported: its decoder searches" in ex.stderr
+    missing = glassnet("predict", "tr", "missing.tsv")
+    assert missing.returncode == 2 and "'missing.tsv' does not exist" in missing.stderr

@@ -1,0 +1,260 @@
+"""English -> French numbers (builtin:numbers-en-fr, the same split and word vocabularies for
+everyone): each contender trains for the same wall-clock budget, then greedy-decodes the test
+split (numbers never seen in training); BLEU and chrF from sacrebleu, training tokens/s.
+
+Contenders: glassnet (seq2seq.gru, Bahdanau attention), a minimal hand-written PyTorch
+seq2seq with the same sizes and attention, and Keras 3's LSTM seq2seq recipe (encoder states
+-> decoder, no attention; keras.io "sequence to sequence learning", word level) on the torch
+backend.
+
+    KERAS_BACKEND=torch python benchmarks/bench_translation.py   # -> results/translation.md
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import entry, run_all, save, table  # noqa: E402
+
+BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", 60))
+EMBED, HIDDEN, BATCH, LR = 96, 192, 64, 3e-3
+
+
+def _data() -> dict[str, Any]:
+    """The glassnet task's own split and vocabularies, as plain tensors for everyone."""
+    import glassnet
+    from glassnet.config import build_spec
+    from glassnet.tasks import get_task_class
+
+    spec = build_spec("translation", {"data": "builtin:numbers-en-fr"})
+    task = get_task_class("translation")(spec.data, seed=0)
+    splits = task.load_data()
+    _ = glassnet  # registers tasks
+    return {"task": task, "train": splits.train, "test": splits.test}
+
+
+def _bleu(task: Any, ids: Any, test: dict[str, Any]) -> dict[str, float]:
+    import torch
+
+    outputs = torch.cat([torch.zeros(len(ids), 1), ids.float()], 1)
+    scores = task.score(outputs, test)
+    return {"bleu": scores["bleu"], "chrf": scores["chrf"], "exact": scores["exact"]}
+
+
+def _tokens(batch: dict[str, Any]) -> int:
+    return int((batch["tgt"][:, 1:] != 0).sum())
+
+
+def run_glassnet() -> dict[str, Any]:
+    import glassnet
+    from glassnet.engine.callbacks import Callback
+
+    class Budget(Callback):
+        def on_train_start(self, **_: Any) -> None:
+            self.start = time.perf_counter()
+
+        def on_step(self, **_: Any) -> None:
+            if time.perf_counter() - self.start > BUDGET_S:
+                self.trainer.stop.requested = True
+
+    d = _data()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        run = glassnet.train(
+            "translation",
+            "builtin:numbers-en-fr",
+            epochs=1000,
+            patience=0,
+            batch_size=BATCH,
+            lr=LR,
+            quiet=True,
+            out=Path(tmp) / "r",
+            callbacks=[Budget()],
+        )
+        train_s = time.perf_counter() - start
+        m = run.metrics
+        tokens_per_sample = _tokens(d["train"]) / len(d["train"]["tgt"])
+        ids = run.task.forward(run.net, d["test"])[:, 1:].long()
+    return {
+        **_bleu(d["task"], ids, d["test"]),
+        "tokens_per_s": m["samples_per_second"] * tokens_per_sample,
+        "epochs": m["epochs_run"],
+        "train_s": train_s,
+    }
+
+
+def run_torch_loop() -> dict[str, Any]:
+    import torch
+    from torch import nn
+
+    d = _data()
+    train, test, st = d["train"], d["test"], d["task"].state()
+    vs, vt = len(st["src_vocab"]), len(st["tgt_vocab"])
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.se, self.te = nn.Embedding(vs, EMBED, padding_idx=0), nn.Embedding(vt, EMBED)
+            self.enc = nn.GRU(EMBED, HIDDEN, batch_first=True, bidirectional=True)
+            self.bridge = nn.Linear(2 * HIDDEN, HIDDEN)
+            self.q, self.k, self.v = (
+                nn.Linear(HIDDEN, HIDDEN, bias=False),
+                nn.Linear(2 * HIDDEN, HIDDEN),
+                nn.Linear(HIDDEN, 1, bias=False),
+            )
+            self.cell = nn.GRUCell(EMBED + 2 * HIDDEN, HIDDEN)
+            self.out = nn.Linear(HIDDEN + 2 * HIDDEN + EMBED, vt)
+
+        def encode(self, src: Any) -> Any:
+            enc, h = self.enc(self.se(src))  # padded steps are read too: the simple way
+            return enc, self.k(enc), src != 0, torch.tanh(self.bridge(torch.cat([h[0], h[1]], -1)))
+
+        def step(self, y: Any, h: Any, enc: Any, keys: Any, mask: Any) -> Any:
+            e = self.te(y)
+            s = self.v(torch.tanh(self.q(h)[:, None] + keys)).squeeze(-1)
+            w = s.masked_fill(~mask, -1e9).softmax(-1)
+            ctx = (w[..., None] * enc).sum(1)
+            h = self.cell(torch.cat([e, ctx], -1), h)
+            return self.out(torch.cat([h, ctx, e], -1)), h
+
+    torch.manual_seed(0)
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    n, tokens, start, epochs = len(train["src"]), 0, time.perf_counter(), 0
+    while time.perf_counter() - start < BUDGET_S:
+        perm = torch.randperm(n)
+        for i in range(0, n, BATCH):
+            idx = perm[i : i + BATCH]
+            src, tgt = train["src"][idx], train["tgt"][idx]
+            enc, keys, mask, h = net.encode(src)
+            loss = 0.0
+            for t in range(tgt.shape[1] - 1):
+                logits, h = net.step(tgt[:, t], h, enc, keys, mask)
+                loss = loss + nn.functional.cross_entropy(
+                    logits, tgt[:, t + 1], ignore_index=0, reduction="sum"
+                )
+            opt.zero_grad()
+            (loss / (tgt[:, 1:] != 0).sum()).backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            tokens += int((tgt[:, 1:] != 0).sum())
+            if time.perf_counter() - start > BUDGET_S:
+                break
+        epochs += 1
+    train_s = time.perf_counter() - start
+    net.eval()
+    with torch.no_grad():
+        enc, keys, mask, h = net.encode(test["src"])
+        y = torch.full((len(test["src"]),), 2)
+        ids = []
+        for _ in range(st["out_len"]):
+            logits, h = net.step(y, h, enc, keys, mask)
+            y = logits.argmax(-1)
+            ids.append(y)
+    return {
+        **_bleu(d["task"], torch.stack(ids, 1), test),
+        "tokens_per_s": tokens / train_s,
+        "epochs": epochs,
+        "train_s": train_s,
+    }
+
+
+def run_keras() -> dict[str, Any]:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    import numpy as np
+    import torch
+
+    d = _data()
+    train, test, st = d["train"], d["test"], d["task"].state()
+    vs, vt = len(st["src_vocab"]), len(st["tgt_vocab"])
+    latent = 256  # the recipe's size
+    enc_in = keras.Input(shape=(None,), dtype="int32")
+    enc_emb = keras.layers.Embedding(vs, EMBED, mask_zero=True)(enc_in)
+    _, state_h, state_c = keras.layers.LSTM(latent, return_state=True)(enc_emb)
+    dec_in = keras.Input(shape=(None,), dtype="int32")
+    dec_emb_layer = keras.layers.Embedding(vt, EMBED, mask_zero=True)
+    dec_lstm = keras.layers.LSTM(latent, return_sequences=True, return_state=True)
+    dec_dense = keras.layers.Dense(vt, activation="softmax")
+    dec_out, _, _ = dec_lstm(dec_emb_layer(dec_in), initial_state=[state_h, state_c])
+    model = keras.Model([enc_in, dec_in], dec_dense(dec_out))
+    model.compile(optimizer=keras.optimizers.Adam(LR), loss="sparse_categorical_crossentropy")
+
+    class Budget(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if time.perf_counter() - self.start > BUDGET_S:
+                self.model.stop_training = True
+
+    src = train["src"].numpy()
+    tgt = train["tgt"].numpy()
+    weights = (tgt[:, 1:] != 0).astype("float32")
+    start = time.perf_counter()
+    history = model.fit(
+        [src, tgt[:, :-1]],
+        tgt[:, 1:],
+        sample_weight=weights,
+        batch_size=BATCH,
+        epochs=1000,
+        verbose=0,
+        callbacks=[Budget()],
+    )
+    train_s = time.perf_counter() - start
+    epochs = len(history.history["loss"])
+    steps = epochs * int(np.ceil(len(src) / BATCH))
+    tokens = weights.sum() * steps / int(np.ceil(len(src) / BATCH)) if steps else 0
+
+    enc_model = keras.Model(enc_in, [state_h, state_c])
+    h_in, c_in = keras.Input(shape=(latent,)), keras.Input(shape=(latent,))
+    step_in = keras.Input(shape=(1,), dtype="int32")
+    out, h, c = dec_lstm(dec_emb_layer(step_in), initial_state=[h_in, c_in])
+    dec_model = keras.Model([step_in, h_in, c_in], [dec_dense(out), h, c])
+    h, c = enc_model.predict(test["src"].numpy(), verbose=0, batch_size=512)
+    y = np.full((len(h), 1), 2)
+    ids = []
+    for _ in range(st["out_len"]):
+        probs, h, c = dec_model.predict([y, h, c], verbose=0, batch_size=512)
+        y = probs[:, -1].argmax(-1)[:, None]
+        ids.append(y[:, 0])
+    return {
+        **_bleu(d["task"], torch.tensor(np.stack(ids, 1)), test),
+        "tokens_per_s": float(tokens) / train_s,
+        "epochs": epochs,
+        "train_s": train_s,
+    }
+
+
+RUNNERS = {"glassnet": run_glassnet, "torch loop": run_torch_loop, "keras": run_keras}
+
+
+def main() -> None:
+    results = run_all(__file__, list(RUNNERS), env={"KERAS_BACKEND": "torch"})
+    text = (
+        f"numbers-en-fr, {BUDGET_S:.0f} s of training each, greedy decoding of the 1 800 test "
+        f"numbers (never seen in training), {os.cpu_count()} CPU cores\n\n"
+        + table(
+            results,
+            [
+                ("bleu", "BLEU", ".2f"),
+                ("chrf", "chrF", ".2f"),
+                ("exact", "exact match", ".3f"),
+                ("tokens_per_s", "train tokens/s", ".0f"),
+                ("epochs", "epochs", "d"),
+            ],
+            reference="torch loop",
+            ratio_key="tokens_per_s",
+        )
+    )
+    save("translation", text, results)
+
+
+if __name__ == "__main__":
+    entry(RUNNERS, main)
