@@ -154,3 +154,23 @@ def test_numeric_sequences_from_a_frame_and_their_errors(workdir: Path) -> None:
         glassnet.train("sequences", bad, id="seq", time="t", target="label", quiet=True)
     with pytest.raises(ConfigError, match="--text COLUMN for text, or --id COLUMN"):
         glassnet.train("sequences", frame, target="label", quiet=True)
+
+
+def test_one_sequence_per_file_in_class_folders(workdir: Path) -> None:
+    rng = np.random.default_rng(1)
+    for label, sign in (("up", 1), ("down", -1)):
+        (workdir / "seqs" / label).mkdir(parents=True)
+        for k in range(30):
+            steps = np.arange(int(rng.integers(4, 12)))
+            pd.DataFrame(
+                {
+                    "a": sign * steps + rng.normal(0, 0.3, len(steps)),
+                    "b": rng.normal(size=len(steps)),
+                }
+            ).to_csv(workdir / "seqs" / label / f"{k}.csv", index=False)
+    run = glassnet.train("sequences", "seqs", epochs=10, quiet=True, out="files")
+    assert run.task.state()["labels"] == ["down", "up"]
+    assert run.metrics["test"]["accuracy"] >= 0.9
+    one = run.predict(str(workdir / "seqs" / "up" / "3.csv"))
+    assert list(one["label"]) == ["up"] and list(one["source"]) == ["3.csv"]
+    assert run.evaluate("seqs")["n"] == 60

@@ -8,6 +8,7 @@ split, as japanese-vowels ships). Sequences are padded to the longest in the set
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -28,6 +29,29 @@ from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score
 from glassnet.tasks.messages import Request, RowsRequest, TextsRequest
 from glassnet.tasks.splitting import holdout
 from glassnet.tasks.text_inputs import as_texts, read_text_table
+
+FILE_ID, FOLDER_LABEL = "file", "label"  # columns made for a folder of sequence files
+
+
+def sequence_files(folder: Path) -> pd.DataFrame:
+    """A folder of CSV files, one sequence each (rows = steps), in class sub-folders when
+    labelled -> one long table with a 'file' id column and a 'label' column."""
+    files = sorted(folder.rglob("*.csv"))
+    if not files:
+        raise DataError(
+            f"'{folder}' has no train.csv and no sequence files (*.csv)",
+            fix="Pass a table file, a folder with train.csv (and test.csv), or a folder of "
+            "class folders holding one CSV per sequence",
+        )
+    parts = []
+    for f in files:
+        part = read_text_table(f)
+        rel = f.relative_to(folder)
+        part.insert(0, FILE_ID, str(rel))
+        if len(rel.parts) > 1:
+            part[FOLDER_LABEL] = rel.parts[0]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 class SequencesDataSpec(DataSpec):
@@ -81,17 +105,12 @@ class SequencesTask(Task):
             for key in ("text", "target", "id", "time"):
                 if getattr(self.spec, key) is None and key in defaults:
                     setattr(self.spec, key, defaults[key])
-        if path.is_dir():
-            train = path / "train.csv"
-            if not train.is_file():
-                raise DataError(
-                    f"'{value}' is a folder without train.csv",
-                    fix="Pass a table file, or a folder holding train.csv (and test.csv)",
-                )
-            test = path / "test.csv"
-            held = read_text_table(test) if test.is_file() else None
-            return read_text_table(train), held, f"'{train}'"
-        return read_text_table(path), None, f"'{value}'"
+        if path.is_dir() and not (path / "train.csv").is_file():
+            if which == "data" and not self.spec.text:  # one sequence per file
+                self.spec.id = self.spec.id or FILE_ID
+                self.spec.target = self.spec.target or FOLDER_LABEL
+            return sequence_files(path), None, f"'{value}'"
+        return self._read_source(path)
 
     @property
     def numeric(self) -> bool:
@@ -373,16 +392,21 @@ class SequencesTask(Task):
         return Encoded(batch, notes, names=names, extra=extra)
 
     def _read_source(self, source: Any) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+        """A table file; a folder with train.csv (+ test.csv); or a folder of sequence
+        files (one CSV per sequence, in class sub-folders when labelled)."""
         path, _ = sources.resolve(str(source))
         assert path is not None
         if path.is_dir():
-            test = path / "test.csv"
-            return (
-                read_text_table(path / "train.csv"),
-                read_text_table(test) if test.is_file() else None,
-                f"'{path / 'train.csv'}'",
-            )
-        return read_text_table(path), None, f"'{source}'"
+            train, test = path / "train.csv", path / "test.csv"
+            if not train.is_file():
+                return sequence_files(path), None, f"'{source}'"
+            held = read_text_table(test) if test.is_file() else None
+            return read_text_table(train), held, f"'{train}'"
+        frame = read_text_table(path)
+        st = self._st or {}
+        if st.get("id") == FILE_ID and FILE_ID not in frame.columns:
+            frame = frame.assign(**{FILE_ID: path.name})  # one sequence file
+        return frame, None, f"'{source}'"
 
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         return decode_classes(outputs, self.labels)
