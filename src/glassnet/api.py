@@ -97,9 +97,12 @@ class Run:
         )
         return outputs
 
-    def predict(self, data: Any) -> pd.DataFrame:
+    def predict(self, data: Any, *, beam: int | None = None) -> pd.DataFrame:
         """Predictions as a table: for a table a path, DataFrame or list of row dicts; for
-        images files, folders or glob patterns; for series the history to forecast from."""
+        images files, folders or glob patterns; for series the history to forecast from;
+        for text models strings. `beam` sets a translator's beam width (1 = greedy)."""
+        if beam is not None:
+            self.task.use_beam(beam)
         encoded = self.task.encode(data, with_targets=False)
         self.notes = encoded.notes
         outputs = self._outputs(encoded.batch, with_loss=False)
@@ -198,10 +201,15 @@ class Run:
                 f"not a {type(request).__name__}"
             )
 
-    def evaluate(self, data: Any = None, report: bool = False) -> dict[str, Any]:
+    def evaluate(
+        self, data: Any = None, report: bool = False, *, beam: int | None = None
+    ) -> dict[str, Any]:
         """Task metrics on labelled data (for forecasting, `data=None` backtests the run's
-        own series). With `report`, evaluation plots (confusion matrix, worst mistakes) are
-        written under `<run>/report/` and listed."""
+        own series; for translation it scores the run's own test split). With `report`,
+        evaluation plots (confusion matrix, worst mistakes) are written under
+        `<run>/report/` and listed. `beam` sets a translator's beam width."""
+        if beam is not None:
+            self.task.use_beam(beam)
         if data is None:
             if not self.task.evaluates_own_data():
                 raise ConfigError(

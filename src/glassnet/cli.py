@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="labelled data like the training data: a table, a folder of class folders, or "
         "builtin:NAME (forecasting: optional; backtests the run's own series)",
     )
+    ev.add_argument(
+        "--beam", type=int, help="translation: beam width for decoding (default: the run's)"
+    )
     _add_output_flags(ev)
 
     pr = verbs.add_parser(
@@ -131,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="FILE",
         help="write predictions to FILE (.csv or .json; forecasts also get a .png plot beside it)",
+    )
+    pr.add_argument(
+        "--beam", type=int, help="translation: beam width for decoding (default: the run's)"
     )
     _add_output_flags(pr)
 
@@ -341,7 +347,7 @@ def _notes(run: api.Run) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     run = api.load(args.run)
-    metrics = run.evaluate(args.data, report=True)
+    metrics = run.evaluate(args.data, report=True, beam=args.beam)
     _notes(run)
     if args.json:
         _emit_json({"run": str(run.path), "data": args.data, "metrics": metrics})
@@ -379,7 +385,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not inputs:
         raise GlassnetError("nothing to predict", fix="Pass input files (or --data PATH)")
     for item in inputs:
-        frame = run.predict(item)
+        frame = run.predict(item, beam=args.beam)
         _notes(run)
         if len(inputs) > 1 and "source" not in frame.columns:
             frame.insert(0, "source", item)

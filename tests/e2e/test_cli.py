@@ -261,6 +261,8 @@ def test_translation_and_text_from_the_command_line(workdir: Path) -> None:
     assert "'zebra'" in pred.stderr and "<unk>" in pred.stderr
     ev = glassnet("evaluate", "tr", "--json")
     assert ev.returncode == 0 and {"bleu", "chrf"} <= set(json.loads(ev.stdout)["metrics"])
+    beamed = glassnet("predict", "tr", "red cat", "--beam", "2")
+    assert beamed.returncode == 0 and "red" in beamed.stdout
     ex = glassnet("export", "tr")
     assert ex.returncode == 2 and "cannot be exported: its decoder searches" in ex.stderr
     missing = glassnet("predict", "tr", "missing.tsv")

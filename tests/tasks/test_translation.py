@@ -44,6 +44,14 @@ def test_beam_search_is_at_least_as_likely_as_greedy(en_fr: glassnet.api.Run) ->
     assert (ids[:, 0] != 0).all()  # every hypothesis starts with a real token
 
 
+def test_beam_from_predict_and_evaluate(en_fr: glassnet.api.Run) -> None:
+    again = glassnet.load(en_fr.path)
+    beamed = again.predict(["eight thousand and eight"], beam=4)
+    assert again.task.state()["beam"] == 4 and list(beamed["translation"]) == ["huit mille huit"]
+    with pytest.raises(glassnet.errors.ConfigError, match="out of range"):
+        again.predict(["one"], beam=0)
+
+
 def test_save_load_gives_identical_translations(en_fr: glassnet.api.Run) -> None:
     texts = ["seventy-one thousand, four hundred and five", "eight", "one thousand"]
     again = glassnet.load(en_fr.path)

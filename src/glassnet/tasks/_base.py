@@ -125,6 +125,13 @@ class Task(ABC):
         """Whether `evaluate` without data makes sense (a backtest on the run's own data)."""
         return False
 
+    def use_beam(self, beam: int) -> None:
+        """Decode with this beam width from now on (not saved); only decoders have one."""
+        raise ConfigError(
+            f"--beam applies to translation models, not to {self.name} models",
+            fix="Leave --beam out",
+        )
+
     # ---- serving (glassnet.serve, Run.predict_request) -----------------------------------------
     request_model: ClassVar[type[Request]] = RowsRequest
 

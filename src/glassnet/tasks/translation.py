@@ -227,6 +227,11 @@ class TranslationTask(Task):
         return StepOutput(loss=loss, outputs=outputs)
 
     # ---- use -------------------------------------------------------------------------------
+    def use_beam(self, beam: int) -> None:
+        if not 1 <= beam <= 32:
+            raise ConfigError(f"--beam {beam} is out of range", fix="Use 1 (greedy) to 32")
+        self.state()["beam"] = int(beam)
+
     def evaluates_own_data(self) -> bool:
         return True
 
