@@ -1,7 +1,8 @@
 """`glassnet demo`: the guided tour on built-in data, on CPU, in a minute or two.
 
 One network of each family on the job it is known for: an ANN on a table, a CNN on images,
-an RNN on a time series; then each is opened up on one page, `<out>/index.html`.
+an RNN on a time series and an encoder-decoder RNN translating; then each is opened up on
+one page, `<out>/index.html`.
 """
 
 from __future__ import annotations
@@ -71,7 +72,19 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
         f"{test.get('seasonal_naive_mase', float('nan')):.3f} (lower is better)"
     )
 
-    _section("Looking inside", "filters, feature maps, where the nets looked, memory")
+    _section(
+        "Part 4: an RNN that translates (encoder-decoder with attention)",
+        "builtin:numbers-en-fr - English number phrases to French; scored on numbers it never saw",
+    )
+    runs["seq2seq"] = api.train(
+        "translation", "builtin:numbers-en-fr", out=out / "seq2seq", epochs=1 if quick else 2
+    )
+    test = runs["seq2seq"].metrics.get("test", {})
+    phrase = "seventy-one thousand, four hundred and five"
+    said = runs["seq2seq"].predict([phrase])["translation"].iloc[0]
+    print(f"seq2seq: test BLEU {test.get('bleu', float('nan')):.1f}; '{phrase}' -> '{said}'")
+
+    _section("Looking inside", "filters, feature maps, where the nets looked, memory, attention")
     cats = [str(p) for p in sorted((pets / "cat").glob("*.png"))[:20]]
     cat = cats[int(runs["cnn"].predict(cats)["probability_cat"].to_numpy().argmax())]
     parts = [
@@ -90,9 +103,17 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
             "An LSTM forecasting weekly CO2.",
             runs["rnn"].explain().views,
         ),
+        (
+            "The translating RNN: where it looked",
+            "A GRU encoder-decoder with attention, English to French numbers.",
+            sorted(  # the attention first: the view this part is about
+                runs["seq2seq"].explain([phrase, "nine hundred and ninety-nine"]).views,
+                key=lambda v: not v.name.startswith("seq2seq-attention"),
+            ),
+        ),
     ]
     page = write_sections(
-        parts, out, "The Brain in a Box", "Three networks trained on your CPU just now, opened up."
+        parts, out, "The Brain in a Box", "Four networks trained on your CPU just now, opened up."
     )
     print(f"The tour: {page}")
     print("\nRuns:\n" + "\n".join(f"  {k.upper()}: {r.path}" for k, r in runs.items()))

@@ -225,12 +225,12 @@ def test_exit_code_1_is_ours_only() -> None:
 def test_demo_quick_trains_all_three_families(workdir: Path) -> None:
     res = glassnet("demo", "--quick", "--out", "tour", timeout=600)
     assert res.returncode == 0, res.stderr
-    for part in ("ANN: test accuracy", "CNN: test accuracy", "RNN: backtest MASE"):
+    for part in ("ANN: test accuracy", "CNN: test accuracy", "RNN: backtest MASE", "test BLEU"):
         assert part in res.stdout
-    for family in ("ann", "cnn", "rnn"):
+    for family in ("ann", "cnn", "rnn", "seq2seq"):
         assert (Path("tour") / family / "model.safetensors").is_file()
     page = Path("tour/index.html").read_text()
-    for heading in ("The ANN", "The CNN", "The RNN"):
+    for heading in ("The ANN", "The CNN", "The RNN", "The translating RNN"):
         assert heading in page
     assert page.count("data:image/png;base64,") >= 6 and "src='runs" not in page
 
