@@ -97,7 +97,8 @@ def export_model(
         snippet = program(kind, task)
         (building / "predict.py").write_text(snippet, encoding="utf-8")
         (building / "README.md").write_text(
-            _readme(kind, spec, run_path, feeds, eager, result, snippet), encoding="utf-8"
+            _readme(kind, spec, run_path, feeds, eager, result, snippet, task.export_axes),
+            encoding="utf-8",
         )
         atomic_write_json(
             building / "export.json",
@@ -106,7 +107,7 @@ def export_model(
                 "run": str(run_path),
                 "task": spec.task,
                 "net": spec.net.name,
-                "inputs": {k: _describe(v) for k, v in feeds.items()},
+                "inputs": {k: _describe(v, task.export_axes.get(k)) for k, v in feeds.items()},
                 "output": _describe(torch.from_numpy(eager)),
                 "glassnet": __version__,
                 "torch": torch.__version__,
@@ -191,8 +192,10 @@ def _parity(
     return float(max(np.abs(every - eager).max(), np.abs(one - eager[:1]).max()))
 
 
-def _describe(t: torch.Tensor) -> dict[str, Any]:
-    return {"dtype": str(t.dtype).removeprefix("torch."), "shape": ["batch", *t.shape[1:]]}
+def _describe(t: torch.Tensor, axes: dict[int, str] | None = None) -> dict[str, Any]:
+    names = {0: "batch", **(axes or {})}
+    shape = [names.get(i, int(n)) for i, n in enumerate(t.shape)]
+    return {"dtype": str(t.dtype).removeprefix("torch."), "shape": shape}
 
 
 _HEADERS = {
@@ -245,12 +248,15 @@ def _readme(
     eager: np.ndarray,
     result: ExportResult,
     snippet: str,
+    axes: dict[str, dict[int, str]],
 ) -> str:
-    def shape(t: Any) -> str:
-        return "(" + ", ".join(["batch", *map(str, t.shape[1:])]) + ")"
+    def shape(t: Any, axes: dict[int, str] | None = None) -> str:
+        names = {0: "batch", **(axes or {})}
+        return "(" + ", ".join(names.get(i, str(n)) for i, n in enumerate(t.shape)) + ")"
 
     inputs = "\n".join(
-        f"- `{k}`: {str(v.dtype).removeprefix('torch.')} {shape(v)}" for k, v in feeds.items()
+        f"- `{k}`: {str(v.dtype).removeprefix('torch.')} {shape(v, axes.get(k))}"
+        for k, v in feeds.items()
     )
     checked = (
         f"Checked when written: {kind.runtime} on {result.checked} held-out inputs (and on a "
@@ -267,7 +273,7 @@ Exported by glassnet {__version__} from `{run_path.name}` ({spec.task} task, net
 {checked}
 
 ## Files
-- `{kind.filename}`: the model; the first (batch) dimension of every input is dynamic.
+- `{kind.filename}`: the model; axes named below (batch, ...) take any size.
 - `preprocess.json`: what was fitted on the training data (scalers, categories, labels,
   image size); the code below reads it.
 - `predict.py`: the code below, ready to run.

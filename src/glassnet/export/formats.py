@@ -6,8 +6,11 @@ caller can send 1 or 1 000 samples to the same file.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +42,23 @@ class Runner(Protocol):
     def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null (C++ warnings bypass Python's sys.stderr)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real stderr (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @dataclass(frozen=True)
 class Onnx:
     name: str = "onnx"
@@ -55,7 +75,9 @@ class Onnx:
         names = list(feeds)
         dynamic = {n: {0: "batch", **(axes or {}).get(n, {})} for n in names}
         buffer = io.BytesIO()
-        with warnings.catch_warnings():  # the RNN exporter warns about batch_first sizes
+        # The RNN exporter warns (in Python, and from C++ straight to stderr) about shape
+        # inference of packed sequences; the parity check afterwards is what counts.
+        with warnings.catch_warnings(), _native_stderr_silenced():
             warnings.simplefilter("ignore")
             # The TorchScript-based exporter: it handles the fused RNN modules with a
             # dynamic batch and needs no onnxscript; parity is checked after writing.
