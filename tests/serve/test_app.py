@@ -41,6 +41,7 @@ def iris_rows() -> list[dict]:
 def test_health_models_and_docs(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok", "models": 5}
     models = {m["name"]: m for m in client.get("/v1/models").json()}
+    assert client.get("/v1/models/words").json()["name"] == "words"
     assert set(models) == {"table", "faces", "spots", "review", "words"}
     assert models["words"]["request"] == "TextsRequest" and models["review"]["labels"]
     assert models["table"]["labels"] == ["0", "1", "2"]  # iris species, as coded
@@ -113,6 +114,7 @@ def test_text_models_take_texts(client: TestClient) -> None:
     answer = client.post("/v1/models/words/predict", json={"texts": ["red cat", "old zebra"]})
     assert answer.status_code == 200, answer.text
     body = answer.json()
+    assert body["model"] == "words"  # the served name, not the run folder's
     assert [set(p) >= {"translation", "logprob"} for p in body["predictions"]] == [True, True]
     assert any("'zebra'" in n for n in body["notes"])
     views = client.post("/v1/models/words/explain", json={"texts": ["big owl"]}).json()["views"]

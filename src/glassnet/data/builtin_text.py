@@ -1,7 +1,7 @@
 """Built-in sequences and translation pairs, all offline:
 
-- numbers-en-fr / -en-es / -en-de: number phrases from num2words (0..99 999, each number
-  once, so a random split never puts a test number in training);
+- numbers-en-fr / -en-es / -en-de: number phrases from num2words (0..99 999 at every size,
+  each number once, so a random split never puts a test number in training);
 - toy-reviews: generated product reviews whose label needs word order (negation, "but");
 - japanese-vowels: the classic 9-speaker, 12-channel, variable-length RNN benchmark, read
   from the data files inside sktime's wheel (sktime is never imported);
@@ -25,7 +25,14 @@ NUMBER_PAIRS = 12_000
 def make_numbers(directory: Path, lang: str, n: int = NUMBER_PAIRS, seed: int = 0) -> Path:
     from num2words import num2words
 
-    numbers = random.Random(seed).sample(range(100_000), n)
+    # Every size of number: all of 0..999, then 1 000..9 999 and 10 000..99 999 (a uniform
+    # draw would be 90% five-digit numbers, and short phrases would stay untranslatable).
+    rng = random.Random(seed)
+    small = list(range(1000))
+    mid = rng.sample(range(1000, 10_000), (n - len(small)) // 4)
+    large = rng.sample(range(10_000, 100_000), n - len(small) - len(mid))
+    numbers = small + mid + large
+    rng.shuffle(numbers)
     lines = [f"{num2words(k, lang='en')}\t{num2words(k, lang=lang)}" for k in numbers]
     path = directory / f"numbers-en-{lang}.tsv"
     directory.mkdir(parents=True, exist_ok=True)

@@ -53,18 +53,22 @@ class ServedModel:
     """One run behind the service: its micro-batcher, and one lock so that predictions and
     explanations (which add hooks and switch RNNs to their traced loop) never overlap."""
 
-    def __init__(self, run: Run, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(self, name: str, run: Run, max_batch: int, max_wait_ms: float) -> None:
+        self.name = name  # the name it is served under (may differ from the run folder's)
         self.run = run
         self.lock = threading.Lock()
         self.batcher = MicroBatcher(self._answer, max_items=max_batch, max_wait=max_wait_ms / 1e3)
 
+    def info(self) -> ModelInfo:
+        return self.run.info().model_copy(update={"name": self.name})
+
     def _answer(self, request: Any) -> PredictResponse:
         with self.lock:
-            return self.run.predict_request(request)
+            return self.run.predict_request(request).model_copy(update={"model": self.name})
 
     def explain(self, request: Any) -> ExplainResponse:
         with self.lock, _FIGURES:
-            return self.run.explain_request(request)
+            return self.run.explain_request(request).model_copy(update={"model": self.name})
 
 
 _FIGURES = threading.Lock()  # matplotlib's pyplot is not thread-safe
@@ -85,7 +89,7 @@ def create_app(
                 f"'{name}' cannot be a model name in a URL",
                 fix="Use letters, digits, '.', '_' and '-' (e.g. iris=runs/tabular-1)",
             )
-    served = {name: ServedModel(run, max_batch, max_wait_ms) for name, run in runs.items()}
+    served = {name: ServedModel(name, run, max_batch, max_wait_ms) for name, run in runs.items()}
     auth = Depends(BearerToken(token))
 
     @asynccontextmanager
@@ -109,7 +113,7 @@ def create_app(
 
     @app.get("/v1/models", tags=["service"], dependencies=[auth])
     def list_models() -> list[ModelInfo]:
-        return [s.run.info() for s in served.values()]
+        return [s.info() for s in served.values()]
 
     for name, model in served.items():
         _add_model_routes(app, name, model, auth)
@@ -153,7 +157,7 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
 
     @app.get(base, tags=[tag], dependencies=[auth], summary=f"What {name} expects")
     def info() -> ModelInfo:
-        return run.info()
+        return model.info()
 
     request_model = run.task.request_model
     if request_model is ImagesRequest:
