@@ -250,7 +250,7 @@ class SequencesTask(Task):
         if not items:
             raise DataError(f"{source} has no sequences", fix="Add rows")
         if st.get("channels") is None:
-            self._pending_channels = channels
+            self._pending_channels = channels  # chosen from the training file; _fit stores them
         return items, labels, names
 
     # ---- preprocessing -------------------------------------------------------------------------
