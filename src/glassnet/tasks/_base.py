@@ -69,14 +69,16 @@ class Task(ABC):
     def __init__(self, spec: DataSpec, state: dict[str, Any] | None = None, seed: int = 0) -> None:
         self.spec = spec
         self.seed = seed  # for the train/val/test split
+        self._st = state  # the fitted preprocessing: from load_data() or preprocess.json
 
     @abstractmethod
     def load_data(self) -> DataSplits:
         """Read and check the data, split it, fit the preprocessing; returns tensors."""
 
-    @abstractmethod
     def state(self) -> dict[str, Any]:
         """The fitted preprocessing as plain JSON (stored as preprocess.json)."""
+        assert self._st is not None, "load_data() or a stored state comes first"
+        return self._st
 
     @abstractmethod
     def build_net(self, net: NetSpec) -> nn.Module:

@@ -87,7 +87,6 @@ class ForecastingTask(Task):
         self, spec: ForecastingDataSpec, state: dict[str, Any] | None = None, seed: int = 0
     ) -> None:
         super().__init__(spec, state, seed)
-        self._st = state
         self.frames: dict[str, pd.DataFrame] = {}
 
     # ---- reading -------------------------------------------------------------------------
@@ -264,10 +263,6 @@ class ForecastingTask(Task):
     def _fold_origins(self, n: int) -> list[int]:
         _, test0 = self._cuts(n)
         return [test0 + k * self.state()["horizon"] for k in range(self.state()["folds"])]
-
-    def state(self) -> dict[str, Any]:
-        assert self._st is not None, "load_data() or a stored state comes first"
-        return self._st
 
     def evaluates_own_data(self) -> bool:
         return True

@@ -63,7 +63,6 @@ class ImagesTask(Task):
         self, spec: ImagesDataSpec, state: dict[str, Any] | None = None, seed: int = 0
     ) -> None:
         super().__init__(spec, state, seed)
-        self._st = state
         self._augmenter: Any = None
         self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -135,10 +134,6 @@ class ImagesTask(Task):
         return DataSplits(
             train=batch(train_idx), val=splits.get("val"), test=splits.get("test"), notes=notes
         )
-
-    def state(self) -> dict[str, Any]:
-        assert self._st is not None, "load_data() or a stored state comes first"
-        return self._st
 
     @property
     def labels(self) -> list[str]:

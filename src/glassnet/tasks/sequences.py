@@ -87,7 +87,6 @@ class SequencesTask(Task):
         self, spec: SequencesDataSpec, state: dict[str, Any] | None = None, seed: int = 0
     ) -> None:
         super().__init__(spec, state, seed)
-        self._st = state
         self.frames: dict[str, pd.DataFrame] = {}
         self._tokenizer: Tokenizer | None = None
         self._vocab: Vocab | None = None
@@ -337,10 +336,6 @@ class SequencesTask(Task):
                 f"{cut[0]} sequence(s) longer than --max-len {st['max_len']} were truncated"
             )
         return {"x": x, "lengths": torch.tensor(lengths)}, notes
-
-    def state(self) -> dict[str, Any]:
-        assert self._st is not None, "load_data() or a stored state comes first"
-        return self._st
 
     @property
     def labels(self) -> list[str]:

@@ -67,7 +67,6 @@ class TranslationTask(Task):
         self, spec: TranslationDataSpec, state: dict[str, Any] | None = None, seed: int = 0
     ) -> None:
         super().__init__(spec, state, seed)
-        self._st = state
         self.frames: dict[str, pd.DataFrame] = {}
         self._tools: tuple[Tokenizer, Tokenizer, Vocab, Vocab] | None = None
 
@@ -199,10 +198,6 @@ class TranslationTask(Task):
         for i, t in enumerate(targets):
             tgt[i, : len(t)] = torch.tensor(t)
         return {"src": src, "src_len": src_len, "tgt": tgt}
-
-    def state(self) -> dict[str, Any]:
-        assert self._st is not None, "load_data() or a stored state comes first"
-        return self._st
 
     # ---- net -------------------------------------------------------------------------------
     def build_net(self, net: NetSpec) -> nn.Module:
