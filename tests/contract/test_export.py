@@ -40,6 +40,9 @@ def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
         frame = frame[frame["id"].isin(frame["id"].unique()[:3])].drop(columns="speaker")
         frame.to_csv(tmp / "three.csv", index=False)
         return [str(tmp / "three.csv")], str(tmp / "three.csv")
+    if name == "translation":
+        texts = ["forty-two", "seventy-one thousand, four hundred and five", "nine"]
+        return texts, texts
     raise AssertionError(f"add raw inputs for task '{name}' to this test")
 
 
@@ -70,6 +73,9 @@ def _assert_same_answers(name: str, answer: Any, predicted: pd.DataFrame) -> Non
         for a, (_, row) in zip(answer, predicted.iterrows(), strict=True):
             for label, p in a["probabilities"].items():
                 assert p == pytest.approx(row[f"probability_{label}"], abs=1e-5)
+    elif name == "translation":
+        assert [a["translation"] for a in answer] == list(predicted["translation"])
+        np.testing.assert_allclose([a["logprob"] for a in answer], predicted["logprob"], atol=1e-4)
     elif name == "forecasting":
         for column, values in answer.items():
             np.testing.assert_allclose(values, predicted[column].to_numpy(), atol=1e-3)
@@ -97,7 +103,7 @@ def test_export_matches_eager_and_readme_program_runs(name: str, workdir: Path) 
         "export.json",
     }
     facts = json.loads((folder / "export.json").read_text())
-    assert facts["inputs"]["x"]["shape"][0] == "batch"
+    assert all(i["shape"][0] == "batch" for i in facts["inputs"].values())
 
     args, inputs = _raw_inputs(name, data, workdir)
     answer = _run_program(folder, _readme_program(folder), args)

@@ -216,3 +216,53 @@ def fit_length(
         )
     counter[0] += 1
     return ids[:max_len]
+
+
+# Plain-Python twin of Tokenizer.split / join for exported models' READMEs (run by the
+# tests): defines make_split(state) and make_join(state) from a tokenizer's JSON state.
+TOKENIZER_SNIPPET = """\
+import base64
+
+
+def _pieces(state):
+    import sentencepiece  # subword models carry their sentencepiece model in the JSON
+
+    return sentencepiece.SentencePieceProcessor(
+        model_proto=base64.b64decode(state["sentencepiece"])
+    )
+
+
+def make_split(state):
+    sp = _pieces(state) if state["kind"] == "subword" else None
+
+    def split(text):
+        text = text.lower() if state["lowercase"] else text
+        if state["kind"] == "word":
+            return text.split()
+        if state["kind"] == "char":
+            return list(" ".join(text.split()))
+        return sp.encode(text, out_type=str)
+
+    return split
+
+
+def make_join(state):
+    sp = _pieces(state) if state["kind"] == "subword" else None
+    if state["kind"] == "word":
+        return " ".join
+    if state["kind"] == "char":
+        return "".join
+    return sp.decode_pieces
+
+
+def to_ids(texts, vocab, split, max_len):
+    \"\"\"Padded ids (0 padding, 1 unknown) and lengths, as the model takes them.\"\"\"
+    stoi = {t: i for i, t in enumerate(vocab)}
+    seqs = [[stoi.get(t, 1) for t in split(s)][:max_len] or [1] for s in texts]
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    ids = np.zeros((len(seqs), lengths.max()), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+    return ids, lengths
+
+"""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,20 +44,26 @@ class Runner(Protocol):
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null (C++ warnings bypass Python's sys.stderr)."""
+def _native_output_silenced() -> Iterator[None]:
+    """Point file descriptors 1 and 2 at /dev/null: the exporter's C++ side prints shape
+    warnings, and on failure a whole graph dump, past Python's sys.stdout/stderr. Its
+    exception still carries the message."""
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        saved = os.dup(2)
-    except OSError:  # no real stderr (embedded interpreters): nothing to silence
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no real descriptors (embedded interpreters): nothing to silence
         yield
         return
     try:
         with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
             os.dup2(null.fileno(), 2)
             yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class Onnx:
         buffer = io.BytesIO()
         # The RNN exporter warns (in Python, and from C++ straight to stderr) about shape
         # inference of packed sequences; the parity check afterwards is what counts.
-        with warnings.catch_warnings(), _native_stderr_silenced():
+        with warnings.catch_warnings(), _native_output_silenced():
             warnings.simplefilter("ignore")
             # The TorchScript-based exporter: it handles the fused RNN modules with a
             # dynamic batch and needs no onnxscript; parity is checked after writing.

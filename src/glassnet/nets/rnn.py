@@ -34,7 +34,7 @@ class Trace:
     gates: dict[tuple[int, int], dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
-def _cell_step(
+def cell_step(
     kind: str,
     x_t: torch.Tensor,
     h: torch.Tensor,
@@ -87,7 +87,7 @@ def run_transparent(
             hs, cs, gates = [], [], {name: [] for name in GATES[kind]}
             steps = range(t - 1, -1, -1) if d else range(t)
             for step in steps:
-                h, c, g = _cell_step(kind, layer_in[:, step], h, c, w_ih, w_hh, b_ih, b_hh, nonlin)
+                h, c, g = cell_step(kind, layer_in[:, step], h, c, w_ih, w_hh, b_ih, b_hh, nonlin)
                 hs.append(h)
                 if c is not None:
                     cs.append(c)

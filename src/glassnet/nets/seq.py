@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from glassnet.nets._registry import register_net
+from glassnet.nets.rnn import cell_step
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 Cell = Literal["lstm", "gru"]
@@ -161,6 +162,7 @@ class Seq2Seq(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.hidden = hidden
         self.last_attention: torch.Tensor | None = None  # (B, T, S) of the last call
+        self.spelled_out = False  # decoder cell in plain tensor ops (for export)
 
     # ---- pieces ----------------------------------------------------------------------------
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple:
@@ -171,16 +173,28 @@ class Seq2Seq(nn.Module):
         feed = torch.zeros_like(h0)  # Luong's previous attentional vector
         return enc, self.attn.keys(enc), mask, dec_state, feed
 
+    def _cell(self, x: torch.Tensor, state):  # noqa: ANN001, ANN202
+        """The decoder cell; spelled out in tensor ops (same weights, same numbers) while
+        exporting, because the ONNX exporter cannot split the fused cell's gates."""
+        if not self.spelled_out:
+            return self.decoder(x, state)
+        d = self.decoder
+        h, c = state if self.cell == "lstm" else (state, None)
+        h, c, _ = cell_step(
+            self.cell, x, h, c, d.weight_ih, d.weight_hh, d.bias_ih, d.bias_hh, "tanh"
+        )
+        return (h, c) if self.cell == "lstm" else h
+
     def advance(self, emb: torch.Tensor, dec_state, feed, enc, keys, mask) -> tuple:  # noqa: ANN001
         """One decoder step from the previous token's (dropped-out) embedding (B, E) ->
         the features the output layer reads, the new state, and the attention weights."""
         h_prev = dec_state[0] if self.cell == "lstm" else dec_state
         if self.attention_kind == "bahdanau":
             context, weights = self.attn(h_prev, enc, keys, mask)
-            dec_state = self.decoder(torch.cat([emb, context], -1), dec_state)
+            dec_state = self._cell(torch.cat([emb, context], -1), dec_state)
             h = dec_state[0] if self.cell == "lstm" else dec_state
             return torch.cat([h, context, emb], -1), dec_state, feed, weights
-        dec_state = self.decoder(torch.cat([emb, feed], -1), dec_state)
+        dec_state = self._cell(torch.cat([emb, feed], -1), dec_state)
         h = dec_state[0] if self.cell == "lstm" else dec_state
         context, weights = self.attn(h, enc, keys, mask)
         feed = torch.tanh(self.combine(torch.cat([h, context], -1)))
@@ -223,7 +237,9 @@ class Seq2Seq(nn.Module):
             else self._beam(src, src_len, max_len, beam)
         )
 
-    def _greedy(self, src, src_len, max_len):  # noqa: ANN001, ANN202
+    def _greedy(self, src, src_len, max_len, stop_early=True):  # noqa: ANN001, ANN202
+        """stop_early=False always runs max_len steps (no data-dependent branch: the
+        exported graph); the answers are the same, finished rows only add padding."""
         enc, keys, mask, state, feed = self.encode(src, src_len)
         b = src.shape[0]
         y = torch.full((b,), BOS, dtype=torch.long, device=src.device)
@@ -234,12 +250,12 @@ class Seq2Seq(nn.Module):
             logits, state, feed, w = self.step(y, state, feed, enc, keys, mask)
             logp = logits.float().log_softmax(-1)
             y = logp.argmax(-1)
-            score += torch.where(done, 0.0, logp.gather(1, y[:, None]).squeeze(1))
+            score = score + torch.where(done, 0.0, logp.gather(1, y[:, None]).squeeze(1))
             y = torch.where(done, PAD, y)
             ids.append(y)
             attn.append(w)
-            done |= y == EOS
-            if bool(done.all()):
+            done = done | (y == EOS)  # not in place: the exporter has no in-place "or"
+            if stop_early and bool(done.all()):
                 break
         self.last_attention = _pad_time(torch.stack(attn, 1), max_len)
         return _pad_time(torch.stack(ids, 1), max_len), score

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec
 from glassnet.data.tables import require_column
-from glassnet.data.text import Tokenizer, Vocab, fit_length, unknown_note
+from glassnet.data.text import TOKENIZER_SNIPPET, Tokenizer, Vocab, fit_length, unknown_note
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
@@ -443,34 +443,15 @@ class SequencesTask(Task):
 
 
 # Plain-Python twins of the tokenizing / long-format reading above, for the export README.
-TEXT_SNIPPET = """\
-import base64
-
+TEXT_SNIPPET = (
+    TOKENIZER_SNIPPET
+    + """\
 texts = sys.argv[1:] or ["an example text"]  # the texts to classify, as arguments
-tok = prep["tokenizer"]
-stoi = {t: i for i, t in enumerate(prep["vocab"])}  # 0 padding, 1 unknown
-if tok["kind"] == "subword":
-    import sentencepiece  # its model travels inside preprocess.json
-
-    sp = sentencepiece.SentencePieceProcessor(model_proto=base64.b64decode(tok["sentencepiece"]))
-
-
-def split(text):
-    text = text.lower() if tok["lowercase"] else text
-    if tok["kind"] == "word":
-        return text.split()
-    if tok["kind"] == "char":
-        return list(" ".join(text.split()))
-    return sp.encode(text, out_type=str)
-
-
-seqs = [[stoi.get(t, 1) for t in split(s)][: prep["max_len"]] or [1] for s in texts]
-lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-x = np.zeros((len(seqs), lengths.max()), dtype=np.int64)
-for i, s in enumerate(seqs):
-    x[i, : len(s)] = s
+split = make_split(prep["tokenizer"])
+x, lengths = to_ids(texts, prep["vocab"], split, prep["max_len"])
 out = session.run(None, {"x": x, "lengths": lengths})[0]
 """
+)
 
 NUMERIC_SNIPPET = """\
 import csv

@@ -22,6 +22,7 @@ from glassnet.data.text import (
     BOS,
     EOS,
     PAD,
+    TOKENIZER_SNIPPET,
     Tokenizer,
     Vocab,
     fit_length,
@@ -57,10 +58,8 @@ class TranslationTask(Task):
     default_net: ClassVar[str] = "seq2seq.gru"
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 30, "patience": 6}
     request_model: ClassVar[type[Request]] = TextsRequest
-    cannot_export: ClassVar[str | None] = (
-        "its decoder searches token by token in Python (greedy or beam); exporting the "
-        "encoder and one decoder step as two graphs is not built yet"
-    )
+    export_inputs: ClassVar[tuple[str, ...]] = ("src", "src_len")
+    export_axes: ClassVar[dict[str, dict[int, str]]] = {"src": {1: "steps"}}
     spec: TranslationDataSpec
 
     def __init__(
@@ -280,6 +279,13 @@ class TranslationTask(Task):
             "logprob": float(outputs[:, 0].mean()),
         }
 
+    # ---- export ----------------------------------------------------------------------------
+    def export_module(self, net: nn.Module) -> nn.Module:
+        return _GreedyTranslator(getattr(net, "module", net), self.state()["out_len"])
+
+    def export_snippet(self) -> str:
+        return TOKENIZER_SNIPPET + TRANSLATE_SNIPPET
+
     # ---- serving ---------------------------------------------------------------------------
     def request_source(self, request: Request) -> Any:
         assert isinstance(request, TextsRequest)
@@ -293,3 +299,34 @@ class TranslationTask(Task):
             "max_len": st["max_len"],
             "beam": st["beam"],
         }
+
+
+class _GreedyTranslator(nn.Module):
+    """The exported graph: encoder + greedy decoding unrolled for `out_len` steps (no
+    data-dependent branch), returning what `TranslationTask.forward` returns."""
+
+    def __init__(self, net: nn.Module, out_len: int) -> None:
+        super().__init__()
+        self.net, self.out_len = net, out_len
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
+        self.net.spelled_out = True  # on the exporter's own copy of the net
+        ids, logp = self.net._greedy(src, src_len, self.out_len, stop_early=False)
+        return torch.cat([logp[:, None], ids.float()], 1)
+
+
+TRANSLATE_SNIPPET = """\
+texts = sys.argv[1:] or ["three hundred and twelve"]  # sentences to translate
+split, join = make_split(prep["src_tokenizer"]), make_join(prep["tgt_tokenizer"])
+src, src_len = to_ids(texts, prep["src_vocab"], split, prep["max_len"])
+out = session.run(None, {"src": src, "src_len": src_len})[0]  # [log-prob, token ids...]
+answer = []
+for row in out:
+    tokens = []
+    for i in row[1:].astype(int):
+        if i == 3:  # the end token
+            break
+        if i not in (0, 2):  # padding, begin
+            tokens.append(prep["tgt_vocab"][i])
+    answer.append({"translation": join(tokens), "logprob": float(row[0])})
+"""
