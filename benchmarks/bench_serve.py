@@ -11,7 +11,6 @@ The load generator (httpx, asyncio) shares the machine's cores with the server, 
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import socket
 import statistics
@@ -146,6 +145,8 @@ def eager_vs_onnx(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     import onnxruntime as ort
     import torch
 
+    from glassnet.export.bundle import held_out_feeds
+
     results: dict[str, Any] = {}
     lines = [
         "| model | batch | eager PyTorch ms | onnxruntime ms | onnxruntime speed-up |",
@@ -155,7 +156,7 @@ def eager_vs_onnx(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         exported = run.export("onnx")
         module = run.task.export_module(run.net).cpu().eval()
         session = ort.InferenceSession(str(exported.model), providers=["CPUExecutionProvider"])
-        example = np.load(io.BytesIO(_example_bytes(run)))
+        example = held_out_feeds(run.task, run.spec, None)["x"].numpy()
         for b in BATCH_SIZES:
             x = np.repeat(example, int(np.ceil(b / len(example))), axis=0)[:b]
             xt = torch.from_numpy(x)
@@ -173,16 +174,6 @@ def eager_vs_onnx(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 f"| {name} ({run.spec.net.name}) | {b} | {te:.3f} | {to:.3f} | {te / to:.2f}x |"
             )
     return "\n".join(lines), results
-
-
-def _example_bytes(run: Any) -> bytes:
-    from glassnet.export.bundle import _held_out_feeds
-
-    buf = io.BytesIO()
-    import numpy as np
-
-    np.save(buf, _held_out_feeds(run.task, run.spec, None)["x"].numpy())
-    return buf.getvalue()
 
 
 def _median_ms(fn: Any, seconds: float = 1.0) -> float:

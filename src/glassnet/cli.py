@@ -104,9 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="labelled data like the training data: a table, a folder of class folders, or "
         "builtin:NAME (forecasting: optional; backtests the run's own series)",
     )
-    ev.add_argument(
-        "--beam", type=int, help="translation: beam width for decoding (default: the run's)"
-    )
+    _add_beam_flag(ev)
     _add_output_flags(ev)
 
     pr = verbs.add_parser(
@@ -135,9 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write predictions to FILE (.csv or .json; forecasts also get a .png plot beside it)",
     )
-    pr.add_argument(
-        "--beam", type=int, help="translation: beam width for decoding (default: the run's)"
-    )
+    _add_beam_flag(pr)
     _add_output_flags(pr)
 
     ex = verbs.add_parser(
@@ -251,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quick", action="store_true", help="a reduced tour (for CI)")
     return parser
+
+
+def _add_beam_flag(parser: Any) -> None:
+    parser.add_argument(
+        "--beam", type=int, help="translation: beam width for decoding (default: the run's)"
+    )
 
 
 def _add_output_flags(group: Any) -> None:

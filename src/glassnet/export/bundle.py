@@ -68,7 +68,7 @@ def export_model(
     folder = Path(out) if out is not None else run_path / "export" / fmt
     _check_target(folder)
 
-    feeds = _held_out_feeds(task, spec, data)
+    feeds = held_out_feeds(task, spec, data)
     module = _cpu_copy(task.export_module(net))
     with torch.no_grad():
         eager = module(*feeds.values()).float().numpy()
@@ -138,7 +138,7 @@ def _swap_in(building: Path, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _held_out_feeds(task: Task, spec: RunSpec, data: Any) -> dict[str, torch.Tensor]:
+def held_out_feeds(task: Task, spec: RunSpec, data: Any) -> dict[str, torch.Tensor]:
     """The export inputs of up to MAX_CHECKED held-out samples: from `data` when given,
     else the run's own test and validation splits, re-read with the run's seed."""
     if data is not None:

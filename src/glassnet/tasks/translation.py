@@ -182,9 +182,13 @@ class TranslationTask(Task):
         return x, torch.tensor([len(s) for s in seqs]), shown
 
     def _batch(self, pairs: list[tuple[str, str]], notes: list[str]) -> Batch:
+        src, src_len, _ = self._sources([s for s, _ in pairs], notes)
+        return {"src": src, "src_len": src_len, "tgt": self._targets(pairs, notes)}
+
+    def _targets(self, pairs: list[tuple[str, str]], notes: list[str]) -> torch.Tensor:
+        """(N, T) target ids framed by begin and end tokens, padded."""
         st = self.state()
         _, tok, _, vocab = self.tools()
-        src, src_len, _ = self._sources([s for s, _ in pairs], notes)
         targets, cut = [], [0]
         for i, (_, t) in enumerate(pairs):
             ids, _ = vocab.ids(tok.split(t))
@@ -196,7 +200,7 @@ class TranslationTask(Task):
         tgt = torch.zeros(len(targets), max(len(t) for t in targets), dtype=torch.long)
         for i, t in enumerate(targets):
             tgt[i, : len(t)] = torch.tensor(t)
-        return {"src": src, "src_len": src_len, "tgt": tgt}
+        return tgt
 
     # ---- net -------------------------------------------------------------------------------
     def build_net(self, net: NetSpec) -> nn.Module:
@@ -247,12 +251,10 @@ class TranslationTask(Task):
                     f"scored on the run's test split: {len(pairs)} pairs of {name} never "
                     "seen in training"
                 )
-        if not with_targets:
-            src, src_len, shown = self._sources([s for s, _ in pairs], notes)
-            batch: Batch = {"src": src, "src_len": src_len}
-        else:
-            batch = self._batch(pairs, notes)
-            shown = self._sources([s for s, _ in pairs], [])[2]
+        src, src_len, shown = self._sources([s for s, _ in pairs], notes)
+        batch: Batch = {"src": src, "src_len": src_len}
+        if with_targets:
+            batch["tgt"] = self._targets(pairs, notes)
         return Encoded(batch, notes, names=[s for s, _ in pairs], extra={"tokens": shown})
 
     def translations(self, outputs: torch.Tensor) -> list[list[str]]:
