@@ -103,7 +103,7 @@ def test_sanity_check_passes_for_real_views_and_fails_for_a_broken_one(workdir: 
     assert ig.checks["trustworthy"] is True
 
     # A deliberately broken "explanation": edges of the input image, whatever the weights.
-    x = run.task.prepare(run.task.encode([str(face)], with_targets=False).batch["x"], run.net)
+    x = run.task.net_inputs(run.net, run.task.encode([str(face)], with_targets=False).batch)[0]
 
     def edges(model: torch.nn.Module) -> torch.Tensor:
         return (x[0, 0, 1:, :] - x[0, 0, :-1, :]).abs().detach().numpy()

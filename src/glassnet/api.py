@@ -7,9 +7,7 @@ as the CLI flags (`--batch-size`, `--hidden`, `--target`).
 from __future__ import annotations
 
 import base64
-import sys
-import tempfile
-from collections.abc import Callable
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,25 +17,17 @@ import torch
 from torch import nn
 
 from glassnet import tasks as _tasks  # noqa: F401  (registers every task)
-from glassnet.config import RunSpec, build_spec, dump_yaml
-from glassnet.data.files import atomic_write_json
-from glassnet.engine import distributed
-from glassnet.engine.callbacks import (
-    Callback,
-    LearningSnapshots,
-    MetricsCSV,
-    Progress,
-    TensorBoard,
-)
+from glassnet.config import RunSpec
+from glassnet.engine.callbacks import Callback
 from glassnet.engine.checkpoint import load_weights
 from glassnet.engine.device import autocast_dtype, choose_device, place_net
-from glassnet.engine.inference import run_outputs
+from glassnet.engine.inference import Outputs, run_outputs
 from glassnet.engine.rundir import RunDir
-from glassnet.engine.seeding import seed_everything
-from glassnet.engine.trainer import FitResult, Trainer
-from glassnet.errors import ConfigError, RunError
+from glassnet.engine.session import Notify, TrainingSession, plan, stderr
+from glassnet.engine.trainer import FitResult
+from glassnet.errors import ConfigError
 from glassnet.export import ExportResult, export_model
-from glassnet.tasks import Task, get_task_class
+from glassnet.tasks import Encoded, Task, get_task_class
 from glassnet.tasks._base import plain
 from glassnet.tasks.messages import (
     ExplainResponse,
@@ -46,13 +36,6 @@ from glassnet.tasks.messages import (
     Request,
     ViewOut,
 )
-from glassnet.tasks.sources import IN_MEMORY
-
-Notify = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class Run:
@@ -86,28 +69,40 @@ class Run:
     def __repr__(self) -> str:
         return f"Run('{self.path}', task={self.spec.task!r}, net={self.spec.net.name!r})"
 
-    def _outputs(self, batch: dict[str, torch.Tensor], with_loss: bool) -> torch.Tensor:
-        outputs, _ = run_outputs(
+    def _outputs(self, encoded: Encoded, with_loss: bool) -> Outputs:
+        return run_outputs(
             self.task,
             self.net,
-            batch,
+            encoded.data,
             device=self.device,
             amp=autocast_dtype(self.device, self.spec.train.precision),
             with_loss=with_loss,
         )
-        return outputs
 
-    def predict(self, data: Any, *, beam: int | None = None) -> pd.DataFrame:
-        """Predictions as a table: for a table a path, DataFrame or list of row dicts; for
-        images files, folders or glob patterns; for series the history to forecast from;
-        for text models strings. `beam` sets a translator's beam width (1 = greedy)."""
-        if beam is not None:
-            self.task.use_beam(beam)
+    def _answers(self, data: Any) -> tuple[list[dict[str, Any]], Encoded]:
         encoded = self.task.encode(data, with_targets=False)
         self.notes = encoded.notes
-        outputs = self._outputs(encoded.batch, with_loss=False)
+        out = self._outputs(encoded, with_loss=False)
         self.last_encoded = encoded
-        return self.task.to_frame(self.task.decode(outputs, encoded.batch), encoded)
+        return self.task.decode(out.outputs, out.batch), encoded
+
+    def predict(self, data: Any, **decoding: Any) -> pd.DataFrame:
+        """Predictions as a table: for a table a path, DataFrame or list of row dicts; for
+        images files, folders or glob patterns; for series the history to forecast from;
+        for text models strings. `decoding` holds the task's decode options (e.g. a
+        translator's `beam=4`; `glassnet.load(run).task.decode_options` lists them)."""
+        with self.task.decoded_with(**decoding):
+            predictions, encoded = self._answers(data)
+        return self.task.to_frame(predictions, encoded)
+
+    def prediction_figure(self, predictions: pd.DataFrame, path: str | Path) -> Path | None:
+        """The task's picture of the last `predict` (e.g. the forecast with its history),
+        written to `path`; None when the task has none."""
+        if self.task.prediction_figure is None or self.last_encoded is None:
+            return None
+        from glassnet.explain.prediction_figures import draw_prediction
+
+        return draw_prediction(self, predictions, Path(path))
 
     def explain(self, inputs: Any = None) -> Explanation:
         """Look inside the net: views as figures + the numbers behind them, and a
@@ -162,13 +157,13 @@ class Run:
             labels=self.task.class_labels(),
         )
 
-    def predict_request(self, request: Request) -> PredictResponse:
+    def predict_request(self, request: Request, **decoding: Any) -> PredictResponse:
         """`predict` for a request model (rows, a history, uploaded images): JSON-ready
         answers in input order, plus the data check's notes. Requests carry data only."""
         self._check_request(request)
-        encoded = self.task.encode(self.task.request_source(request), with_targets=False)
-        outputs = self._outputs(encoded.batch, with_loss=False)
-        records = self.task.to_records(self.task.decode(outputs, encoded.batch), encoded)
+        with self.task.decoded_with(**decoding):
+            predictions, encoded = self._answers(self.task.request_source(request))
+        records = self.task.to_records(predictions, encoded)
         return PredictResponse(
             model=self.name, task=self.spec.task, predictions=records, notes=encoded.notes
         )
@@ -201,15 +196,11 @@ class Run:
                 f"not a {type(request).__name__}"
             )
 
-    def evaluate(
-        self, data: Any = None, report: bool = False, *, beam: int | None = None
-    ) -> dict[str, Any]:
+    def evaluate(self, data: Any = None, report: bool = False, **decoding: Any) -> dict[str, Any]:
         """Task metrics on labelled data (for forecasting, `data=None` backtests the run's
         own series; for translation it scores the run's own test split). With `report`,
         evaluation plots (confusion matrix, worst mistakes) are written under
-        `<run>/report/` and listed. `beam` sets a translator's beam width."""
-        if beam is not None:
-            self.task.use_beam(beam)
+        `<run>/report/` and listed. `decoding`: the task's decode options (e.g. `beam=4`)."""
         if data is None:
             if not self.task.evaluates_own_data():
                 raise ConfigError(
@@ -217,16 +208,17 @@ class Run:
                     fix="Pass a file or folder like the training data",
                 )
             data = self.spec.data.data
-        encoded = self.task.encode(data, with_targets=True)
-        self.notes = encoded.notes
-        outputs = self._outputs(encoded.batch, with_loss=True)
-        result: dict[str, Any] = dict(self.task.score(outputs, encoded.batch))
-        result["n"] = int(outputs.shape[0])
+        with self.task.decoded_with(**decoding):
+            encoded = self.task.encode(data, with_targets=True)
+            self.notes = encoded.notes
+            out = self._outputs(encoded, with_loss=True)
+        result: dict[str, Any] = dict(self.task.score(out.outputs, out.batch))
+        result["n"] = out.n
         if report:
             from glassnet.explain.evaluation import write_evaluation_report
 
             result["report"] = write_evaluation_report(
-                self.task, outputs, encoded, self.path / "report"
+                self.task, out, encoded, self.path / "report"
             )
         return result
 
@@ -287,7 +279,7 @@ def train(
     out: str | Path | None = None,
     resume: str | Path | None = None,
     quiet: bool = False,
-    notify: Notify | None = _stderr,
+    notify: Notify | None = stderr,
     callbacks: list[Callback] | None = None,
     **options: Any,
 ) -> Run:
@@ -303,133 +295,29 @@ def train(
         callbacks: extra `glassnet.engine.callbacks.Callback`s (they see `self.trainer`).
         **options: any spec option, e.g. target="churned", epochs=20, hidden=(64, 32).
 
+    Returns the run; None only on a machine other than rank 0's in a multi-machine run
+    (`nodes` > 1), whose processes took part while rank 0's machine wrote the run.
+
     Example:
         >>> run = glassnet.train("tabular", data="builtin:wine", epochs=20)   # doctest: +SKIP
         >>> run.metrics["test"]["accuracy"]                                   # doctest: +SKIP
     """
-    notify = None if quiet else notify
-    frames: dict[str, pd.DataFrame] = {}
-    for key in ("data", "val", "test"):
-        value = data if key == "data" else options.get(key)
-        if isinstance(value, pd.DataFrame):
-            frames[key] = value
-            value = IN_MEMORY
-        if value is not None:
-            options[key] = str(value)
-
-    if resume is not None:
-        run_dir = RunDir.open(resume)
-        spec = run_dir.read_spec()
-        if options.keys() - {"data", "val", "test"}:
-            raise ConfigError(
-                "a resumed run keeps its configuration",
-                fix="Pass only --resume (and the data again if it was in memory)",
-            )
-    else:
-        spec = build_spec(task, options, config)
-        run_dir = None
-
-    if spec.train.devices > 1 and not distributed.under_torchrun():
-        if frames:
-            raise ConfigError(
-                "data-parallel training (devices > 1) needs data in files",
-                fix="Save the DataFrame to CSV and pass its path",
-            )
-        return _launch_distributed(spec, out=out, resume=resume, quiet=quiet)
-
-    device = choose_device(spec.train.device)
-    world = distributed.init_world(device)
-    seed_everything(spec.seed, spec.train.deterministic)
-    task_obj = get_task_class(spec.task)(spec.data, seed=spec.seed)
-    if hasattr(task_obj, "frames"):
-        task_obj.frames.update(frames)
-    elif frames:
-        raise ConfigError(f"task '{spec.task}' does not take a DataFrame", fix="Pass a path")
-    splits = task_obj.load_data()
-    if notify and world.is_main:
-        for note in splits.notes:
-            notify(f"note: {note}")
-    if world.is_main and run_dir is None:
-        run_dir = RunDir.create(out, spec.task)
-    if world.is_main:
-        assert run_dir is not None
-        run_dir.write_spec(spec, device, world.size)
-        run_dir.write_preprocess(task_obj.state())
-
-    torch.manual_seed(spec.seed)  # the net's initial weights depend on the seed alone
-    net = task_obj.build_net(spec.net)
-    events: list[Callback] = [Progress(quiet=notify is None or not world.is_main)]
-    if world.is_main and run_dir is not None:
-        events += [
-            MetricsCSV(run_dir.metrics_csv),
-            TensorBoard(run_dir.tensorboard),
-            LearningSnapshots(run_dir.path / "snapshots" / "learning.safetensors"),
-        ]
-    trainer = Trainer(
-        task_obj,
-        net,
-        spec.train,
-        seed=spec.seed,
-        device=device,
-        run=run_dir if world.is_main else None,
-        world=world,
-        callbacks=events + list(callbacks or []),
+    spec, objects = plan(task, data, config=config, resume=resume, **options)
+    session = TrainingSession(
+        spec,
+        out=out,
+        resume=resume,
+        objects=objects,
+        notify=notify,
+        callbacks=callbacks,
+        quiet=quiet,
     )
-    fit = trainer.fit(splits, resume=resume is not None)
-    distributed.barrier(world)
-    metrics: dict[str, Any] = {}
-    if world.is_main and run_dir is not None:
-        load_weights(run_dir.weights, net)  # the best epoch's weights
-        metrics = _final_metrics(task_obj, net, splits, fit, device, spec)
-        atomic_write_json(run_dir.metrics_json, metrics)
-    distributed.shutdown(world)
-    return Run(run_dir.path if run_dir else Path("."), spec, task_obj, net, device, metrics, fit)
-
-
-def _final_metrics(
-    task: Task, net: nn.Module, splits: Any, fit: FitResult, device: torch.device, spec: RunSpec
-) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "monitor": fit.monitor,
-        "best_value": fit.best_value,
-        "best_epoch": fit.best_epoch + 1,
-        "epochs_run": fit.epochs_run,
-        "stopped": fit.stopped,
-        "train_seconds": round(fit.train_seconds, 3),
-        "samples_per_second": round(fit.samples_seen / max(fit.train_seconds, 1e-9), 1),
-    }
-    amp = autocast_dtype(device, spec.train.precision)
-    for name in ("val", "test"):
-        batch = getattr(splits, name)
-        if batch is not None:
-            outputs, loss = run_outputs(task, net, batch, device=device, amp=amp)
-            result[name] = {"loss": loss, **task.score(outputs, batch)}
-    return result
-
-
-def _launch_distributed(
-    spec: RunSpec, *, out: str | Path | None, resume: str | Path | None, quiet: bool
-) -> Run:
-    """Re-run this training under torchrun with `devices` processes, then load the result."""
-    if out is None and resume is None:
-        out = RunDir.create(None, spec.task).path
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = ["train", spec.task]
-        if resume is not None:
-            argv += ["--resume", str(resume)]
-        else:
-            cfg = Path(tmp) / "run.yaml"
-            cfg.write_text(dump_yaml(spec.to_dict()), encoding="utf-8")
-            argv += ["--config", str(cfg), "--out", str(out)]
-        if quiet:
-            argv.append("--quiet")
-        code = distributed.launch(spec.train.devices, argv)
-    if code != 0:
-        raise RunError(
-            f"distributed training failed (exit code {code})",
-            fix="See the messages above; try --devices 1 to debug",
-        )
-    return load(resume or out)
+    done = session.run()
+    if done.task is None or done.net is None or done.device is None:  # trained under torchrun
+        if not (done.path / "run.yaml").is_file():
+            return None  # type: ignore[return-value]  (another machine holds the run)
+        return load(done.path)
+    return Run(done.path, done.spec, done.task, done.net, done.device, done.metrics, done.fit)
 
 
 def load(path: str | Path, device: str = "auto") -> Run:
@@ -447,7 +335,5 @@ def load(path: str | Path, device: str = "auto") -> Run:
     dev = choose_device(device)
     metrics: dict[str, Any] = {}
     if run_dir.metrics_json.is_file():
-        import json
-
         metrics = json.loads(run_dir.metrics_json.read_text(encoding="utf-8"))
     return Run(run_dir.path, spec, task, place_net(net, dev), dev, metrics)

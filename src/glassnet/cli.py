@@ -16,7 +16,7 @@ from typing import Any
 
 from glassnet import api
 from glassnet._version import __version__
-from glassnet.cli_options import add_spec_options, given_options
+from glassnet.cli_options import add_option, add_spec_options, given_options
 from glassnet.data.builtin import get_dataset, list_datasets
 from glassnet.data.files import atomic_write_json, atomic_write_text
 from glassnet.engine import distributed
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="labelled data like the training data: a table, a folder of class folders, or "
         "builtin:NAME (forecasting: optional; backtests the run's own series)",
     )
-    _add_beam_flag(ev)
+    _add_decode_flags(ev)
     _add_output_flags(ev)
 
     pr = verbs.add_parser(
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write predictions to FILE (.csv or .json; forecasts also get a .png plot beside it)",
     )
-    _add_beam_flag(pr)
+    _add_decode_flags(pr)
     _add_output_flags(pr)
 
     ex = verbs.add_parser(
@@ -249,10 +249,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_beam_flag(parser: Any) -> None:
-    parser.add_argument(
-        "--beam", type=int, help="translation: beam width for decoding (default: the run's)"
-    )
+def _decode_fields() -> dict[str, tuple[Any, list[str]]]:
+    """Every task's decode options: {name: (field, tasks that take it)}."""
+    fields: dict[str, tuple[Any, list[str]]] = {}
+    for t in list_tasks():
+        for name, f in t.decode_options.model_fields.items():
+            fields.setdefault(name, (f, []))[1].append(t.name)
+    return fields
+
+
+def _add_decode_flags(parser: Any) -> None:
+    fields = _decode_fields()
+    if not fields:
+        return
+    group = parser.add_argument_group("decoding (the run's own settings unless given)")
+    for name, (f, owners) in fields.items():
+        add_option(
+            group, name, f.annotation, None, f"{owners and ', '.join(owners)}: {f.description}"
+        )
+
+
+def _decoding(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in _decode_fields() if hasattr(args, k)}
 
 
 def _add_output_flags(group: Any) -> None:
@@ -313,6 +331,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     if distributed.under_torchrun():
         return EXIT_OK  # a worker process: the launching process reports
+    if run is None:
+        _say(args, "This machine's processes are done; the run is written on rank 0's machine.")
+        return EXIT_OK
     fit = run.fit
     if fit is not None and fit.stopped == "interrupted":
         print(
@@ -349,7 +370,7 @@ def _notes(run: api.Run) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     run = api.load(args.run)
-    metrics = run.evaluate(args.data, report=True, beam=args.beam)
+    metrics = run.evaluate(args.data, report=True, **_decoding(args))
     _notes(run)
     if args.json:
         _emit_json({"run": str(run.path), "data": args.data, "metrics": metrics})
@@ -387,7 +408,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not inputs:
         raise GlassnetError("nothing to predict", fix="Pass input files (or --data PATH)")
     for item in inputs:
-        frame = run.predict(item, beam=args.beam)
+        frame = run.predict(item, **_decoding(args))
         _notes(run)
         if len(inputs) > 1 and "source" not in frame.columns:
             frame.insert(0, "source", item)
@@ -400,13 +421,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         else:
             atomic_write_text(out, preds.to_csv(index=False))
         print(f"wrote {len(preds)} predictions to {out}", file=sys.stderr)
-        if run.spec.task == "forecasting":
-            from glassnet.explain.forecast_plot import forecast_png
-
-            png = forecast_png(
-                preds, run.last_encoded.extra["history"], run.task.state(), out.with_suffix(".png")
-            )
-            print(f"wrote the forecast plot to {png}", file=sys.stderr)
+        png = run.prediction_figure(preds, out.with_suffix(".png"))
+        if png is not None:
+            print(f"wrote the picture of the predictions to {png}", file=sys.stderr)
     if args.json:
         _emit_json({"run": str(run.path), "predictions": preds.to_dict(orient="records")})
     elif not args.out:
@@ -418,9 +435,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     run = api.load(args.run)
     inputs: Any = None
     if args.inputs:
-        inputs = (
-            args.inputs if len(args.inputs) > 1 or run.spec.task == "images" else args.inputs[0]
-        )
+        inputs = args.inputs if len(args.inputs) > 1 else args.inputs[0]
     result = run.explain(inputs)
     _notes(run)
     if args.json:

@@ -10,11 +10,20 @@ sections, so `glassnet.train("tabular", epochs=5, hidden=(64,))` and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from glassnet.errors import ConfigError, did_you_mean
 from glassnet.nets import get_net_entry
@@ -68,10 +77,40 @@ class TrainSpec(Spec):
     )
     compile: bool = Field(False, description="run the net through torch.compile")
     deterministic: bool = Field(False, description="deterministic algorithms (bitwise resume)")
-    devices: int = Field(1, ge=1, description="data-parallel processes (DDP via torchrun)")
+    devices: int = Field(
+        1, ge=1, description="data-parallel processes per machine (DDP via torchrun)"
+    )
+    nodes: int = Field(1, ge=1, description="machines taking part (each runs the same command)")
+    master: str | None = Field(
+        None,
+        description="ADDR:PORT where the machines meet (rendezvous); needed with --nodes > 1",
+    )
+    stream: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="read training data in loader processes while training (on), hold it in "
+        "memory (off), or choose by size (auto)",
+    )
+    workers: int | None = Field(
+        None, ge=0, description="loader processes for streamed data (default: cores - 1, <= 4)"
+    )
     checkpoint_every: int = Field(
         0, ge=0, description="also checkpoint every N steps inside an epoch (0 = per epoch)"
     )
+
+    @model_validator(mode="after")
+    def _rendezvous(self) -> TrainSpec:
+        if self.nodes > 1 and not self.master:
+            raise ValueError(
+                f"--nodes {self.nodes} needs --master ADDR:PORT, the address every machine "
+                "can reach (e.g. the first node's, port 29500)"
+            )
+        if self.master is not None:
+            host, sep, port = self.master.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"--master must be ADDR:PORT (e.g. 10.0.0.1:29500), got {self.master!r}"
+                )
+        return self
 
 
 class NetSpec(Spec):
@@ -88,43 +127,52 @@ def net_options_model(name: str) -> type[BaseModel]:
     return create_model(f"{name}.options", __config__=ConfigDict(extra="forbid"), **fields)
 
 
-_DATA_SPECS: dict[str, type[DataSpec]] = {}
-_DEFAULT_NETS: dict[str, str] = {}
+@dataclass(frozen=True)
+class TaskEntry:
+    """A registered task as the specs see it. `cls` is the task class itself (typed loosely:
+    tasks sit above config); `tasks.get_task_class` reads this same registry."""
+
+    name: str
+    cls: Any
+    data_spec: type[DataSpec]
+    default_net: str
+    train_defaults: dict[str, Any]
 
 
-_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {}
+_TASKS: dict[str, TaskEntry] = {}
 
 
-def register_task_spec(
-    task: str,
-    data_spec: type[DataSpec],
-    default_net: str,
-    train_defaults: dict[str, Any] | None = None,
-) -> None:
-    """Called by each task module so specs can be validated by task name. `train_defaults`
-    replace TrainSpec's defaults for this task (e.g. more epochs for small series)."""
-    _DATA_SPECS[task] = data_spec
-    _DEFAULT_NETS[task] = default_net
-    _TRAIN_DEFAULTS[task] = dict(train_defaults or {})
+def register_task_entry(entry: TaskEntry) -> None:
+    """Called by `tasks.register_task`: the one registry of tasks."""
+    if entry.name in _TASKS:
+        raise ValueError(f"task '{entry.name}' is already registered")
+    _TASKS[entry.name] = entry
+
+
+def task_entry(task: str) -> TaskEntry:
+    if task not in _TASKS:
+        raise ConfigError(
+            f"unknown task '{task}'.{did_you_mean(task, _TASKS)}",
+            fix=f"Known tasks: {', '.join(sorted(_TASKS))}",
+        )
+    return _TASKS[task]
+
+
+def task_entries() -> list[TaskEntry]:
+    return [e for _, e in sorted(_TASKS.items())]
 
 
 def train_defaults(task: str) -> dict[str, Any]:
-    data_spec_class(task)
-    return dict(_TRAIN_DEFAULTS[task])
+    """TrainSpec values that suit `task` (e.g. more epochs for small series)."""
+    return dict(task_entry(task).train_defaults)
 
 
 def data_spec_class(task: str) -> type[DataSpec]:
-    if task not in _DATA_SPECS:
-        raise ConfigError(
-            f"unknown task '{task}'.{did_you_mean(task, _DATA_SPECS)}",
-            fix=f"Known tasks: {', '.join(sorted(_DATA_SPECS))}",
-        )
-    return _DATA_SPECS[task]
+    return task_entry(task).data_spec
 
 
 def default_net(task: str) -> str:
-    data_spec_class(task)
-    return _DEFAULT_NETS[task]
+    return task_entry(task).default_net
 
 
 class RunSpec(Spec):
@@ -214,7 +262,15 @@ def build_spec(
         )
     base = {k: v for k, v in base.items() if k != "task"}
     merged = route_options(task, options or {}, base)
-    return validate_spec(merged, source=str(config) if config is not None else "options")
+    # The data's own defaults (a built-in set's target column, ...) fill what was not given,
+    # before validation: run.yaml is then right by construction.
+    cls = task_entry(task).cls
+    data = merged.get("data")
+    if isinstance(data, dict):
+        merged["data"] = {**cls.data_defaults(data), **data}
+    spec = validate_spec(merged, source=str(config) if config is not None else "options")
+    cls.check_spec(spec.data)  # what training needs (a target column, ...), before data loads
+    return spec
 
 
 def validate_spec(values: dict[str, Any], source: str = "config") -> RunSpec:
@@ -242,7 +298,7 @@ def validate_spec(values: dict[str, Any], source: str = "config") -> RunSpec:
     data = section("data", data_cls, values.get("data"))
     raw_train = values.get("train")
     if raw_train is None or isinstance(raw_train, dict):
-        raw_train = {**_TRAIN_DEFAULTS.get(task, {}), **(raw_train or {})}
+        raw_train = {**train_defaults(task), **(raw_train or {})}
     train = section("train", TrainSpec, raw_train)
     raw_net = values.get("net") or {}
     if isinstance(raw_net, str):

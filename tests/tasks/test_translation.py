@@ -46,10 +46,24 @@ def test_beam_search_is_at_least_as_likely_as_greedy(en_fr: glassnet.api.Run) ->
 
 def test_beam_from_predict_and_evaluate(en_fr: glassnet.api.Run) -> None:
     again = glassnet.load(en_fr.path)
+    seen: list[int] = []
+    real = again.net.generate
+
+    def spy(*args, **kw):  # type: ignore[no-untyped-def]
+        seen.append(args[3] if len(args) > 3 else kw.get("beam", 1))
+        return real(*args, **kw)
+
+    again.net.generate = spy  # type: ignore[method-assign]
     beamed = again.predict(["eight thousand and eight"], beam=4)
-    assert again.task.state()["beam"] == 4 and list(beamed["translation"]) == ["huit mille huit"]
-    with pytest.raises(glassnet.errors.ConfigError, match="out of range"):
+    assert seen == [4] and list(beamed["translation"]) == ["huit mille huit"]
+    again.predict(["eight"])  # a decode option holds for its own call only
+    assert seen == [4, 1] and again.task.decoding.beam == 1
+    again.evaluate(beam=2)
+    assert seen[-1] == 2
+    with pytest.raises(glassnet.errors.ConfigError, match="--beam 0"):
         again.predict(["one"], beam=0)
+    with pytest.raises(glassnet.errors.ConfigError, match="--threshold does not apply"):
+        again.predict(["one"], threshold=0.5)
 
 
 def test_save_load_gives_identical_translations(en_fr: glassnet.api.Run) -> None:

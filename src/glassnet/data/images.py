@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
+from glassnet.data.splits import ItemSplit
 from glassnet.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -250,3 +252,38 @@ def load_images(paths: list[Path], size: int, mode: str) -> np.ndarray:
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         arrays = list(pool.map(lambda p: load_image(p, size, mode), paths))
     return np.stack(arrays)
+
+
+class ImageFiles(ItemSplit):
+    """Image files read one at a time (decoded by loader workers when streamed): sample i
+    is {"x": uint8 (C, size, size)} plus {"y": class index} when labelled."""
+
+    def __init__(
+        self, paths: list[Path], size: int, mode: str, targets: list[int] | None = None
+    ) -> None:
+        self.paths, self.size, self.mode, self.targets = list(paths), size, mode, targets
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, i: int) -> dict[str, torch.Tensor]:
+        pixels = load_image(self.paths[i], self.size, self.mode)
+        item = {"x": torch.from_numpy(np.array(pixels))}  # a writable copy
+        if self.targets is not None:
+            item["y"] = torch.tensor(self.targets[i])
+        return item
+
+    def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+    def nbytes(self) -> int:
+        channels = 1 if self.mode == "L" else 3
+        return len(self) * channels * self.size * self.size
+
+    def subset(self, idx: np.ndarray) -> ImageFiles:
+        return ImageFiles(
+            [self.paths[i] for i in idx],
+            self.size,
+            self.mode,
+            None if self.targets is None else [self.targets[i] for i in idx],
+        )

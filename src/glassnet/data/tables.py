@@ -11,8 +11,9 @@ from glassnet.errors import DataError, did_you_mean
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV/TSV/Parquet file into a DataFrame; empty or unreadable files raise DataError."""
+def read_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet file into a DataFrame (its first `nrows` rows when given);
+    empty or unreadable files raise DataError."""
     p = Path(path)
     if not p.exists():
         raise DataError(
@@ -34,11 +35,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(p)
+            frame = frame.head(nrows) if nrows else frame
         else:
             frame = pd.read_csv(
                 p,
                 sep=TABLE_SUFFIXES[suffix],
                 engine="python" if TABLE_SUFFIXES[suffix] is None else "c",
+                nrows=nrows,
             )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
         raise DataError(

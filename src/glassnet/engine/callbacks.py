@@ -22,7 +22,7 @@ class Callback:
     def on_train_start(
         self, *, total_epochs: int, steps_per_epoch: int, start_epoch: int, start_step: int
     ) -> None: ...
-    def on_step(self, *, epoch: int, step: int, loss: float | None) -> None: ...
+    def on_step(self, *, epoch: int, step: int, loss: Any) -> None: ...  # loss: a 0-d tensor
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None: ...
     def on_train_end(self, *, reason: str) -> None: ...
 
@@ -121,7 +121,7 @@ class Progress(Callback):
                 info="",
             )
 
-    def on_step(self, *, epoch: int, step: int, loss: float | None) -> None:
+    def on_step(self, *, epoch: int, step: int, loss: Any) -> None:
         if self.bar is not None:
             self.bar.update(self.task, advance=1, epoch=f"{epoch + 1}/{self.total_epochs}")
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -46,13 +47,29 @@ def init_world(device: torch.device) -> World:
     return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=local)
 
 
+def _flag_tensor(value: int) -> torch.Tensor:
+    """A one-number tensor where the backend can send it (NCCL: on the GPU)."""
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    return torch.tensor([value], device=device)
+
+
 def broadcast_flag(flag: bool, world: World) -> bool:
     """Rank 0's decision (e.g. early stop) for every rank."""
     if not world.distributed:
         return flag
-    t = torch.tensor([1 if flag else 0])
+    t = _flag_tensor(1 if flag else 0)
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def all_agree(flag: bool, world: World) -> bool:
+    """True only when `flag` holds on every rank (e.g. "my loss is finite"), so all ranks
+    take the same branch."""
+    if not world.distributed:
+        return flag
+    t = _flag_tensor(0 if flag else 1)
+    dist.all_reduce(t)
+    return int(t.item()) == 0
 
 
 def barrier(world: World) -> None:
@@ -65,14 +82,33 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
-def launch(nproc: int, argv: list[str]) -> int:
-    """Run `glassnet <argv>` under torchrun with `nproc` processes on this machine."""
+def wants_launch(train: Any) -> bool:
+    """Whether this process should start torchrun (more than one process wanted, and we are
+    not one of torchrun's workers already)."""
+    return (train.devices > 1 or train.nodes > 1) and not under_torchrun()
+
+
+def torchrun_args(train: Any) -> list[str]:
+    """torchrun's options: one machine standalone; several meet at `master` (c10d
+    rendezvous: no node ranks to hand out, the first to arrive hosts the store)."""
+    if train.nodes <= 1:
+        return ["--standalone", f"--nproc-per-node={train.devices}"]
+    return [
+        f"--nnodes={train.nodes}",
+        f"--nproc-per-node={train.devices}",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={train.master}",
+        "--rdzv-id=glassnet",
+    ]
+
+
+def launch(train: Any, argv: list[str]) -> int:
+    """Run `glassnet <argv>` under torchrun with the processes `train` asks for."""
     cmd = [
         sys.executable,
         "-m",
         "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
+        *torchrun_args(train),
         "-m",
         "glassnet",
         *argv,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from glassnet.engine.batches import sequential, to_device
-from glassnet.tasks import Batch, Task
-from glassnet.tasks._base import batch_size_of
+from glassnet.data.splits import Batch, Split, batch_size_of, concat_batches, map_tensors, to_device
+from glassnet.engine.batches import sequential
+from glassnet.tasks import Task
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
@@ -18,21 +20,37 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def _to_cpu(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().float().cpu() if t.is_floating_point() else t.detach().cpu()
+
+
+@dataclass
+class Outputs:
+    """What a pass over a split gives: the task's outputs (on CPU), the split's values other
+    than the net's inputs (targets, scales: what `decode` and `score` read), and the mean
+    loss when targets were there."""
+
+    outputs: Any
+    batch: Batch
+    loss: float | None
+    n: int
+
+
 @torch.no_grad()
 def run_outputs(
     task: Task,
     net: nn.Module,
-    data: Batch,
+    data: Split,
     *,
     device: torch.device,
     batch_size: int = 1024,
     amp: torch.dtype | None = None,
     with_loss: bool = True,
-) -> tuple[torch.Tensor, float | None]:
-    """Concatenated raw outputs for `data` (on CPU) and, with targets, the mean loss."""
+) -> Outputs:
+    """The outputs for every sample of `data`, in order, and with targets the mean loss."""
     was_training = net.training
     net.eval()
-    outs, loss_sum, n = [], 0.0, 0
+    outs, kept, loss_sum, n = [], [], 0.0, 0
     try:
         for batch in sequential(data, batch_size):
             batch = to_device(batch, device)
@@ -42,9 +60,17 @@ def run_outputs(
                     size = batch_size_of(batch)
                     loss_sum += float(step.loss) * size
                     n += size
-                    outs.append(step.outputs.float().cpu())
+                    out = step.outputs
                 else:
-                    outs.append(task.forward(net, batch).float().cpu())
+                    out = task.forward(net, batch)
+            outs.append(map_tensors(out, _to_cpu))
+            rest = {k: v for k, v in batch.items() if k not in task.input_keys}
+            kept.append(map_tensors(rest, lambda t: t.cpu()))
     finally:
         net.train(was_training)
-    return torch.cat(outs), (loss_sum / n if with_loss and n else None)
+    return Outputs(
+        outputs=task.collate_outputs(outs),
+        batch=concat_batches(kept) if kept and kept[0] else {},
+        loss=loss_sum / n if with_loss and n else None,
+        n=len(data),
+    )

@@ -20,8 +20,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from glassnet.config import TrainSpec
+from glassnet.data.splits import batch_size_of, to_device
 from glassnet.engine import distributed as dist_
-from glassnet.engine.batches import TensorBatches, to_device
+from glassnet.engine.batches import arrange, make_batches
 from glassnet.engine.callbacks import Callback
 from glassnet.engine.checkpoint import (
     has_checkpoint,
@@ -35,7 +36,6 @@ from glassnet.engine.optim import build_optimizer, build_scheduler
 from glassnet.engine.rundir import RunDir
 from glassnet.errors import ConfigError, TrainingError
 from glassnet.tasks import DataSplits, Task, higher_is_better
-from glassnet.tasks._base import batch_size_of
 
 
 @dataclass
@@ -85,17 +85,21 @@ class _LossTally:
         self.total: Any = float(total) if self.on_cpu else torch.tensor(float(total), device=device)
         self.count = int(count)
         self.steps = 0
+        self.checked = False
 
     def add(self, loss: torch.Tensor, n: int) -> bool:
-        """Add a batch's mean loss; False when the sum is (known to be) no longer finite."""
+        """Add a batch's mean loss; False when the sum is (known to be) no longer finite.
+        `checked` says whether this step looked (every step on CPU)."""
         self.count += n
         self.steps += 1
         if self.on_cpu:
             value = loss.item()
             self.total += value * n
+            self.checked = True
             return math.isfinite(value)
         self.total += loss.detach().float() * n
-        return bool(self.steps % self.CHECK_EVERY) or bool(torch.isfinite(self.total))
+        self.checked = self.steps % self.CHECK_EVERY == 0
+        return not self.checked or bool(torch.isfinite(self.total))
 
     def value(self) -> float:
         return float(self.total)
@@ -149,13 +153,28 @@ class Trainer:
     # ---- the loop ------------------------------------------------------------------------
     def fit(self, splits: DataSplits, *, resume: bool = False) -> FitResult:
         spec, world = self.spec, self.world
-        train = to_device(splits.train, self.device)
-        self.probe = {k: v[:1] for k, v in train.items()}  # a fixed input for snapshots
-        val = splits.val
+        # a fixed training input for the learning snapshots
+        self.probe = to_device(splits.train.take([0]), self.device)
+        val = arrange(splits.val, spec.stream, training=False) if splits.val is not None else None
         monitor = spec.monitor if val is not None else "train_loss"
-        batches = TensorBatches(
-            train, spec.batch_size, seed=self.seed, rank=world.rank, world_size=world.size
+        batches = make_batches(
+            splits.train,
+            spec.batch_size,
+            seed=self.seed,
+            device=self.device,
+            stream=spec.stream,
+            workers=spec.workers,
+            rank=world.rank,
+            world_size=world.size,
         )
+        self.streamed = batches.streamed
+        try:
+            return self._fit(batches, val, monitor, resume)
+        finally:
+            batches.close()
+
+    def _fit(self, batches: Any, val: Any, monitor: str, resume: bool) -> FitResult:
+        spec, world = self.spec, self.world
         steps_per_epoch = len(batches)
         optimizer = build_optimizer(self.net, spec, self.device)
         scheduler = build_scheduler(optimizer, spec, spec.epochs * steps_per_epoch)
@@ -204,8 +223,13 @@ class Trainer:
                     with autocast(self.device, self.amp):
                         loss = self.task.step(model, batch).loss
                     n_local = batch_size_of(batch)
-                    # Checked before backward, so a bad step never reaches the weights.
-                    if not tally.add(loss, n_local):
+                    # Checked before backward, so a bad step never reaches the weights; under
+                    # DDP every rank learns of a bad loss on any rank (else the others would
+                    # wait for it forever in backward's all-reduce).
+                    finite = tally.add(loss, n_local)
+                    if tally.checked:
+                        finite = dist_.all_agree(finite, world)
+                    if not finite:
                         self._nan_error(epoch, step, loop)
                     if world.distributed:  # so DDP's gradient mean equals the global mean
                         loss = loss * (n_local * world.size / n_global)
@@ -218,7 +242,7 @@ class Trainer:
                     seen += n_global
                     loop["global_step"] += 1
                     for cb in step_callbacks:
-                        cb.on_step(epoch=epoch, step=step, loss=None)
+                        cb.on_step(epoch=epoch, step=step, loss=loss.detach())
                     save_now = self.stop.requested or (
                         spec.checkpoint_every and loop["global_step"] % spec.checkpoint_every == 0
                     )
@@ -285,7 +309,7 @@ class Trainer:
             torch.distributed.all_reduce(total)
         metrics = {"train_loss": float(total[0] / total[1])}
         if val is not None:
-            outputs, val_loss = run_outputs(
+            out = run_outputs(
                 self.task,
                 self.net,
                 val,
@@ -293,8 +317,10 @@ class Trainer:
                 batch_size=max(self.spec.batch_size, 1024),
                 amp=self.amp,
             )
-            metrics["val_loss"] = float(val_loss or 0.0)
-            metrics.update({f"val_{k}": v for k, v in self.task.score(outputs, val).items()})
+            metrics["val_loss"] = float(out.loss or 0.0)
+            metrics.update(
+                {f"val_{k}": v for k, v in self.task.score(out.outputs, out.batch).items()}
+            )
         metrics["lr"] = float(optimizer.param_groups[0]["lr"])
         return metrics
 

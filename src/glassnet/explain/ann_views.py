@@ -20,7 +20,7 @@ def weight_maps(run: Any, encoded: Any) -> list[View]:
     linears = [m for m in run.net.modules() if isinstance(m, nn.Linear)]
     fig, axes = new_figure(4.8 * len(linears), 3.8, 1, len(linears))
     arrays = {}
-    names = getattr(getattr(run.task, "encoder", None), "feature_names", None)
+    names = run.task.feature_names()
     for i, (ax, layer) in enumerate(zip(np.atleast_1d(axes).ravel(), linears, strict=True)):
         w = layer.weight.detach().cpu().numpy()
         arrays[f"layer{i}"] = w
@@ -69,9 +69,7 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
 
     with torch.no_grad():
         gap = float(net(x)[0, target] - net(baseline)[0, target])
-    names = getattr(getattr(run.task, "encoder", None), "feature_names", None) or [
-        f"f{i}" for i in range(len(attr_np))
-    ]
+    names = run.task.feature_names() or [f"f{i}" for i in range(len(attr_np))]
     order = np.argsort(-np.abs(attr_np))[:15][::-1]
     fig, ax = new_figure(6, 0.3 * len(order) + 1.2)
     ax.barh(
@@ -79,7 +77,7 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
         attr_np[order],
         color=["#c44e52" if v > 0 else "#4c72b0" for v in attr_np[order]],
     )
-    label = run.task.labels[target] if getattr(run.task, "labels", None) else "output"
+    label = (run.task.class_labels() or ["output"] * (target + 1))[target]
     ax.set_title(
         f"why '{label}': sum of attributions {attr_np.sum():.3f} vs f(x) - f(baseline) {gap:.3f}",
         fontsize=9,
@@ -110,7 +108,7 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
 def decision_regions(run: Any, encoded: Any) -> list[View]:
     """What the net answers across the data: a 2-D projection (PCA) of the inputs, with the
     predicted class painted on the plane behind them."""
-    labels = getattr(run.task, "labels", None)
+    labels = run.task.class_labels()
     x = encoded.batch["x"].float()
     net = run.net.eval()
     n_embedded = getattr(net, "n_embedded", 0)
@@ -195,11 +193,7 @@ def network_drawing(run: Any, encoded: Any) -> list[View]:
     ]
     dense = x[0, : x.shape[1] - getattr(net, "n_embedded", 0)].numpy()
     with torch.no_grad():
-        out = (
-            torch.softmax(net(x), -1)[0].numpy()
-            if getattr(run.task, "labels", None)
-            else net(x)[0].numpy()
-        )
+        out = torch.softmax(net(x), -1)[0].numpy() if run.task.class_labels() else net(x)[0].numpy()
     for h in hooks:
         h.remove()
     hidden = layers
@@ -243,8 +237,8 @@ def network_drawing(run: Any, encoded: Any) -> list[View]:
                     lw=0.6,
                     zorder=1,
                 )
-    feature_names = getattr(getattr(run.task, "encoder", None), "feature_names", None) or []
-    side = {0: feature_names, len(columns) - 1: getattr(run.task, "labels", None) or []}
+    feature_names = run.task.feature_names() or []
+    side = {0: feature_names, len(columns) - 1: run.task.class_labels() or []}
     for c, idx, ys in positions:
         for i, y in zip(idx, ys, strict=True):
             if c in side and i < len(side[c]):
@@ -259,7 +253,7 @@ def network_drawing(run: Any, encoded: Any) -> list[View]:
     names = [
         "inputs",
         *[f"hidden {k + 1}" for k in range(len(hidden))],
-        "output" if not getattr(run.task, "labels", None) else "class probabilities",
+        "output" if not run.task.class_labels() else "class probabilities",
     ]
     ax.set_xticks(range(len(columns)), names)
     ax.set_xlim(-1.2, len(columns) - 1 + 1.2)

@@ -143,8 +143,9 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
 
     net = run.net.eval()
     task = run.task
-    raw = encoded.batch["x"][:1]
-    x = task.prepare(raw, net).contiguous()
+    first = {k: v[:1] for k, v in encoded.batch.items()}
+    raw = first["x"]
+    x = task.net_inputs(net, first)[0].contiguous()
     maps, hooks = [], []
     for stage in net.stages:
         hooks.append(stage.register_forward_hook(lambda m, i, o: maps.append(o.detach())))
@@ -190,7 +191,8 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
     cam = gradcam_of(net)
     sal = Saliency(net).attribute(x.clone().requires_grad_(True), target=target)
     sal = sal[0].abs().amax(0).detach().numpy()
-    label = task.labels[target] if getattr(task, "labels", None) else str(target)
+    labels = task.class_labels()
+    label = labels[target] if labels else str(target)
     fig, axes = new_figure(7.5, 2.8, 1, 3)
     for ax in axes.ravel():
         ax.axis("off")
@@ -235,7 +237,7 @@ def top_patches(run: Any, encoded: Any) -> list[View]:
     paths = listed.paths[:: max(len(listed.paths) // 300, 1)][:300]  # a spread-out sample
     batch = run.task.encode([str(p) for p in paths], with_targets=False).batch
     net = run.net.eval()
-    x = run.task.prepare(batch["x"], net).contiguous()
+    x = run.task.net_inputs(net, batch)[0].contiguous()
     images = batch["x"].numpy().transpose(0, 2, 3, 1)  # (N, S, S, C)
     stages = list(net.stages)[-2:]
     maps: list[torch.Tensor] = []

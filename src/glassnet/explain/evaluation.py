@@ -10,18 +10,25 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix
 
+from glassnet.engine.inference import Outputs
 from glassnet.explain.figures import new_figure, save_png
 from glassnet.tasks import Encoded, Task
 from glassnet.tasks.classification import per_class_report
 
 
 def write_evaluation_report(
-    task: Task, outputs: torch.Tensor, encoded: Encoded, out_dir: Path
+    task: Task, out: Outputs, encoded: Encoded, out_dir: Path
 ) -> dict[str, Any]:
     """PNG files and per-class numbers for a classification task; {} for other tasks."""
-    labels = getattr(task, "labels", None)
-    y = encoded.batch.get("y")
-    if not labels or y is None or outputs.ndim != 2 or outputs.shape[1] != len(labels):
+    labels = task.class_labels()
+    outputs, y = out.outputs, out.batch.get("y")
+    if (
+        not labels
+        or y is None
+        or not isinstance(outputs, torch.Tensor)
+        or outputs.ndim != 2
+        or outputs.shape[1] != len(labels)
+    ):
         return {}
     out_dir.mkdir(parents=True, exist_ok=True)
     probs = torch.softmax(outputs.float(), -1).numpy()
@@ -30,14 +37,31 @@ def write_evaluation_report(
     report["confusion_matrix"] = str(
         confusion_png(true, pred, labels, out_dir / "confusion_matrix.png")
     )
-    x = encoded.batch.get("x")
-    if x is not None and x.ndim == 4:
-        grid = worst_mistakes_png(
-            x, true, pred, probs, labels, encoded.names, out_dir / "worst_mistakes.png"
-        )
-        if grid is not None:
-            report["worst_mistakes"] = str(grid)
+    worst = worst_mistakes(true, pred, probs)
+    if len(worst):
+        pictures = task.pictures(encoded.data.take(worst.tolist()))
+        if pictures is not None:
+            names = [encoded.names[i] for i in worst] if encoded.names else None
+            report["worst_mistakes"] = str(
+                worst_mistakes_png(
+                    pictures,
+                    true[worst],
+                    pred[worst],
+                    probs[worst],
+                    labels,
+                    names,
+                    out_dir / "worst_mistakes.png",
+                )
+            )
     return report
+
+
+def worst_mistakes(
+    true: np.ndarray, pred: np.ndarray, probs: np.ndarray, limit: int = 16
+) -> np.ndarray:
+    """Indices of the wrong answers the net was most sure of, worst first."""
+    wrong = np.flatnonzero(true != pred)
+    return wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]
 
 
 def confusion_png(true: np.ndarray, pred: np.ndarray, labels: list[str], path: Path) -> Path:
@@ -72,19 +96,15 @@ def worst_mistakes_png(
     labels: list[str],
     names: list[str] | None,
     path: Path,
-    limit: int = 16,
-) -> Path | None:
-    wrong = np.flatnonzero(true != pred)
-    if len(wrong) == 0:
-        return None
-    worst = wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]
-    cols = min(8, len(worst))
-    rows = -(-len(worst) // cols)
+) -> Path:
+    """A grid of the given mistakes (already picked and ordered, worst first)."""
+    cols = min(8, len(images))
+    rows = -(-len(images) // cols)
     fig, axes = new_figure(1.6 * cols, 2.2 * rows + 0.4, rows, cols)
     axes = np.atleast_1d(axes).ravel()
     for ax in axes:
         ax.axis("off")
-    for ax, i in zip(axes, worst, strict=False):
+    for i, ax in zip(range(len(images)), axes, strict=False):
         img = images[i].cpu().numpy().transpose(1, 2, 0)
         ax.imshow(
             img.squeeze(-1) if img.shape[-1] == 1 else img,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from glassnet.explain.figures import new_figure, save_png
+from glassnet.explain.prediction_figures import register_prediction_figure
 
 
 def forecast_png(
@@ -44,3 +45,8 @@ def forecast_png(
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_png(fig, path)
+
+
+@register_prediction_figure("forecast")
+def _forecast_of_run(run: Any, predictions: pd.DataFrame, path: Path) -> Path:
+    return forecast_png(predictions, run.last_encoded.extra["history"], run.task.state(), path)

@@ -39,7 +39,7 @@ def token_attribution(run: Any, encoded: Any) -> list[View]:
     with torch.no_grad():
         probs = net(x, lengths).softmax(-1)[0]
     target = int(probs.argmax())
-    labels = run.task.labels
+    labels = run.task.class_labels() or [str(i) for i in range(len(probs))]
 
     def ig_of(model: Any) -> np.ndarray:
         e = model.embed_inputs(x).detach()
@@ -151,7 +151,7 @@ def attention_matrix(run: Any, encoded: Any) -> list[View]:
         src, src_len = encoded.batch["src"][i : i + 1], encoded.batch["src_len"][i : i + 1]
         n = int(src_len[0])
         outputs = task.forward(net, {"src": src[:, :n], "src_len": src_len})
-        out_tokens = task.translations(outputs)[0] + ["<eos>"]
+        out_tokens = (task.output_tokens(outputs) or [[]])[0] + ["<eos>"]
         attn = net.last_attention[0, : len(out_tokens), :n].numpy()
         src_tokens = _labels(encoded, i, n)
         fig, ax = new_figure(max(3.5, 0.45 * n + 1.8), max(2.5, 0.35 * len(out_tokens) + 1.2))
@@ -211,22 +211,26 @@ def token_map(run: Any, encoded: Any) -> list[View]:
     if net.embed is None:
         return []
     w = net.embed.weight.detach().cpu().numpy()
-    return [_embedding_map(w, run.task.state()["vocab"], "The learned token map", "seq-token-map")]
+    return [
+        _embedding_map(
+            w, run.task.vocabularies()["input"], "The learned token map", "seq-token-map"
+        )
+    ]
 
 
 @register_view("seq2seq", "model")
 def translation_token_maps(run: Any, encoded: Any) -> list[View]:
-    st = run.task.state()
+    vocab = run.task.vocabularies()
     return [
         _embedding_map(
             run.net.src_embed.weight.detach().cpu().numpy(),
-            st["src_vocab"],
+            vocab["source"],
             "The learned map of source tokens",
             "seq2seq-source-map",
         ),
         _embedding_map(
             run.net.tgt_embed.weight.detach().cpu().numpy(),
-            st["tgt_vocab"],
+            vocab["target"],
             "The learned map of target tokens",
             "seq2seq-target-map",
         ),

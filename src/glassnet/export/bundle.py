@@ -22,9 +22,10 @@ from torch import nn
 from glassnet._version import __version__
 from glassnet.config import RunSpec
 from glassnet.data.files import atomic_write_json
+from glassnet.data.splits import Split, concat_batches
 from glassnet.errors import ConfigError, ExportError, GlassnetError, RunError, did_you_mean
 from glassnet.export.formats import FORMATS, ExportFormat
-from glassnet.tasks import Batch, Task, get_task_class
+from glassnet.tasks import Task, get_task_class
 
 TOLERANCE = 1e-4
 MAX_CHECKED = 256  # held-out samples run through both models
@@ -71,7 +72,7 @@ def export_model(
     feeds = held_out_feeds(task, spec, data)
     module = _cpu_copy(task.export_module(net))
     with torch.no_grad():
-        eager = module(*feeds.values()).float().numpy()
+        eager = _arrays(module(*feeds.values()))
 
     building = folder.with_name(f".{folder.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
@@ -79,7 +80,7 @@ def export_model(
     try:
         model_file = building / kind.filename
         try:
-            kind.write(module, feeds, model_file, task.export_axes)
+            kind.write(module, feeds, model_file, task.export_axes, task.export_outputs)
         except Exception as e:  # the exporter's own message says which op failed
             raise ExportError(
                 f"{spec.net.name} could not be written as {fmt}: {str(e).splitlines()[0]}",
@@ -89,15 +90,15 @@ def export_model(
         if not diff <= tolerance:  # also catches NaN
             raise ExportError(
                 f"the {fmt} model differs from eager PyTorch by up to {diff:.3g} on "
-                f"{len(eager)} held-out inputs (the limit is {tolerance:g}); nothing was kept",
+                f"{len(eager[0])} held-out inputs (the limit is {tolerance:g}); nothing was kept",
                 fix="Report this with the run; --format torchscript may match where onnx does not",
             )
         atomic_write_json(building / "preprocess.json", task.state())
-        result = ExportResult(folder, folder / kind.filename, fmt, diff, len(eager), tolerance)
+        result = ExportResult(folder, folder / kind.filename, fmt, diff, len(eager[0]), tolerance)
         snippet = program(kind, task)
         (building / "predict.py").write_text(snippet, encoding="utf-8")
         (building / "README.md").write_text(
-            _readme(kind, spec, run_path, feeds, eager, result, snippet, task.export_axes),
+            _readme(kind, spec, run_path, feeds, eager, result, snippet, task),
             encoding="utf-8",
         )
         atomic_write_json(
@@ -108,7 +109,10 @@ def export_model(
                 "task": spec.task,
                 "net": spec.net.name,
                 "inputs": {k: _describe(v, task.export_axes.get(k)) for k, v in feeds.items()},
-                "output": _describe(torch.from_numpy(eager)),
+                "outputs": {
+                    name: _describe(torch.from_numpy(a))
+                    for name, a in zip(task.export_outputs, eager, strict=True)
+                },
                 "glassnet": __version__,
                 "torch": torch.__version__,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -142,7 +146,7 @@ def held_out_feeds(task: Task, spec: RunSpec, data: Any) -> dict[str, torch.Tens
     """The export inputs of up to MAX_CHECKED held-out samples: from `data` when given,
     else the run's own test and validation splits, re-read with the run's seed."""
     if data is not None:
-        batch: Batch | None = task.encode(data, with_targets=False).batch
+        held: list[Split] = [task.encode(data, with_targets=False).data]
     else:
         fresh = get_task_class(spec.task)(spec.data, seed=spec.seed)
         try:
@@ -152,23 +156,16 @@ def held_out_feeds(task: Task, spec: RunSpec, data: Any) -> dict[str, torch.Tens
                 f"the run's data could not be read again to check the export ({e})",
                 fix="Pass inputs to check it on with --data FILE (Python: data=...)",
             ) from None
-        held = [b for b in (splits.test, splits.val) if b is not None] or [splits.train]
-        batch = {k: _cat_padded([b[k] for b in held]) for k in task.export_inputs}
-    assert batch is not None
-    return {name: batch[name][:MAX_CHECKED].cpu().contiguous() for name in task.export_inputs}
+        held = [s for s in (splits.test, splits.val) if s is not None] or [splits.train]
+    parts = [s.take(range(min(len(s), MAX_CHECKED))) for s in held]
+    batch = concat_batches([{k: p[k] for k in task.input_keys} for p in parts])
+    return {name: batch[name][:MAX_CHECKED].cpu().contiguous() for name in task.input_keys}
 
 
-def _cat_padded(parts: list[torch.Tensor]) -> torch.Tensor:
-    """Concatenate on the batch axis, zero-padding the other axes (sequence splits are
-    padded to their own longest member)."""
-    shape = [max(p.shape[d] for p in parts) for d in range(1, parts[0].ndim)]
-    padded = []
-    for p in parts:
-        pad: list[int] = []
-        for d in reversed(range(1, p.ndim)):
-            pad += [0, shape[d - 1] - p.shape[d]]
-        padded.append(torch.nn.functional.pad(p, pad) if any(pad) else p)
-    return torch.cat(padded)
+def _arrays(out: Any) -> list[np.ndarray]:
+    """A graph's output(s) as numpy arrays, in `export_outputs` order."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return [o.detach().cpu().numpy() for o in outs]
 
 
 def _cpu_copy(module: nn.Module) -> nn.Module:
@@ -177,19 +174,27 @@ def _cpu_copy(module: nn.Module) -> nn.Module:
 
 
 def _parity(
-    kind: ExportFormat, path: Path, feeds: dict[str, torch.Tensor], eager: np.ndarray
+    kind: ExportFormat, path: Path, feeds: dict[str, torch.Tensor], eager: list[np.ndarray]
 ) -> float:
-    """Largest |exported - eager| over the whole held-out batch and a batch of one (which
-    proves the batch dimension is really dynamic)."""
+    """Largest |exported - eager| over every output, on the whole held-out batch and on a
+    batch of one (which proves the batch dimension is really dynamic)."""
     run = kind.runner(path)
     every = run({k: v.numpy() for k, v in feeds.items()})
     one = run({k: v[:1].numpy() for k, v in feeds.items()})
-    if every.shape != eager.shape or one.shape != eager[:1].shape:
-        raise ExportError(
-            f"the {kind.name} model returned shape {every.shape} where eager PyTorch "
-            f"returns {eager.shape}"
+    worst = 0.0
+    for e, a, b in zip(eager, every, one, strict=True):
+        if a.shape != e.shape or b.shape != e[:1].shape:
+            raise ExportError(
+                f"the {kind.name} model returned shape {a.shape} where eager PyTorch "
+                f"returns {e.shape}"
+            )
+        e64 = e.astype(np.float64)
+        worst = max(
+            worst,
+            float(np.abs(a.astype(np.float64) - e64).max()),
+            float(np.abs(b.astype(np.float64) - e64[:1]).max()),
         )
-    return float(max(np.abs(every - eager).max(), np.abs(one - eager[:1]).max()))
+    return worst
 
 
 def _describe(t: torch.Tensor, axes: dict[int, str] | None = None) -> dict[str, Any]:
@@ -227,7 +232,8 @@ class session:  # the same call as onnxruntime's InferenceSession.run
     @staticmethod
     def run(_, feeds):
         with torch.no_grad():
-            return [model(*(torch.from_numpy(v) for v in feeds.values())).numpy()]
+            out = model(*(torch.from_numpy(v) for v in feeds.values()))
+        return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
 
 
 prep = json.load(open("preprocess.json"))
@@ -245,11 +251,13 @@ def _readme(
     spec: RunSpec,
     run_path: Path,
     feeds: dict[str, torch.Tensor],
-    eager: np.ndarray,
+    eager: list[np.ndarray],
     result: ExportResult,
     snippet: str,
-    axes: dict[str, dict[int, str]],
+    task: Task,
 ) -> str:
+    axes = task.export_axes
+
     def shape(t: Any, axes: dict[int, str] | None = None) -> str:
         names = {0: "batch", **(axes or {})}
         return "(" + ", ".join(names.get(i, str(n)) for i, n in enumerate(t.shape)) + ")"
@@ -258,14 +266,18 @@ def _readme(
         f"- `{k}`: {str(v.dtype).removeprefix('torch.')} {shape(v, axes.get(k))}"
         for k, v in feeds.items()
     )
+    outputs = "\n".join(
+        f"- `{name}`: {a.dtype} {shape(a)}"
+        for name, a in zip(task.export_outputs, eager, strict=True)
+    )
     checked = (
         f"Checked when written: {kind.runtime} on {result.checked} held-out inputs (and on a "
         f"batch of one) matches eager PyTorch within {result.max_abs_diff:.2g} (the limit is "
         f"{result.tolerance:g})."
     )
-    needs = "numpy onnxruntime" if kind.name == "onnx" else "numpy torch"
-    if spec.task == "images":
-        needs += " pillow"
+    needs = " ".join(
+        ["numpy", "onnxruntime" if kind.name == "onnx" else "torch", *task.export_requires]
+    )
     return f"""# {run_path.name}, exported to {kind.name}
 
 Exported by glassnet {__version__} from `{run_path.name}` ({spec.task} task, net `{spec.net.name}`).
@@ -281,7 +293,7 @@ Exported by glassnet {__version__} from `{run_path.name}` ({spec.task} task, net
 
 ## Inputs and output
 {inputs}
-- `output`: float32 {shape(eager)}
+{outputs}
 
 ## Use it from plain Python (no glassnet needed)
 `pip install {needs}`, then from this folder:

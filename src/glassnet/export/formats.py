@@ -34,13 +34,14 @@ class ExportFormat(Protocol):
         feeds: dict[str, torch.Tensor],
         path: Path,
         axes: dict[str, dict[int, str]] | None = None,
+        outputs: tuple[str, ...] = ("output",),
     ) -> None: ...
 
     def runner(self, path: Path) -> Runner: ...
 
 
 class Runner(Protocol):
-    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
+    def __call__(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
 
 @contextlib.contextmanager
@@ -78,6 +79,7 @@ class Onnx:
         feeds: dict[str, torch.Tensor],
         path: Path,
         axes: dict[str, dict[int, str]] | None = None,
+        outputs: tuple[str, ...] = ("output",),
     ) -> None:
         names = list(feeds)
         dynamic = {n: {0: "batch", **(axes or {}).get(n, {})} for n in names}
@@ -94,8 +96,8 @@ class Onnx:
                 buffer,
                 dynamo=False,
                 input_names=names,
-                output_names=["output"],
-                dynamic_axes={**dynamic, "output": {0: "batch"}},
+                output_names=list(outputs),
+                dynamic_axes={**dynamic, **{o: {0: "batch"} for o in outputs}},
                 opset_version=ONNX_OPSET,
             )
         path.write_bytes(buffer.getvalue())
@@ -106,7 +108,7 @@ class Onnx:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # no warnings on stderr for every session
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return lambda feeds: session.run(None, feeds)[0]
+        return lambda feeds: session.run(None, feeds)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class TorchScript:
         feeds: dict[str, torch.Tensor],
         path: Path,
         axes: dict[str, dict[int, str]] | None = None,
+        outputs: tuple[str, ...] = ("output",),
     ) -> None:
         with warnings.catch_warnings():  # torch.jit is deprecated upstream but still loads
             warnings.simplefilter("ignore")
@@ -133,8 +136,9 @@ class TorchScript:
             loaded = torch.jit.load(str(path), map_location="cpu")
 
         @torch.no_grad()
-        def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
-            return loaded(*(torch.from_numpy(v) for v in feeds.values())).float().numpy()
+        def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            out = loaded(*(torch.from_numpy(v) for v in feeds.values()))
+            return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
 
         return run
 

@@ -10,6 +10,7 @@ the runs given at start-up, and requests carry data only.
 # annotations of the route functions made at start-up, which must be real classes.
 
 import asyncio
+import functools
 import logging
 import re
 import threading
@@ -17,10 +18,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from glassnet._version import __version__
@@ -30,10 +31,9 @@ from glassnet.serve.batching import MicroBatcher
 from glassnet.serve.guards import BearerToken, BodyLimit
 from glassnet.tasks.messages import (
     ExplainResponse,
-    ImagesRequest,
     ModelInfo,
     PredictResponse,
-    UploadedImage,
+    UploadedFile,
 )
 
 log = logging.getLogger("glassnet.serve")
@@ -50,21 +50,35 @@ STATUS_WORDS = {
 
 
 class ServedModel:
-    """One run behind the service: its micro-batcher, and one lock so that predictions and
-    explanations (which add hooks and switch RNNs to their traced loop) never overlap."""
+    """One run behind the service: a micro-batcher per set of decode options (requests are
+    only joined when they decode alike), and one lock so that predictions and explanations
+    (which add hooks and switch RNNs to their traced loop) never overlap."""
 
     def __init__(self, name: str, run: Run, max_batch: int, max_wait_ms: float) -> None:
         self.name = name  # the name it is served under (may differ from the run folder's)
         self.run = run
         self.lock = threading.Lock()
-        self.batcher = MicroBatcher(self._answer, max_items=max_batch, max_wait=max_wait_ms / 1e3)
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1e3
+        self.batchers: dict[tuple, MicroBatcher] = {}
 
     def info(self) -> ModelInfo:
         return self.run.info().model_copy(update={"name": self.name})
 
-    def _answer(self, request: Any) -> PredictResponse:
+    async def predict(self, request: Any, options: BaseModel | None) -> PredictResponse:
+        decoding = options.model_dump(exclude_none=True) if options is not None else {}
+        key = tuple(sorted(decoding.items()))
+        if key not in self.batchers:
+            self.batchers[key] = MicroBatcher(
+                functools.partial(self._answer, decoding=decoding),
+                max_items=self.max_batch,
+                max_wait=self.max_wait,
+            )
+        return await self.batchers[key].submit(request)
+
+    def _answer(self, request: Any, decoding: dict[str, Any]) -> PredictResponse:
         with self.lock:
-            return self.run.predict_request(request).model_copy(update={"model": self.name})
+            answer = self.run.predict_request(request, **decoding)
+            return answer.model_copy(update={"model": self.name})
 
     def explain(self, request: Any) -> ExplainResponse:
         with self.lock, _FIGURES:
@@ -95,7 +109,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
         yield
-        await asyncio.gather(*(s.batcher.close() for s in served.values()))
+        await asyncio.gather(*(b.close() for s in served.values() for b in s.batchers.values()))
 
     app = FastAPI(
         lifespan=lifespan,
@@ -160,32 +174,35 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
         return model.info()
 
     request_model = run.task.request_model
-    if request_model is ImagesRequest:
+    # Decode options (beam width, thresholds) travel as query parameters: ?beam=4.
+    options_model = _optional(run.task.decode_options)
+    Options = Annotated[options_model, Query()]  # noqa: N806
 
-        async def images(files: list[UploadFile]) -> ImagesRequest:
-            return ImagesRequest(files=[await _read_upload(f) for f in files])
+    if request_model.transport == "multipart":
+        Files = Annotated[  # noqa: N806
+            list[UploadFile], File(description=f"{request_model.what}, as form fields 'files'")
+        ]
 
-        async def predict_images(
-            files: Annotated[list[UploadFile], File(description="images to classify")],
-        ) -> PredictResponse:
-            return await model.batcher.submit(await images(files))
+        async def uploaded(files: list[UploadFile]) -> Any:
+            return request_model(files=[await _read_upload(f) for f in files])
 
-        async def explain_images(
-            files: Annotated[list[UploadFile], File(description="images to explain")],
-        ) -> ExplainResponse:
-            return await asyncio.to_thread(model.explain, await images(files))
+        async def predict_files(files: Files, options: Options) -> PredictResponse:
+            return await model.predict(await uploaded(files), options)
+
+        async def explain_files(files: Files) -> ExplainResponse:
+            return await asyncio.to_thread(model.explain, await uploaded(files))
 
         deps = [auth, Depends(_require_content_type("multipart/form-data"))]
         app.post(f"{base}/predict", tags=[tag], dependencies=deps, summary=f"Predict: {summary}")(
-            predict_images
+            predict_files
         )
         app.post(f"{base}/explain", tags=[tag], dependencies=deps, summary=f"Explain: {summary}")(
-            explain_images
+            explain_files
         )
         return
 
-    async def predict(body: request_model) -> PredictResponse:  # type: ignore[valid-type]
-        return await model.batcher.submit(body)
+    async def predict(body: request_model, options: Options) -> PredictResponse:  # type: ignore[valid-type]
+        return await model.predict(body, options)
 
     async def explain(body: request_model) -> ExplainResponse:  # type: ignore[valid-type]
         return await asyncio.to_thread(model.explain, body)
@@ -199,9 +216,18 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
     )
 
 
-async def _read_upload(f: UploadFile) -> UploadedImage:
+def _optional(model: type[BaseModel]) -> type[BaseModel]:
+    """The decode options with every field optional (absent = the run's own setting)."""
+    fields = {
+        name: (f.annotation | None, Field(None, description=f.description))
+        for name, f in model.model_fields.items()
+    }
+    return create_model(f"{model.__name__}Query", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+async def _read_upload(f: UploadFile) -> UploadedFile:
     name = Path(f.filename or "upload").name[:255] or "upload"  # a label, never a path
-    return UploadedImage(name=name, data=await f.read())
+    return UploadedFile(name=name, data=await f.read())
 
 
 def _require_content_type(expected: str) -> Any:
@@ -212,7 +238,7 @@ def _require_content_type(expected: str) -> Any:
                 415,
                 f"This endpoint takes {expected}, not {given or 'a body without a type'}. "
                 + (
-                    "Send the images as multipart form files named 'files'."
+                    "Send the files as multipart form fields named 'files'."
                     if expected.startswith("multipart")
                     else "Send a JSON object with Content-Type: application/json."
                 ),

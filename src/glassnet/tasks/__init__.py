@@ -1,5 +1,6 @@
 """Tasks: one module per job, one interface (`Task`). Importing registers every task."""
 
+from glassnet.data.splits import Batch, ItemSplit, Split, TensorSplit
 from glassnet.tasks import (  # noqa: F401  (registers them)
     forecasting,
     images,
@@ -8,8 +9,8 @@ from glassnet.tasks import (  # noqa: F401  (registers them)
     translation,
 )
 from glassnet.tasks._base import (
-    Batch,
     DataSplits,
+    DecodeOptions,
     Encoded,
     StepOutput,
     Task,
@@ -22,6 +23,10 @@ from glassnet.tasks._base import (
 __all__ = [
     "Batch",
     "DataSplits",
+    "DecodeOptions",
+    "ItemSplit",
+    "Split",
+    "TensorSplit",
     "Encoded",
     "StepOutput",
     "Task",

@@ -7,50 +7,65 @@ predictions, and scores them. The engine and the explainers see only this interf
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
-from glassnet.config import DataSpec, NetSpec, register_task_spec
-from glassnet.errors import ConfigError, did_you_mean
+from glassnet.config import (
+    DataSpec,
+    NetSpec,
+    TaskEntry,
+    register_task_entry,
+    task_entries,
+    task_entry,
+)
+from glassnet.data.splits import Batch, Split, concat_batches, materialise
+from glassnet.errors import ConfigError
+from glassnet.tasks import sources
 from glassnet.tasks.messages import Request, RowsRequest
 
-Batch = dict[str, torch.Tensor]  # every tensor has the same first (sample) dimension
 LOWER_IS_BETTER = ("loss", "mae", "rmse", "smape", "mase", "wer", "cer")
 
 
 @dataclass
 class StepOutput:
     loss: torch.Tensor  # scalar, mean over the batch
-    outputs: torch.Tensor  # raw net outputs, (B, ...)
+    outputs: Any  # raw net outputs: a tensor (B, ...) or a dict / tuple of them
 
 
 @dataclass
 class Encoded:
-    """User inputs turned into a batch: the tensors, notes for the user (e.g. unseen
+    """User inputs turned into a split: the samples, notes for the user (e.g. unseen
     categories, skipped files), and a name per sample (file paths) where there is one."""
 
-    batch: Batch
+    data: Split
     notes: list[str] = field(default_factory=list)
     names: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific (e.g. future times)
+    _batch: Batch | None = field(default=None, repr=False)
+
+    @property
+    def batch(self) -> Batch:
+        """All samples as one in-memory batch (for views of a few inputs)."""
+        if self._batch is None:
+            self._batch = materialise(self.data).batch
+        return self._batch
 
 
 @dataclass
 class DataSplits:
-    train: Batch
-    val: Batch | None
-    test: Batch | None
+    train: Split
+    val: Split | None
+    test: Split | None
     notes: list[str] = field(default_factory=list)  # what the data check found, for the user
-
-
-def batch_size_of(batch: Batch) -> int:
-    return int(next(iter(batch.values())).shape[0])
 
 
 def higher_is_better(metric: str) -> bool:
@@ -58,22 +73,65 @@ def higher_is_better(metric: str) -> bool:
     return not metric.split("_", 1)[-1].endswith(LOWER_IS_BETTER)
 
 
+class DecodeOptions(BaseModel):
+    """How a task turns outputs into answers at predict / evaluate time (beam width, score
+    threshold, ...). Tasks subclass it; the CLI, the Python API and REST read the fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Task(ABC):
-    """One job (tabular, images, ...) behind the interface the engine and explainers use."""
+    """One job (tabular, images, ...) behind the interface the engine and explainers use.
+
+    A task plugs in whole: everything that differs between tasks is declared here, by the
+    task, and read by the generic layers (engine, api, cli, serve, export, explain)."""
 
     name: ClassVar[str]
     data_spec: ClassVar[type[DataSpec]]
     default_net: ClassVar[str]
     train_defaults: ClassVar[dict[str, Any]] = {}  # TrainSpec values that suit this task
+    takes_objects: ClassVar[bool] = True  # the Python API may hand it in-memory data
+    input_keys: ClassVar[tuple[str, ...]] = ("x",)  # batch values the net reads, in order
+    decode_options: ClassVar[type[DecodeOptions]] = DecodeOptions
+    prediction_figure: ClassVar[str | None] = None  # a figure kind `explain` draws (predict)
 
-    def __init__(self, spec: DataSpec, state: dict[str, Any] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        spec: DataSpec,
+        state: dict[str, Any] | None = None,
+        seed: int = 0,
+        objects: dict[str, Any] | None = None,
+    ) -> None:
         self.spec = spec
         self.seed = seed  # for the train/val/test split
         self._st = state  # the fitted preprocessing: from load_data() or preprocess.json
+        self.objects = dict(objects or {})  # in-memory data by option ("data", "val", "test")
+        self._decoding: DecodeOptions | None = None
 
+    # ---- the spec, before any data loads -------------------------------------------------
+    @classmethod
+    def data_defaults(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Data options implied by the data itself (a built-in set's target column, ...);
+        they fill what the user left out, before the spec is validated."""
+        return sources.builtin_defaults(data.get("data"))
+
+    @classmethod
+    def check_spec(cls, spec: DataSpec) -> None:
+        """Refuse a spec training cannot start from (e.g. no target), before data loads."""
+        if spec.data is None:
+            raise ConfigError("no training data given", fix="Pass --data PATH (or builtin:NAME)")
+
+    def source(self, option: str = "data") -> sources.Source | None:
+        """Where the `data`, `val` or `test` option points (None when not given)."""
+        value = getattr(self.spec, option)
+        if value is None and option not in self.objects:
+            return None
+        return sources.open_source(value, self.objects, option)
+
+    # ---- data ------------------------------------------------------------------------------
     @abstractmethod
     def load_data(self) -> DataSplits:
-        """Read and check the data, split it, fit the preprocessing; returns tensors."""
+        """Read and check the data, split it, fit the preprocessing; returns the splits."""
 
     def state(self) -> dict[str, Any]:
         """The fitted preprocessing as plain JSON (stored as preprocess.json)."""
@@ -81,29 +139,40 @@ class Task(ABC):
         return self._st
 
     @abstractmethod
+    def encode(self, source: Any, *, with_targets: bool) -> Encoded:
+        """User inputs (file, folder, frame, ...) -> a split, notes and sample names."""
+
+    # ---- the net -----------------------------------------------------------------------------
+    @abstractmethod
     def build_net(self, net: NetSpec) -> nn.Module:
         """Create the registered net with the data-given sizes filled in."""
 
-    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        """Raw outputs for a batch without targets (prediction); tasks that prepare their
-        inputs (normalise, augment) override this and use it in `step`."""
-        return net(batch["x"])
+    def net_inputs(self, net: nn.Module, batch: Batch) -> tuple[torch.Tensor, ...]:
+        """The net's positional inputs for a batch, prepared as the net sees them (tasks
+        that normalise or augment inputs override this)."""
+        return tuple(batch[k] for k in self.input_keys)
+
+    def forward(self, net: nn.Module, batch: Batch) -> Any:
+        """Raw outputs for a batch without targets (prediction)."""
+        return net(*self.net_inputs(net, batch))
 
     @abstractmethod
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         """Forward one batch and compute the loss."""
 
+    def collate_outputs(self, parts: list[Any]) -> Any:
+        """Per-batch outputs (on CPU, in order) -> the outputs of the whole split."""
+        return concat_batches(parts)
+
+    # ---- answers -----------------------------------------------------------------------------
     @abstractmethod
-    def encode(self, source: Any, *, with_targets: bool) -> Encoded:
-        """User inputs (file, folder, frame, ...) -> a batch, notes and sample names."""
+    def decode(self, outputs: Any, batch: Batch) -> list[dict[str, Any]]:
+        """Raw outputs -> one user-facing prediction (a dict) per sample. `batch` holds the
+        split's values other than the net's inputs (targets, scales, ...)."""
 
     @abstractmethod
-    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
-        """Raw outputs -> one user-facing prediction (a dict) per sample."""
-
-    @abstractmethod
-    def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
-        """Task metrics for outputs against the batch's targets."""
+    def score(self, outputs: Any, batch: Batch) -> dict[str, float]:
+        """Task metrics for outputs against the batch's targets (values other than inputs)."""
 
     def to_frame(self, predictions: list[dict[str, Any]], encoded: Encoded) -> pd.DataFrame:
         """Predictions as a table, one row per sample ('source' first when named). Nested
@@ -127,12 +196,66 @@ class Task(ABC):
         """Whether `evaluate` without data makes sense (a backtest on the run's own data)."""
         return False
 
-    def use_beam(self, beam: int) -> None:
-        """Decode with this beam width from now on (not saved); only decoders have one."""
-        raise ConfigError(
-            f"--beam applies to translation models, not to {self.name} models",
-            fix="Leave --beam out",
-        )
+    # ---- decode options (beam width, thresholds): the same names everywhere ---------------
+    def default_decoding(self) -> dict[str, Any]:
+        """The run's own decode settings (e.g. the beam width it was trained with)."""
+        return {}
+
+    @property
+    def decoding(self) -> DecodeOptions:
+        if self._decoding is None:
+            return self.decode_options(**self.default_decoding())
+        return self._decoding
+
+    @contextlib.contextmanager
+    def decoded_with(self, **options: Any) -> Iterator[DecodeOptions]:
+        """Decode with these options inside the block (None values keep the run's own)."""
+        given = {k: v for k, v in options.items() if v is not None}
+        unknown = sorted(set(given) - set(self.decode_options.model_fields))
+        if unknown:
+            takes = sorted(self.decode_options.model_fields)
+            flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+            raise ConfigError(
+                f"{flags} {'does' if len(unknown) == 1 else 'do'} not apply to {self.name} models",
+                fix=f"{self.name} models take {', '.join(takes)}"
+                if takes
+                else "Leave it out: this task has no decode options",
+            )
+        try:
+            chosen = self.decode_options(**{**self.default_decoding(), **given})
+        except ValidationError as e:
+            problems = "; ".join(
+                f"--{'.'.join(map(str, err['loc'])).replace('_', '-')} "
+                f"{err.get('input')!r}: {err['msg']}"
+                for err in e.errors()
+            )
+            raise ConfigError(f"bad decode option: {problems}") from None
+        previous, self._decoding = self._decoding, chosen
+        try:
+            yield chosen
+        finally:
+            self._decoding = previous
+
+    # ---- what the views read (explain) -------------------------------------------------------
+    def class_labels(self) -> list[str] | None:
+        """Class names for classifiers, else None."""
+        return None
+
+    def feature_names(self) -> list[str] | None:
+        """Names of the net's input features, for tables."""
+        return None
+
+    def output_tokens(self, outputs: Any) -> list[list[str]] | None:
+        """Generated tokens per sample, for sequence generators (the attention view)."""
+        return None
+
+    def vocabularies(self) -> dict[str, list[str]]:
+        """Token lists by role ('input', 'source', 'target'), ids in order."""
+        return {}
+
+    def pictures(self, batch: Batch) -> torch.Tensor | None:
+        """The inputs as uint8 images (N, C, H, W) when they are pictures (mistake grids)."""
+        return None
 
     # ---- serving (glassnet.serve, Run.predict_request) -----------------------------------------
     request_model: ClassVar[type[Request]] = RowsRequest
@@ -146,10 +269,6 @@ class Task(ABC):
         """What a caller must send, for `Run.info()` and `GET /v1/models`."""
         return {}
 
-    def class_labels(self) -> list[str] | None:
-        """Class names for classifiers, else None."""
-        return None
-
     def to_records(self, predictions: list[dict[str, Any]], encoded: Encoded) -> list[dict]:
         """Predictions as JSON-ready objects ('source' first when inputs are named)."""
         names = encoded.names or [None] * len(predictions)
@@ -159,14 +278,16 @@ class Task(ABC):
         ]
 
     # ---- export (glassnet.export) ---------------------------------------------------------
-    export_inputs: ClassVar[tuple[str, ...]] = ("x",)  # batch keys the exported graph takes
     cannot_export: ClassVar[str | None] = None  # one line saying why, for tasks that can't
     # Dynamic axes beyond the batch: {input: {axis: name}}, e.g. sequence length.
     export_axes: ClassVar[dict[str, dict[int, str]]] = {}
+    export_outputs: ClassVar[tuple[str, ...]] = ("output",)  # names of the graph's outputs
+    export_requires: ClassVar[tuple[str, ...]] = ()  # pip packages the snippet needs beyond numpy
 
     def export_module(self, net: nn.Module) -> nn.Module:
-        """The graph to export: takes the batch tensors named in `export_inputs`, in order,
-        and returns what `forward` returns. Tasks whose `forward` prepares inputs wrap it."""
+        """The graph to export: takes the batch tensors named in `input_keys`, in order,
+        and returns `export_outputs` (one tensor, or a tuple in that order). Tasks whose
+        `forward` prepares inputs wrap the net."""
         return net
 
     def export_snippet(self) -> str:
@@ -194,25 +315,16 @@ def plain(value: Any) -> Any:
     return value
 
 
-_TASKS: dict[str, type[Task]] = {}
-
-
 def register_task(cls: type[Task]) -> type[Task]:
-    if cls.name in _TASKS:
-        raise ValueError(f"task '{cls.name}' is already registered")
-    _TASKS[cls.name] = cls
-    register_task_spec(cls.name, cls.data_spec, cls.default_net, cls.train_defaults)
+    register_task_entry(
+        TaskEntry(cls.name, cls, cls.data_spec, cls.default_net, dict(cls.train_defaults))
+    )
     return cls
 
 
 def get_task_class(name: str) -> type[Task]:
-    if name not in _TASKS:
-        raise ConfigError(
-            f"unknown task '{name}'.{did_you_mean(name, _TASKS)}",
-            fix=f"Known tasks: {', '.join(sorted(_TASKS))}",
-        )
-    return _TASKS[name]
+    return task_entry(name).cls  # type: ignore[no-any-return]
 
 
 def list_tasks() -> list[type[Task]]:
-    return [c for _, c in sorted(_TASKS.items())]
+    return [e.cls for e in task_entries()]

@@ -17,12 +17,12 @@ from torch import nn
 
 from glassnet.config import DataSpec, NetSpec
 from glassnet.data.series import SeriesTable, detect_season, parse_time, read_series
-from glassnet.data.tables import read_table, require_column
+from glassnet.data.splits import Batch, TensorSplit
+from glassnet.data.tables import require_column
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
 from glassnet.tasks._base import (
-    Batch,
     DataSplits,
     Encoded,
     StepOutput,
@@ -83,46 +83,45 @@ class ForecastingTask(Task):
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 150, "batch_size": 32, "patience": 25}
     spec: ForecastingDataSpec
 
-    def __init__(
-        self, spec: ForecastingDataSpec, state: dict[str, Any] | None = None, seed: int = 0
-    ) -> None:
-        super().__init__(spec, state, seed)
-        self.frames: dict[str, pd.DataFrame] = {}
+    prediction_figure: ClassVar[str | None] = "forecast"
 
-    # ---- reading -------------------------------------------------------------------------
-    def _read(self, value: Any, fill: bool | None = None) -> tuple[SeriesTable, pd.DataFrame]:
-        if isinstance(value, pd.DataFrame):
-            raw, source = value, "the DataFrame"
-        elif value is None or value == sources.IN_MEMORY:
-            if "data" not in self.frames:
-                raise ConfigError("no series given", fix="Pass --data FILE or builtin:NAME")
-            raw, source = self.frames["data"], "the DataFrame"
-        else:
-            path, defaults = sources.resolve(str(value))
-            for key, default in defaults.items():  # built-in data sets name their columns
-                if key not in self.spec.model_fields_set:
-                    setattr(self.spec, key, default)
-            raw, source = read_table(path), f"'{value}'"
-        spec = self.spec
-        fill = spec.fill if fill is None else fill
+    @classmethod
+    def check_spec(cls, spec: DataSpec) -> None:
+        super().check_spec(spec)
+        assert isinstance(spec, ForecastingDataSpec)
         if not spec.time or not spec.target:
+            columns = sources.peek_columns(spec.data)
             raise ConfigError(
                 "forecasting needs --time and --target columns",
-                fix=f"Columns are: {', '.join(map(str, raw.columns))}",
+                fix=f"Columns are: {', '.join(columns)}" if columns else "Name both columns",
             )
         overlap = set(spec.past) & set(spec.future)
         if overlap:
             raise ConfigError(f"{', '.join(sorted(overlap))} cannot be both past and future")
-        table = read_series(
+        quantiles = spec.quantiles
+        if (
+            len(quantiles) % 2 == 0
+            or sorted(quantiles) != quantiles
+            or not all(0 < q < 1 for q in quantiles)
+        ):
+            raise ConfigError(
+                f"quantiles must be an odd number of sorted values in (0, 1), got {quantiles}",
+                fix="For example --quantiles 0.1,0.5,0.9",
+            )
+
+    # ---- reading -------------------------------------------------------------------------
+    def _read(self, raw: pd.DataFrame, source: str, fill: bool | None = None) -> SeriesTable:
+        spec = self.spec
+        assert spec.time and spec.target
+        return read_series(
             raw,
             source=source,
             time=spec.time,
             target=spec.target,
             id_column=spec.id,
             covariates=[*spec.past, *spec.future],
-            fill=fill,
+            fill=spec.fill if fill is None else fill,
         )
-        return table, raw
 
     # ---- windows -------------------------------------------------------------------------
     def _features(self, part: pd.DataFrame, sid: str) -> np.ndarray:
@@ -174,17 +173,10 @@ class ForecastingTask(Task):
 
     # ---- the Task interface --------------------------------------------------------------
     def load_data(self) -> DataSplits:
-        table, _ = self._read(self.frames.get("data", self.spec.data))
+        src = self.source("data")
+        assert src is not None
+        table = self._read(sources.frame_of(src), src.name)
         spec = self.spec
-        if (
-            len(spec.quantiles) % 2 == 0
-            or sorted(spec.quantiles) != spec.quantiles
-            or not all(0 < q < 1 for q in spec.quantiles)
-        ):
-            raise ConfigError(
-                f"quantiles must be an odd number of sorted values in (0, 1), got {spec.quantiles}",
-                fix="For example --quantiles 0.1,0.5,0.9",
-            )
         groups = {sid: part.reset_index(drop=True) for sid, part in table.frame.groupby("id")}
         shortest = min(len(p) for p in groups.values())
         season = spec.season or detect_season(
@@ -249,7 +241,7 @@ class ForecastingTask(Task):
                 self._windows(feats, values, list(range(val0, test0 - hor + 1)), sid)
             )
             parts["test"].append(self._windows(feats, values, self._fold_origins(len(part)), sid))
-        splits = {k: _stack(v) for k, v in parts.items()}
+        splits = {k: TensorSplit(_stack(v)) for k, v in parts.items()}
         notes = table.notes + [
             f"{len(groups)} series, {shortest}+ points each, frequency "
             f"{table.freq}, season {season}, lookback {lookback}, "
@@ -311,15 +303,12 @@ class ForecastingTask(Task):
         """With targets: the backtest windows (the last folds x horizon steps of each series).
         Without: one forecast past the end of each series' history."""
         st = self.state()
-        if isinstance(source, pd.DataFrame):
-            raw = source
-        else:
-            path, _ = sources.resolve(str(source))
-            raw = read_table(path)
+        src = sources.open_source(source)
+        raw = sources.frame_of(src)
         future_rows = pd.DataFrame()
         if not with_targets:
             raw, future_rows = _split_future(raw, st)
-        table, _ = self._read(raw, st["fill"])
+        table = self._read(raw, src.name, st["fill"])
         batches, names, times, history = [], [], [], {}
         for sid, part in table.frame.groupby("id"):
             part = part.reset_index(drop=True)
@@ -346,7 +335,9 @@ class ForecastingTask(Task):
         batch = _stack(batches)
         if not with_targets:
             del batch["y"]
-        return Encoded(batch, table.notes, names=names, extra={"times": times, "history": history})
+        return Encoded(
+            TensorSplit(batch), table.notes, names=names, extra={"times": times, "history": history}
+        )
 
     def _append_future(
         self, part: pd.DataFrame, future_rows: pd.DataFrame, sid: str, freq: Any

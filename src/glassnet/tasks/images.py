@@ -7,6 +7,7 @@ training split, and augmented on the fly (random resized crop, flip, light colou
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch.nn import functional as F
 from glassnet.config import DataSpec, NetSpec
 from glassnet.data.augment import BatchAugment
 from glassnet.data.images import (
+    ImageFiles,
     ImageList,
     UnreadableImage,
     check_images,
@@ -25,16 +27,16 @@ from glassnet.data.images import (
     decode_image,
     expand_inputs,
     list_class_folders,
-    load_images,
 )
+from glassnet.data.splits import Batch, Split, TensorSplit, materialise
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.nets.cnn import PretrainedWeightsUnavailable
 from glassnet.tasks import sources
-from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
+from glassnet.tasks._base import DataSplits, Encoded, StepOutput, Task, register_task
 from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
 from glassnet.tasks.messages import MAX_FILES, ImagesRequest, Request, UploadedImage
-from glassnet.tasks.splitting import holdout
+from glassnet.tasks.splitting import split_indices
 
 SMALLEST_AUGMENTED = 32  # "auto" augmentation is off below this size: crops would eat digits
 
@@ -57,27 +59,32 @@ class ImagesTask(Task):
     data_spec: ClassVar[type[DataSpec]] = ImagesDataSpec
     default_net: ClassVar[str] = "cnn.small"
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 10}  # minutes, not hours, on a CPU
+    takes_objects: ClassVar[bool] = False  # folders of files (or uploads when serving)
+    export_requires: ClassVar[tuple[str, ...]] = ("pillow",)
     spec: ImagesDataSpec
 
     def __init__(
-        self, spec: ImagesDataSpec, state: dict[str, Any] | None = None, seed: int = 0
+        self, spec: ImagesDataSpec, state: dict[str, Any] | None = None, **kw: Any
     ) -> None:
-        super().__init__(spec, state, seed)
+        super().__init__(spec, state, **kw)
         self._augmenter: Any = None
         self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ---- data ----------------------------------------------------------------------------
-    def _folder(self, value: str | None) -> ImageList | None:
-        path, _ = sources.resolve(value)
-        return None if path is None else list_class_folders(path)
+    def _listing(self, option: str) -> ImageList | None:
+        src = self.source(option)
+        if src is None:
+            return None
+        if src.path is None:
+            raise ConfigError(
+                f"images are read from folders, not from {src.name}",
+                fix="Pass a folder with one sub-folder per class (or a CSV of path,label)",
+            )
+        return list_class_folders(src.path)
 
     def load_data(self) -> DataSplits:
-        images = self._folder(self.spec.data)
-        if images is None:
-            raise ConfigError(
-                "no training images given",
-                fix="Pass --data FOLDER (one sub-folder per class) or builtin:NAME",
-            )
+        images = self._listing("data")
+        assert images is not None
         check = check_images(images, skip_bad=self.spec.skip_bad)
         paths = [images.paths[i] for i in check.good]
         assert images.labels is not None
@@ -86,23 +93,23 @@ class ImagesTask(Task):
         mode = color_mode(check.modes)
         size = self.spec.image_size or _auto_size(check.sizes)
         y = np.array([names.index(lab) for lab in labels])
-        index = np.arange(len(paths))
 
-        explicit = {k: self._folder(getattr(self.spec, k)) for k in ("val", "test")}
-        held: dict[str, np.ndarray] = {}
-        train_idx = index
-        for key, fraction in (("test", self.spec.test_fraction), ("val", self.spec.val_fraction)):
-            if explicit[key] is None and fraction > 0:
-                train_idx, held[key] = holdout(train_idx, y[train_idx], fraction, self.seed)
+        given = {k: self._listing(k) for k in ("val", "test")}
+        train_idx, val_idx, test_idx = split_indices(
+            len(paths),
+            val_fraction=self.spec.val_fraction,
+            test_fraction=self.spec.test_fraction,
+            seed=self.seed,
+            labels=y,
+            given={k for k, v in given.items() if v is not None},
+        )
         if len(np.unique(y[train_idx])) < 2:
             raise DataError(
                 f"the training split of {images.source} has a single class",
                 fix="Add images of the other classes",
             )
-        pixels = load_images(paths, size, mode)
-        train_x = pixels[train_idx]
-        mean = train_x.reshape(len(train_x), train_x.shape[1], -1).mean(axis=(0, 2)) / 255
-        std = train_x.reshape(len(train_x), train_x.shape[1], -1).std(axis=(0, 2)) / 255
+        files = ImageFiles(paths, size, mode, y.tolist())
+        mean, std = _pixel_stats(files.subset(_stats_sample(train_idx, self.seed)))
         counts = np.bincount(y[train_idx], minlength=len(names))
         weights = None
         if counts.max() / max(counts.min(), 1) > 10:
@@ -119,20 +126,22 @@ class ImagesTask(Task):
             "augment": augment,
             "class_weights": weights,
         }
-
-        def batch(idx: np.ndarray) -> Batch:
-            return {"x": torch.from_numpy(pixels[idx].copy()), "y": torch.from_numpy(y[idx])}
-
-        splits = {k: batch(v) for k, v in held.items()}
-        for key, listed in explicit.items():
-            if listed is not None:
-                splits[key] = self.encode(listed, with_targets=True).batch
+        splits: dict[str, Split | None] = {}
+        for key, idx in (("val", val_idx), ("test", test_idx)):
+            listed = given[key]
+            if idx is not None:
+                splits[key] = files.subset(idx)
+            elif listed is not None:
+                splits[key] = self.encode(listed, with_targets=True).data
         notes = check.notes + [
             f"{len(paths)} images, {len(names)} classes, {mode}, "
             f"{size}x{size} px, augmentation {'on' if augment else 'off'}"
         ]
         return DataSplits(
-            train=batch(train_idx), val=splits.get("val"), test=splits.get("test"), notes=notes
+            train=files.subset(train_idx),
+            val=splits.get("val"),
+            test=splits.get("test"),
+            notes=notes,
         )
 
     @property
@@ -152,8 +161,9 @@ class ImagesTask(Task):
         except PretrainedWeightsUnavailable as e:
             raise ConfigError(str(e)) from None
 
-    def prepare(self, x: torch.Tensor, net: nn.Module) -> torch.Tensor:
+    def net_inputs(self, net: nn.Module, batch: Batch) -> tuple[torch.Tensor, ...]:
         """uint8 (B, C, S, S) -> augmented (training only), normalised float."""
+        x = batch["x"]
         st = self.state()
         if net.training and st["augment"]:
             if self._augmenter is None:
@@ -170,10 +180,10 @@ class ImagesTask(Task):
             _unwrap(net), "prefers_channels_last", False
         ):
             x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return (x,)
 
-    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        return net(self.prepare(batch["x"], net))
+    def pictures(self, batch: Batch) -> torch.Tensor | None:
+        return batch["x"]
 
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         out = self.forward(net, batch)
@@ -215,15 +225,14 @@ class ImagesTask(Task):
         if isinstance(source, ImageList):
             images = source
         elif with_targets:
-            path, _ = sources.resolve(str(source))
-            images = list_class_folders(path)  # type: ignore[arg-type]
+            images = list_class_folders(self._path_of(source))
         else:
             items = source if isinstance(source, (list, tuple)) else [source]
-            images = expand_inputs([str(sources.resolve(str(i))[0]) for i in items])
+            images = expand_inputs([str(self._path_of(i)) for i in items])
         check = check_images(images, skip_bad=self.spec.skip_bad)
         st = self.state()
         paths = [images.paths[i] for i in check.good]
-        batch: Batch = {"x": torch.from_numpy(load_images(paths, st["image_size"], st["mode"]))}
+        targets = None
         if with_targets:
             assert images.labels is not None
             labels = [images.labels[i] for i in check.good]
@@ -233,8 +242,19 @@ class ImagesTask(Task):
                     f"{images.source} has classes the model does not know: {', '.join(unknown)}",
                     fix=f"Known classes: {', '.join(st['labels'])}",
                 )
-            batch["y"] = torch.tensor([st["labels"].index(lab) for lab in labels])
-        return Encoded(batch, check.notes, names=[str(p) for p in paths])
+            targets = [st["labels"].index(lab) for lab in labels]
+        files = ImageFiles(paths, st["image_size"], st["mode"], targets)
+        return Encoded(files, check.notes, names=[str(p) for p in paths])
+
+    @staticmethod
+    def _path_of(value: Any) -> Path:
+        src = sources.open_source(value)
+        if src.path is None:
+            raise ConfigError(
+                f"images are read from files, not from {src.name}",
+                fix="Pass image files, folders or glob patterns",
+            )
+        return src.path
 
     def _encode_uploads(self, uploads: list[UploadedImage]) -> Encoded:
         """Images sent as bytes (the REST service): decoded in memory, never written."""
@@ -248,13 +268,33 @@ class ImagesTask(Task):
                     f"upload '{up.name}' is not an image glassnet can read ({e})",
                     fix="Send PNG, JPEG, BMP, GIF, TIFF or WebP files",
                 ) from None
-        return Encoded({"x": torch.from_numpy(np.stack(arrays))}, names=[u.name for u in uploads])
+        return Encoded(
+            TensorSplit({"x": torch.from_numpy(np.stack(arrays))}), names=[u.name for u in uploads]
+        )
 
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         return decode_classes(outputs, self.labels)
 
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
         return score_classes(outputs, batch["y"])
+
+
+STATS_SAMPLE = 2000  # training images read to fit the normalisation
+
+
+def _stats_sample(train_idx: np.ndarray, seed: int) -> np.ndarray:
+    """The training images the pixel statistics come from: all of them up to STATS_SAMPLE,
+    else a seeded spread of that many."""
+    if len(train_idx) <= STATS_SAMPLE:
+        return train_idx
+    return np.sort(np.random.default_rng(seed).choice(train_idx, STATS_SAMPLE, replace=False))
+
+
+def _pixel_stats(files: ImageFiles) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and spread of the pixels, in [0, 1]."""
+    x = materialise(files).batch["x"].numpy()
+    flat = x.reshape(len(x), x.shape[1], -1)
+    return flat.mean(axis=(0, 2)) / 255, flat.std(axis=(0, 2)) / 255
 
 
 def _auto_size(sizes: list[tuple[int, int]]) -> int:

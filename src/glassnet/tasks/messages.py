@@ -24,6 +24,8 @@ class Request(BaseModel):
     # The list field that requests of this kind can be concatenated on (micro-batching);
     # None when requests must be answered one at a time.
     batch_field: ClassVar[str | None] = None
+    # How it travels over HTTP: a JSON body, or multipart form files (`FilesRequest`).
+    transport: ClassVar[str] = "json"
 
 
 class RowsRequest(Request):
@@ -62,16 +64,27 @@ class TextsRequest(Request):
     )
 
 
-class UploadedImage(BaseModel):
+class UploadedFile(BaseModel):
     name: str = Field(max_length=255, description="the file name, for messages and answers")
-    data: bytes = Field(description="the encoded image (PNG, JPEG, ...)")
+    data: bytes = Field(description="the file's bytes (an encoded image, audio, ...)")
 
 
-class ImagesRequest(Request):
-    """Encoded images (multipart uploads over HTTP)."""
+UploadedImage = UploadedFile
+
+
+class FilesRequest(Request):
+    """Files sent as multipart form fields named 'files' (never paths)."""
 
     batch_field: ClassVar[str | None] = "files"
-    files: list[UploadedImage] = Field(min_length=1, max_length=MAX_FILES)
+    transport: ClassVar[str] = "multipart"
+    what: ClassVar[str] = "files"  # how the route's documentation names them
+    files: list[UploadedFile] = Field(min_length=1, max_length=MAX_FILES)
+
+
+class ImagesRequest(FilesRequest):
+    """Encoded images (multipart uploads over HTTP)."""
+
+    what: ClassVar[str] = "images (PNG, JPEG, BMP, GIF, TIFF, WebP)"
 
 
 class PredictResponse(BaseModel):

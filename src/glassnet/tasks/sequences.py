@@ -19,15 +19,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec
+from glassnet.data.splits import Batch, TensorSplit
 from glassnet.data.tables import require_column
 from glassnet.data.text import TOKENIZER_SNIPPET, Tokenizer, Vocab, fit_length, unknown_note
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
-from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
+from glassnet.tasks._base import DataSplits, Encoded, StepOutput, Task, register_task
 from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
 from glassnet.tasks.messages import Request, RowsRequest, TextsRequest
-from glassnet.tasks.splitting import holdout
+from glassnet.tasks.splitting import split_indices
 from glassnet.tasks.text_inputs import as_texts, read_text_table
 
 FILE_ID, FOLDER_LABEL = "file", "label"  # columns made for a folder of sequence files
@@ -79,37 +80,58 @@ class SequencesTask(Task):
     data_spec: ClassVar[type[DataSpec]] = SequencesDataSpec
     default_net: ClassVar[str] = "seq.lstm"
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 20, "patience": 6}
-    export_inputs: ClassVar[tuple[str, ...]] = ("x", "lengths")
+    input_keys: ClassVar[tuple[str, ...]] = ("x", "lengths")
     export_axes: ClassVar[dict[str, dict[int, str]]] = {"x": {1: "steps"}}
     spec: SequencesDataSpec
 
     def __init__(
-        self, spec: SequencesDataSpec, state: dict[str, Any] | None = None, seed: int = 0
+        self, spec: SequencesDataSpec, state: dict[str, Any] | None = None, **kw: Any
     ) -> None:
-        super().__init__(spec, state, seed)
-        self.frames: dict[str, pd.DataFrame] = {}
+        super().__init__(spec, state, **kw)
         self._tokenizer: Tokenizer | None = None
         self._vocab: Vocab | None = None
 
+    @classmethod
+    def data_defaults(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A folder of sequence files (no train.csv) names its sequences by file and labels
+        them by class folder."""
+        out = super().data_defaults(data)
+        value = data.get("data")
+        if isinstance(value, str) and value != sources.IN_MEMORY and not data.get("text"):
+            path, _ = sources.resolve(value)
+            if path is not None and path.is_dir() and not (path / "train.csv").is_file():
+                out.setdefault("id", FILE_ID)
+                out.setdefault("target", FOLDER_LABEL)
+        return out
+
+    @classmethod
+    def check_spec(cls, spec: DataSpec) -> None:
+        super().check_spec(spec)
+        assert isinstance(spec, SequencesDataSpec)
+        columns = sources.peek_columns(spec.data)
+        listing = f"Columns are: {', '.join(columns)}" if columns else None
+        if not spec.target:
+            raise ConfigError(
+                "no target column given",
+                fix="Pass --target COLUMN"
+                + (f"; {listing[0].lower()}{listing[1:]}" if listing else ""),
+            )
+        if not spec.text and not spec.id:
+            raise ConfigError(
+                "say what the sequences are: --text COLUMN for text, or --id COLUMN (and "
+                "--time) for numeric sequences in long format",
+                fix=listing or "Name the columns",
+            )
+
     # ---- reading --------------------------------------------------------------------------
-    def _read(self, which: str) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    def _read(self, option: str) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
         """(frame, standard test frame or None, name) for the data / val / test option."""
-        if which in self.frames:
-            return self.frames[which], None, f"the {which} DataFrame"
-        value = getattr(self.spec, which)
-        path, defaults = sources.resolve(value)
-        if path is None:
+        src = self.source(option)
+        if src is None:
             return None, None, ""
-        if which == "data":
-            for key in ("text", "target", "id", "time"):
-                if getattr(self.spec, key) is None and key in defaults:
-                    setattr(self.spec, key, defaults[key])
-        if path.is_dir() and not (path / "train.csv").is_file():
-            if which == "data" and not self.spec.text:  # one sequence per file
-                self.spec.id = self.spec.id or FILE_ID
-                self.spec.target = self.spec.target or FOLDER_LABEL
-            return sequence_files(path), None, f"'{value}'"
-        return self._read_source(path)
+        if src.path is None:
+            return sources.frame_of(src), None, src.name
+        return self._read_path(src.path, src.value)
 
     @property
     def numeric(self) -> bool:
@@ -117,20 +139,8 @@ class SequencesTask(Task):
 
     def load_data(self) -> DataSplits:
         frame, standard_test, source = self._read("data")
-        if frame is None:
-            raise ConfigError("no training data given", fix="Pass --data FILE (or builtin:NAME)")
         spec = self.spec
-        if not spec.target:
-            raise ConfigError(
-                "no target column given",
-                fix=f"Pass --target COLUMN; columns are: {', '.join(map(str, frame.columns))}",
-            )
-        if not spec.text and not spec.id:
-            raise ConfigError(
-                "say what the sequences are: --text COLUMN for text, or --id COLUMN (and "
-                "--time) for numeric sequences in long format",
-                fix=f"Columns are: {', '.join(map(str, frame.columns))}",
-            )
+        assert frame is not None and spec.target
         require_column(frame, spec.target, source, "target")
         notes: list[str] = []
         items, labels, names = self._items(frame, source, notes, with_targets=True)
@@ -138,17 +148,18 @@ class SequencesTask(Task):
         if len(classes) < 2:
             raise DataError(f"{source} has a single class ('{classes[0]}')", fix="Add classes")
 
-        idx = np.arange(len(items))
-        test_idx: np.ndarray | None = None
         val_frame, _, _ = self._read("val")
         test_frame, _, _ = self._read("test")
         if standard_test is not None and test_frame is None:
             test_frame = standard_test
-        if test_frame is None and spec.test_fraction:
-            idx, test_idx = holdout(idx, [labels[i] for i in idx], spec.test_fraction, self.seed)
-        val_idx: np.ndarray | None = None
-        if val_frame is None and spec.val_fraction:
-            idx, val_idx = holdout(idx, [labels[i] for i in idx], spec.val_fraction, self.seed)
+        idx, val_idx, test_idx = split_indices(
+            len(items),
+            val_fraction=spec.val_fraction,
+            test_fraction=spec.test_fraction,
+            seed=self.seed,
+            labels=labels,
+            given={k for k, f in (("val", val_frame), ("test", test_frame)) if f is not None},
+        )
 
         train_items = [items[i] for i in idx]
         self._st = {"mode": "numeric" if spec.id and not spec.text else "text", "labels": classes}
@@ -160,12 +171,12 @@ class SequencesTask(Task):
             + (f", {len(st['channels'])} channels" if "channels" in st else "")
         )
 
-        def part(ix: np.ndarray) -> Batch:
-            return self._batch([items[i] for i in ix], [labels[i] for i in ix], notes, names)
+        def part(ix: np.ndarray) -> TensorSplit:
+            return TensorSplit(self._batch([items[i] for i in ix], [labels[i] for i in ix], notes))
 
-        def given(f: pd.DataFrame, name: str) -> Batch:
-            its, labs, nms = self._items(f, name, notes, with_targets=True)
-            return self._batch(its, labs, notes, nms)
+        def given(f: pd.DataFrame, name: str) -> TensorSplit:
+            its, labs, _ = self._items(f, name, notes, with_targets=True)
+            return TensorSplit(self._batch(its, labs, notes))
 
         val = given(val_frame, "the validation data") if val_frame is not None else None
         test = given(test_frame, "the test data") if test_frame is not None else None
@@ -284,9 +295,7 @@ class SequencesTask(Task):
         assert self._vocab is not None
         return self._tokenizer, self._vocab
 
-    def _batch(
-        self, items: list[Any], labels: list[str], notes: list[str], names: list[str] | None
-    ) -> Batch:
+    def _batch(self, items: list[Any], labels: list[str], notes: list[str]) -> Batch:
         batch, more = self._tensors(items)
         notes += [n for n in more if n not in notes]
         if labels:
@@ -352,9 +361,6 @@ class SequencesTask(Task):
             **net.options,
         )
 
-    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        return net(batch["x"], batch["lengths"])
-
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         out = self.forward(net, batch)
         return StepOutput(loss=F.cross_entropy(out.float(), batch["y"]), outputs=out)
@@ -367,16 +373,15 @@ class SequencesTask(Task):
         if texts is not None:
             items, labels, names = texts, [], [t if len(t) <= 60 else t[:57] + "..." for t in texts]
         else:
-            if isinstance(source, pd.DataFrame):
-                frame, name = source, "the DataFrame"
-            elif isinstance(source, list) and all(isinstance(r, dict) for r in source):
-                frame, name = pd.DataFrame(source), "the given rows"
+            src = sources.open_source(source)
+            if src.path is None:
+                frame, name = sources.frame_of(src), src.name
             else:
-                frame, test, name = self._read_source(source)
+                frame, test, name = self._read_path(src.path, src.value)
                 if with_targets and test is not None:
                     frame, name = test, name.replace("train.csv", "test.csv")
             items, labels, names = self._items(frame, name, notes, with_targets=with_targets)
-        batch = self._batch(items, labels, notes, names)
+        batch = self._batch(items, labels, notes)
         extra = {}
         if st["mode"] == "text":
             tok, vocab = self._tools()
@@ -384,13 +389,11 @@ class SequencesTask(Task):
                 [vocab.itos[i] for i in row[:n]]
                 for row, n in zip(batch["x"].tolist(), batch["lengths"].tolist(), strict=True)
             ]
-        return Encoded(batch, notes, names=names, extra=extra)
+        return Encoded(TensorSplit(batch), notes, names=names, extra=extra)
 
-    def _read_source(self, source: Any) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    def _read_path(self, path: Path, source: str) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
         """A table file; a folder with train.csv (+ test.csv); or a folder of sequence
         files (one CSV per sequence, in class sub-folders when labelled)."""
-        path, _ = sources.resolve(str(source))
-        assert path is not None
         if path.is_dir():
             train, test = path / "train.csv", path / "test.csv"
             if not train.is_file():
@@ -440,6 +443,10 @@ class SequencesTask(Task):
 
     def class_labels(self) -> list[str] | None:
         return self.labels
+
+    def vocabularies(self) -> dict[str, list[str]]:
+        st = self.state()
+        return {"input": list(st["vocab"])} if "vocab" in st else {}
 
 
 # Plain-Python twins of the tokenizing / long-format reading above, for the export README.

@@ -21,3 +21,26 @@ def holdout(
             strat = np.asarray(labels)
     kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=strat)
     return np.asarray(kept), np.asarray(held)
+
+
+def split_indices(
+    n: int,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    labels: Sequence | None = None,
+    given: set[str] | frozenset[str] = frozenset(),
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The split policy of every row-wise task: (train, val, test) indices of `n` samples.
+
+    A split given as its own file (named in `given`: "val", "test") beats its fraction; the
+    test part is drawn first, then validation from the rest; both are stratified by
+    `labels` where there are classes."""
+    labels = None if labels is None else np.asarray(labels)
+    idx = np.arange(n)
+    held: dict[str, np.ndarray] = {}
+    for key, fraction in (("test", test_fraction), ("val", val_fraction)):
+        if key not in given and fraction > 0:
+            idx, held[key] = holdout(idx, None if labels is None else labels[idx], fraction, seed)
+    return idx, held.get("val"), held.get("test")

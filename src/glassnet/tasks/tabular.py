@@ -17,14 +17,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec
+from glassnet.data.splits import Batch, TensorSplit
 from glassnet.data.table_encoder import MISSING, TableEncoder, check_target
-from glassnet.data.tables import read_table
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
-from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
+from glassnet.tasks._base import DataSplits, Encoded, StepOutput, Task, register_task
 from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
-from glassnet.tasks.splitting import holdout
+from glassnet.tasks.splitting import split_indices
 
 
 class TabularDataSpec(DataSpec):
@@ -50,33 +50,33 @@ class TabularTask(Task):
     spec: TabularDataSpec
 
     def __init__(
-        self, spec: TabularDataSpec, state: dict[str, Any] | None = None, seed: int = 0
+        self, spec: TabularDataSpec, state: dict[str, Any] | None = None, **kw: Any
     ) -> None:
-        super().__init__(spec, state, seed)
+        super().__init__(spec, state, **kw)
         self.encoder = TableEncoder(state) if state else None
-        self.frames: dict[str, pd.DataFrame] = {}  # in-memory inputs from the Python API
+
+    @classmethod
+    def check_spec(cls, spec: DataSpec) -> None:
+        super().check_spec(spec)
+        assert isinstance(spec, TabularDataSpec)
+        if not spec.target:
+            columns = sources.peek_columns(spec.data)
+            raise ConfigError(
+                "no target column given",
+                fix="Pass --target COLUMN"
+                + (f"; columns are: {', '.join(columns)}" if columns else ""),
+            )
 
     # ---- data ----------------------------------------------------------------------------
-    def _frame(self, which: str) -> tuple[pd.DataFrame | None, str]:
-        value = getattr(self.spec, which)
-        if which in self.frames:
-            return self.frames[which], f"the {which} DataFrame"
-        path, defaults = sources.resolve(value)
-        if path is None:
+    def _frame(self, option: str) -> tuple[pd.DataFrame | None, str]:
+        src = self.source(option)
+        if src is None:
             return None, ""
-        if which == "data" and self.spec.target is None and "target" in defaults:
-            self.spec.target = defaults["target"]
-        return read_table(path), f"'{value}'"
+        return sources.frame_of(src), src.name
 
     def load_data(self) -> DataSplits:
         frame, source = self._frame("data")
-        if frame is None:
-            raise ConfigError("no training data given", fix="Pass --data FILE (or builtin:NAME)")
-        if not self.spec.target:
-            raise ConfigError(
-                "no target column given",
-                fix=f"Pass --target COLUMN; columns are: {', '.join(map(str, frame.columns))}",
-            )
+        assert frame is not None and self.spec.target
         val_frame, val_source = self._frame("val")
         test_frame, test_source = self._frame("test")
         notes: list[str] = []
@@ -88,23 +88,24 @@ class TabularTask(Task):
 
         # Checked on the whole file first, so its errors name the file, not a split.
         kind = check_target(frame, target=target, source=source, kind=self.spec.kind)
-        stratify = kind == "classification"
-        train, val = frame, val_frame
-        fractions = [
-            (f, src)
-            for f, src in [
-                (self.spec.test_fraction, test_frame),
-                (self.spec.val_fraction, val_frame),
-            ]
-        ]
-        held: list[pd.DataFrame | None] = []
-        for fraction, given in fractions:
-            if given is not None or fraction == 0:
-                held.append(given)
-                continue
-            train, part = self._split(train, fraction, stratify, target)
-            held.append(part)
-        test, val = held
+        train_idx, val_idx, test_idx = split_indices(
+            len(frame),
+            val_fraction=self.spec.val_fraction,
+            test_fraction=self.spec.test_fraction,
+            seed=self.seed,
+            labels=frame[target].astype(str).to_numpy() if kind == "classification" else None,
+            given={k for k, f in (("val", val_frame), ("test", test_frame)) if f is not None},
+        )
+
+        def rows(idx: np.ndarray | None, given: pd.DataFrame | None) -> pd.DataFrame | None:
+            return frame.iloc[idx].reset_index(drop=True) if idx is not None else given
+
+        train, val, test = (
+            rows(train_idx, None),
+            rows(val_idx, val_frame),
+            rows(test_idx, test_frame),
+        )
+        assert train is not None
         self.encoder = TableEncoder.fit(
             train,
             target=target,
@@ -117,25 +118,18 @@ class TabularTask(Task):
         )
         notes += self.encoder.notes
         return DataSplits(
-            train=self._batch(train, source),
-            val=self._batch(val, val_source or source) if val is not None else None,
-            test=self._batch(test, test_source or source) if test is not None else None,
+            train=self._split(train, source),
+            val=self._split(val, val_source or source) if val is not None else None,
+            test=self._split(test, test_source or source) if test is not None else None,
             notes=notes,
         )
 
-    def _split(
-        self, frame: pd.DataFrame, fraction: float, stratify: bool, target: str
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        labels = frame[target].astype(str).to_numpy() if stratify else None
-        kept, held = holdout(np.arange(len(frame)), labels, fraction, self.seed)
-        return frame.iloc[kept].reset_index(drop=True), frame.iloc[held].reset_index(drop=True)
-
-    def _batch(self, frame: pd.DataFrame, source: str, with_targets: bool = True) -> Batch:
+    def _split(self, frame: pd.DataFrame, source: str, with_targets: bool = True) -> TensorSplit:
         assert self.encoder is not None
         batch = {"x": torch.tensor(self.encoder.features(frame, source))}
         if with_targets:
             batch["y"] = torch.tensor(self.encoder.targets(frame, source))
-        return batch
+        return TensorSplit(batch)
 
     def state(self) -> dict[str, Any]:
         assert self.encoder is not None, "load_data() or a stored state comes first"
@@ -168,13 +162,8 @@ class TabularTask(Task):
     # ---- use -----------------------------------------------------------------------------
     def encode(self, source: Any, *, with_targets: bool) -> Encoded:
         assert self.encoder is not None
-        if isinstance(source, pd.DataFrame):
-            frame, name = source, "the DataFrame"
-        elif isinstance(source, list) and all(isinstance(r, dict) for r in source):
-            frame, name = pd.DataFrame(source), "the given data"
-        else:
-            path, _ = sources.resolve(str(source))
-            frame, name = read_table(path), f"'{source}'"
+        src = sources.open_source(source)
+        frame, name = sources.frame_of(src), src.name
         notes: list[str] = []
         target = self.encoder.state["target"]
         if with_targets:
@@ -188,13 +177,16 @@ class TabularTask(Task):
                     f"{int(frame[target].isna().sum())} row(s) without a target were left out"
                 )
                 frame = frame[frame[target].notna()].reset_index(drop=True)
-        batch = self._batch(frame, name, with_targets)
-        return Encoded(batch, notes + self.encoder.notes)
+        return Encoded(self._split(frame, name, with_targets), notes + self.encoder.notes)
 
     @property
     def labels(self) -> list[str]:
         assert self.encoder is not None
         return self.encoder.labels
+
+    def feature_names(self) -> list[str] | None:
+        assert self.encoder is not None
+        return list(self.encoder.feature_names)
 
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         assert self.encoder is not None

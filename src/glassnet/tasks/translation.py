@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec
+from glassnet.data.splits import Batch, TensorSplit
 from glassnet.data.text import (
     BOS,
     EOS,
@@ -29,12 +29,19 @@ from glassnet.data.text import (
     read_pairs,
     unknown_note,
 )
-from glassnet.errors import ConfigError, DataError
+from glassnet.errors import DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
-from glassnet.tasks._base import Batch, DataSplits, Encoded, StepOutput, Task, register_task
+from glassnet.tasks._base import (
+    DataSplits,
+    DecodeOptions,
+    Encoded,
+    StepOutput,
+    Task,
+    register_task,
+)
 from glassnet.tasks.messages import Request, TextsRequest
-from glassnet.tasks.splitting import holdout
+from glassnet.tasks.splitting import split_indices
 from glassnet.tasks.text_inputs import as_texts
 
 
@@ -46,7 +53,13 @@ class TranslationDataSpec(DataSpec):
     lowercase: bool = Field(False, description="lower-case both sides before tokenizing")
     max_len: int = Field(60, ge=2, description="longest sequence read per side (tokens)")
     strict: bool = Field(False, description="refuse pairs longer than --max-len")
-    beam: int = Field(1, ge=1, le=32, description="beam width when decoding (1 = greedy)")
+    beam: int = Field(
+        1, ge=1, le=32, description="beam width when decoding (1 = greedy); predict can change it"
+    )
+
+
+class TranslationDecoding(DecodeOptions):
+    beam: int = Field(1, ge=1, le=32, description="beam width for decoding (1 = greedy)")
 
 
 @register_task
@@ -58,46 +71,46 @@ class TranslationTask(Task):
     default_net: ClassVar[str] = "seq2seq.gru"
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 30, "patience": 6}
     request_model: ClassVar[type[Request]] = TextsRequest
-    export_inputs: ClassVar[tuple[str, ...]] = ("src", "src_len")
+    input_keys: ClassVar[tuple[str, ...]] = ("src", "src_len")
+    decode_options: ClassVar[type[DecodeOptions]] = TranslationDecoding
     export_axes: ClassVar[dict[str, dict[int, str]]] = {"src": {1: "steps"}}
+    export_outputs: ClassVar[tuple[str, ...]] = ("ids", "logprob")
     spec: TranslationDataSpec
 
     def __init__(
-        self, spec: TranslationDataSpec, state: dict[str, Any] | None = None, seed: int = 0
+        self, spec: TranslationDataSpec, state: dict[str, Any] | None = None, **kw: Any
     ) -> None:
-        super().__init__(spec, state, seed)
-        self.frames: dict[str, pd.DataFrame] = {}
+        super().__init__(spec, state, **kw)
         self._tools: tuple[Tokenizer, Tokenizer, Vocab, Vocab] | None = None
 
     # ---- reading -------------------------------------------------------------------------
     def _pairs(self, value: Any) -> tuple[list[tuple[str, str]], list[str], str]:
-        if isinstance(value, pd.DataFrame):
-            cols = list(value.columns[:2])
+        src = sources.open_source(value)
+        if src.path is None:
+            frame = sources.frame_of(src)
+            cols = list(frame.columns[:2])
             return (
-                [(str(a), str(b)) for a, b in value[cols].itertuples(index=False)],
+                [(str(a), str(b)) for a, b in frame[cols].itertuples(index=False)],
                 [],
-                "the DataFrame",
+                src.name,
             )
-        if value in self.frames:
-            return self._pairs(self.frames[value])
-        path, _ = sources.resolve(str(value))
-        assert path is not None
-        pairs, notes = read_pairs(path)
-        return pairs, notes, f"'{value}'"
+        pairs, notes = read_pairs(src.path)
+        return pairs, notes, src.name
 
     def _split(self, n: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(train, val, test) indices of the data's pairs, drawn from the seed."""
-        idx, test, val = np.arange(n), None, None
-        if self.spec.test is None and self.spec.test_fraction:
-            idx, test = holdout(idx, None, self.spec.test_fraction, self.seed)
-        if self.spec.val is None and self.spec.val_fraction:
-            idx, val = holdout(idx, None, self.spec.val_fraction, self.seed)
-        return idx, val, test
+        return split_indices(
+            n,
+            val_fraction=self.spec.val_fraction,
+            test_fraction=self.spec.test_fraction,
+            seed=self.seed,
+            given={k for k in ("val", "test") if getattr(self.spec, k) is not None},
+        )
 
     def load_data(self) -> DataSplits:
-        if self.spec.data is None and "data" not in self.frames:
-            raise ConfigError("no training data given", fix="Pass --data PAIRS.tsv or builtin:NAME")
-        pairs, notes, source = self._pairs(self.frames.get("data", self.spec.data))
+        data = self.source("data")
+        assert data is not None
+        pairs, notes, source = self._pairs(data)
         if len(pairs) < 10:
             raise DataError(f"{source} has only {len(pairs)} pairs", fix="Give at least 10")
         train_idx, val_idx, test_idx = self._split(len(pairs))
@@ -125,18 +138,18 @@ class TranslationTask(Task):
         self._tools = (tok_src, tok_tgt, vsrc, vtgt)
         notes.append(f"{len(train)} training pairs; vocabularies {len(vsrc)} -> {len(vtgt)} tokens")
 
-        def given(name: str) -> Batch | None:
-            value = getattr(spec, name)
-            if value is None:
+        def given(name: str) -> TensorSplit | None:
+            src = self.source(name)
+            if src is None:
                 return None
-            ps, more, _ = self._pairs(value)
+            ps, more, _ = self._pairs(src)
             notes.extend(more)
-            return self._batch(ps, notes)
+            return TensorSplit(self._batch(ps, notes))
 
-        def part(ix: np.ndarray | None) -> Batch | None:
-            return None if ix is None else self._batch([pairs[i] for i in ix], notes)
+        def part(ix: np.ndarray | None) -> TensorSplit | None:
+            return None if ix is None else TensorSplit(self._batch([pairs[i] for i in ix], notes))
 
-        train_batch = self._batch(train, notes)
+        train_batch = TensorSplit(self._batch(train, notes))
         return DataSplits(
             train=train_batch,
             val=part(val_idx) if val_idx is not None else given("val"),
@@ -209,13 +222,13 @@ class TranslationTask(Task):
             net.name, src_vocab=len(st["src_vocab"]), tgt_vocab=len(st["tgt_vocab"]), **net.options
         )
 
-    def forward(self, net: nn.Module, batch: Batch) -> torch.Tensor:
-        """Decoded translations as one tensor: column 0 the sequence log-probability, then
-        the token ids (PAD after the end)."""
+    def forward(self, net: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+        """Decoded translations: token ids (B, out_len), PAD after the end, and each
+        sequence's log-probability (B,)."""
         model = getattr(net, "module", net)
-        st = self.state()
-        ids, logp = model.generate(batch["src"], batch["src_len"], st["out_len"], st["beam"])
-        return torch.cat([logp[:, None], ids.float()], 1)
+        beam = self.decoding.beam  # type: ignore[attr-defined]
+        ids, logp = model.generate(batch["src"], batch["src_len"], self.state()["out_len"], beam)
+        return {"ids": ids, "logprob": logp}
 
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         tgt = batch["tgt"]
@@ -225,10 +238,8 @@ class TranslationTask(Task):
         return StepOutput(loss=loss, outputs=outputs)
 
     # ---- use -------------------------------------------------------------------------------
-    def use_beam(self, beam: int) -> None:
-        if not 1 <= beam <= 32:
-            raise ConfigError(f"--beam {beam} is out of range", fix="Use 1 (greedy) to 32")
-        self.state()["beam"] = int(beam)
+    def default_decoding(self) -> dict[str, Any]:
+        return {"beam": self.state()["beam"]}
 
     def evaluates_own_data(self) -> bool:
         return True
@@ -239,7 +250,10 @@ class TranslationTask(Task):
         if texts is not None:
             src, src_len, shown = self._sources(texts, notes)
             return Encoded(
-                {"src": src, "src_len": src_len}, notes, names=texts, extra={"tokens": shown}
+                TensorSplit({"src": src, "src_len": src_len}),
+                notes,
+                names=texts,
+                extra={"tokens": shown},
             )
         pairs, more, name = self._pairs(source)
         notes += more
@@ -255,30 +269,38 @@ class TranslationTask(Task):
         batch: Batch = {"src": src, "src_len": src_len}
         if with_targets:
             batch["tgt"] = self._targets(pairs, notes)
-        return Encoded(batch, notes, names=[s for s, _ in pairs], extra={"tokens": shown})
+        return Encoded(
+            TensorSplit(batch), notes, names=[s for s, _ in pairs], extra={"tokens": shown}
+        )
 
-    def translations(self, outputs: torch.Tensor) -> list[list[str]]:
+    def output_tokens(self, outputs: Any) -> list[list[str]]:
         _, _, _, vocab = self.tools()
-        return [vocab.tokens(row) for row in outputs[:, 1:].round().long().tolist()]
+        return [vocab.tokens(row) for row in outputs["ids"].tolist()]
 
-    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
+    def vocabularies(self) -> dict[str, list[str]]:
+        st = self.state()
+        return {"source": list(st["src_vocab"]), "target": list(st["tgt_vocab"])}
+
+    def decode(self, outputs: Any, batch: Batch) -> list[dict[str, Any]]:
         _, tok, _, _ = self.tools()
         return [
             {"translation": tok.join(tokens), "logprob": float(lp)}
-            for tokens, lp in zip(self.translations(outputs), outputs[:, 0].tolist(), strict=True)
+            for tokens, lp in zip(
+                self.output_tokens(outputs), outputs["logprob"].tolist(), strict=True
+            )
         ]
 
-    def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
+    def score(self, outputs: Any, batch: Batch) -> dict[str, float]:
         import sacrebleu
 
         _, tok, _, vocab = self.tools()
-        hyps = [tok.join(t) for t in self.translations(outputs)]
+        hyps = [tok.join(t) for t in self.output_tokens(outputs)]
         refs = [tok.join(vocab.tokens(row)) for row in batch["tgt"].tolist()]
         return {
             "bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
             "chrf": float(sacrebleu.corpus_chrf(hyps, [refs]).score),
             "exact": float(np.mean([h == r for h, r in zip(hyps, refs, strict=True)])),
-            "logprob": float(outputs[:, 0].mean()),
+            "logprob": float(outputs["logprob"].float().mean()),
         }
 
     # ---- export ----------------------------------------------------------------------------
@@ -311,24 +333,26 @@ class _GreedyTranslator(nn.Module):
         super().__init__()
         self.net, self.out_len = net, out_len
 
-    def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, src: torch.Tensor, src_len: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self.net.spelled_out = True  # on the exporter's own copy of the net
         ids, logp = self.net._greedy(src, src_len, self.out_len, stop_early=False)
-        return torch.cat([logp[:, None], ids.float()], 1)
+        return ids, logp
 
 
 TRANSLATE_SNIPPET = """\
 texts = sys.argv[1:] or ["three hundred and twelve"]  # sentences to translate
 split, join = make_split(prep["src_tokenizer"]), make_join(prep["tgt_tokenizer"])
 src, src_len = to_ids(texts, prep["src_vocab"], split, prep["max_len"])
-out = session.run(None, {"src": src, "src_len": src_len})[0]  # [log-prob, token ids...]
+ids, logprob = session.run(None, {"src": src, "src_len": src_len})  # token ids, log-prob
 answer = []
-for row in out:
+for row, lp in zip(ids, logprob):
     tokens = []
-    for i in row[1:].astype(int):
+    for i in row:
         if i == 3:  # the end token
             break
         if i not in (0, 2):  # padding, begin
             tokens.append(prep["tgt_vocab"][i])
-    answer.append({"translation": join(tokens), "logprob": float(row[0])})
+    answer.append({"translation": join(tokens), "logprob": float(lp)})
 """
