@@ -9,10 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
-import glassnet
 from safetensors.torch import load_file
 
+import glassnet
 from glassnet.config import build_spec
 from glassnet.tasks import get_task_class, list_tasks
 
