@@ -40,20 +40,15 @@ def _weights(run_dir: Path) -> dict:
     )
 
 
-@pytest.mark.parametrize("stop_step,checkpoint_every", [(16, 0), (21, 3)])
-def test_resume_is_exact(stop_step: int, checkpoint_every: int, workdir: Path) -> None:
+@pytest.mark.parametrize(
+    "stop_step,checkpoint_every,stream", [(16, 0, "off"), (21, 3, "off"), (21, 3, "on")]
+)
+def test_resume_is_exact(stop_step: int, checkpoint_every: int, stream: str, workdir: Path) -> None:
+    """Also when the data is streamed by loader processes (`stream` on)."""
     mixed_frame(600).to_csv("d.csv", index=False)  # 420 train rows -> 14 steps per epoch
-    full = glassnet.train(
-        "tabular", "d.csv", out="full", checkpoint_every=checkpoint_every, **OPTIONS
-    )
-    part = glassnet.train(
-        "tabular",
-        "d.csv",
-        out="part",
-        checkpoint_every=checkpoint_every,
-        callbacks=[StopAt(stop_step)],
-        **OPTIONS,
-    )
+    opts = dict(OPTIONS, checkpoint_every=checkpoint_every, stream=stream, workers=1)
+    full = glassnet.train("tabular", "d.csv", out="full", **opts)
+    part = glassnet.train("tabular", "d.csv", out="part", callbacks=[StopAt(stop_step)], **opts)
     assert part.fit is not None and part.fit.stopped == "interrupted"
     resumed = glassnet.train("tabular", resume="part", quiet=True)
     assert resumed.fit is not None and resumed.fit.stopped == "completed"

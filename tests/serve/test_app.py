@@ -121,6 +121,23 @@ def test_text_models_take_texts(client: TestClient) -> None:
     assert any(v["name"].startswith("seq2seq-attention") for v in views)
 
 
+def test_decode_options_are_query_parameters(
+    client: TestClient, served_runs: dict[str, Path], iris_rows: list[dict]
+) -> None:
+    """`?beam=3` on a translator equals `Run.predict(..., beam=3)`; a model without that
+    option refuses it, as does an out-of-range value; the OpenAPI document lists it."""
+    texts = ["red cat", "old owl"]
+    answer = client.post("/v1/models/words/predict?beam=3", json={"texts": texts})
+    assert answer.status_code == 200, answer.text
+    local = glassnet.load(served_runs["words"]).predict(texts, beam=3)
+    assert [p["translation"] for p in answer.json()["predictions"]] == list(local["translation"])
+    assert _error(client.post("/v1/models/words/predict?beam=0", json={"texts": texts}), 422)
+    refused = client.post("/v1/models/table/predict?beam=3", json={"rows": iris_rows})
+    assert "beam" in _error(refused, 422)
+    params = client.get("/openapi.json").json()["paths"]["/v1/models/words/predict"]["post"]
+    assert [p["name"] for p in params["parameters"]] == ["beam"]
+
+
 def _error(answer, status: int) -> str:  # type: ignore[no-untyped-def]
     assert answer.status_code == status, answer.text
     body = answer.json()
