@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -31,24 +32,43 @@ def child(runners: dict[str, Callable[[], dict[str, Any]]]) -> None:
 
 
 def run_all(
-    script: str, names: list[str], env: dict[str, str] | None = None
+    script: str, names: list[str], env: dict[str, str] | None = None, rounds: int = 1
 ) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        proc = subprocess.run(
-            [sys.executable, script, "--child", name],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **(env or {})},
-            timeout=3600,
-        )
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if line is None:
-            out[name] = {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
-            print(f"  {name}: failed: {out[name]['error']}", file=sys.stderr)
-            continue
-        out[name] = json.loads(line[7:])
-        print(f"  {name}: done", file=sys.stderr)
+    """Each contender in its own process; with `rounds` > 1 the contenders take turns
+    (round-robin, so a slow spell of the machine hits all of them) and every number is the
+    median over the rounds, with `<key>_min` / `<key>_max` beside it."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names:
+            proc = subprocess.run(
+                [sys.executable, script, "--child", name],
+                capture_output=True,
+                text=True,
+                env={**os.environ, **(env or {})},
+                timeout=3600,
+            )
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if line is None:
+                runs[name].append({"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]})
+                print(f"  {name}: failed: {runs[name][-1]['error']}", file=sys.stderr)
+                continue
+            runs[name].append(json.loads(line[7:]))
+            print(f"  {name}: round {r + 1}/{rounds} done", file=sys.stderr)
+    return {name: _median(results) for name, results in runs.items()}
+
+
+def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return results[0]
+    out: dict[str, Any] = dict(good[0])
+    for key, value in good[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values = sorted(float(r[key]) for r in good)
+            out[key] = statistics.median(values)
+            if len(values) > 1:
+                out[f"{key}_min"], out[f"{key}_max"] = values[0], values[-1]
+    out["rounds"] = len(good)
     return out
 
 

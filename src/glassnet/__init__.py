@@ -7,8 +7,9 @@ Example:
 """
 
 from glassnet._version import __version__
-from glassnet.api import Run, load, train
+from glassnet.api import Run, load, session, train
 from glassnet.data.builtin import list_datasets
+from glassnet.engine.session import TrainingSession
 from glassnet.errors import GlassnetError
 from glassnet.nets import list_nets
 from glassnet.tasks import list_tasks
@@ -16,10 +17,12 @@ from glassnet.tasks import list_tasks
 __all__ = [
     "GlassnetError",
     "Run",
+    "TrainingSession",
     "__version__",
     "list_datasets",
     "list_nets",
     "list_tasks",
     "load",
+    "session",
     "train",
 ]

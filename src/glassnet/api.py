@@ -271,6 +271,33 @@ class Explanation:
     report: Path
 
 
+def session(
+    task: str,
+    data: Any = None,
+    *,
+    config: str | Path | None = None,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    notify: Notify | None = None,
+    callbacks: list[Callback] | None = None,
+    **options: Any,
+) -> TrainingSession:
+    """A training run to start, watch and stop (what `train` runs to the end). The spec
+    is validated now; nothing is read or trained until `start()` (background thread) or
+    `run()` (this thread).
+
+    Example:
+        >>> s = glassnet.session("tabular", "builtin:iris", epochs=5)   # doctest: +SKIP
+        >>> s.start()                                                    # doctest: +SKIP
+        >>> for event in s.events():                                     # doctest: +SKIP
+        ...     print(event.kind, event.data)  # started, step, epoch, snapshot, finished
+    """
+    spec, objects = plan(task, data, config=config, resume=resume, **options)
+    return TrainingSession(
+        spec, out=out, resume=resume, objects=objects, notify=notify, callbacks=callbacks
+    )
+
+
 def train(
     task: str,
     data: Any = None,
@@ -302,17 +329,16 @@ def train(
         >>> run = glassnet.train("tabular", data="builtin:wine", epochs=20)   # doctest: +SKIP
         >>> run.metrics["test"]["accuracy"]                                   # doctest: +SKIP
     """
-    spec, objects = plan(task, data, config=config, resume=resume, **options)
-    session = TrainingSession(
-        spec,
+    done = session(
+        task,
+        data,
+        config=config,
         out=out,
         resume=resume,
-        objects=objects,
-        notify=notify,
+        notify=None if quiet else notify,
         callbacks=callbacks,
-        quiet=quiet,
-    )
-    done = session.run()
+        **options,
+    ).run()
     if done.task is None or done.net is None or done.device is None:  # trained under torchrun
         if not (done.path / "run.yaml").is_file():
             return None  # type: ignore[return-value]  (another machine holds the run)

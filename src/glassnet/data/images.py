@@ -16,6 +16,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -275,6 +276,17 @@ class ImageFiles(ItemSplit):
 
     def collate(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+    def take(self, idx: Any) -> dict[str, torch.Tensor]:
+        """Rows `idx` decoded straight into one (B, C, S, S) array."""
+        rows = [int(i) for i in idx]
+        x = np.empty((len(rows), 1 if self.mode == "L" else 3, self.size, self.size), np.uint8)
+        for k, i in enumerate(rows):
+            x[k] = load_image(self.paths[i], self.size, self.mode)
+        batch = {"x": torch.from_numpy(x)}
+        if self.targets is not None:
+            batch["y"] = torch.tensor([self.targets[i] for i in rows])
+        return batch
 
     def nbytes(self) -> int:
         channels = 1 if self.mode == "L" else 3

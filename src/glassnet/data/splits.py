@@ -105,6 +105,10 @@ class Split(Protocol):
         """The rows `idx`, collated into one batch (in that order)."""
         ...
 
+    def nbytes(self) -> int:
+        """About how much memory the whole split takes once loaded."""
+        ...
+
 
 class TensorSplit:
     """A split held in memory as one batch of equal-length values."""

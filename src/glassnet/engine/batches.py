@@ -159,7 +159,7 @@ class StreamedBatches(_Batches):
         self.device = device
         self.sampler = _Sampler(self)
         self.workers = default_workers() if workers is None else workers
-        self.loader = loader(split, self.sampler, self.workers, device, persistent=True)
+        self.loader = loader(split, self.sampler, self.workers, device)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[Batch, int]]:
         self.sampler.set(epoch, start)
@@ -172,16 +172,35 @@ class StreamedBatches(_Batches):
             it._shutdown_workers()
 
 
-def loader(
-    split: ItemSplit, batch_sampler: Any, workers: int, device: torch.device, persistent: bool
-) -> DataLoader:
+class _WholeBatches:
+    """A worker's view of a split: item `idx` is the whole batch of those rows, read by
+    `split.take` (one call per batch: a task can decode straight into one array)."""
+
+    def __init__(self, split: ItemSplit) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, idx: list[int]) -> Batch:
+        return self.split.take(idx)
+
+
+def _as_is(batch: Batch) -> Batch:
+    return batch
+
+
+def loader(split: ItemSplit, sampler: Any, workers: int, device: torch.device) -> DataLoader:
+    """Persistent loader processes that each read whole batches (`sampler` yields lists
+    of row indices)."""
     return DataLoader(
-        split,  # type: ignore[arg-type]  (map-style: __len__ + __getitem__)
-        batch_sampler=batch_sampler,
+        _WholeBatches(split),  # type: ignore[arg-type]  (map-style: __len__ + __getitem__)
+        sampler=sampler,
+        batch_size=None,  # the sampler's lists are the batches
         num_workers=workers,
-        collate_fn=split.collate,
+        collate_fn=_as_is,
         pin_memory=device.type == "cuda",
-        persistent_workers=persistent and workers > 0,
+        persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         # Its own generator: DataLoader draws its workers' base seed at every epoch, which
         # would otherwise shift the global stream (dropout, augmentation) of the training.

@@ -24,6 +24,17 @@ def _to_cpu(t: torch.Tensor) -> torch.Tensor:
     return t.detach().float().cpu() if t.is_floating_point() else t.detach().cpu()
 
 
+EVAL_INPUT_BYTES = 4 << 20  # raw input per evaluation batch: keeps a CNN's activations small
+
+
+def eval_batch_size(split: Split, at_least: int = 1) -> int:
+    """Samples per evaluation batch: up to 1024, fewer for large samples (a 1024-image batch
+    of 64 px pictures would hold ~1 GB of activations in a small CNN)."""
+    per_sample = split.nbytes() / max(len(split), 1)
+    fits = int(EVAL_INPUT_BYTES // per_sample) if per_sample else 1024
+    return max(1, min(1024, max(at_least, fits)))
+
+
 @dataclass
 class Outputs:
     """What a pass over a split gives: the task's outputs (on CPU), the split's values other
@@ -43,7 +54,7 @@ def run_outputs(
     data: Split,
     *,
     device: torch.device,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     amp: torch.dtype | None = None,
     with_loss: bool = True,
 ) -> Outputs:
@@ -52,7 +63,7 @@ def run_outputs(
     net.eval()
     outs, kept, loss_sum, n = [], [], 0.0, 0
     try:
-        for batch in sequential(data, batch_size):
+        for batch in sequential(data, batch_size or eval_batch_size(data)):
             batch = to_device(batch, device)
             with autocast(device, amp):
                 if with_loss:

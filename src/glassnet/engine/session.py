@@ -124,11 +124,10 @@ class TrainingSession:
         objects: dict[str, Any] | None = None,
         notify: Notify | None = None,
         callbacks: list[Callback] | None = None,
-        quiet: bool = False,
     ) -> None:
         self.spec, self.out, self.resume = spec, out, resume
         self.objects = objects or {}
-        self.notify, self.quiet = notify, quiet
+        self.notify = notify  # None: quiet
         self.callbacks = list(callbacks or [])
         self.status = "waiting"  # -> running -> finished | stopped | failed
         self.error: BaseException | None = None
@@ -219,7 +218,7 @@ class TrainingSession:
         return self.result
 
     def _say(self, message: str, world: distributed.World) -> None:
-        if self.notify is not None and not self.quiet and world.is_main:
+        if self.notify is not None and world.is_main:
             self.notify(message)
 
     def _train(self) -> Trained:
@@ -247,17 +246,15 @@ class TrainingSession:
 
         torch.manual_seed(spec.seed)  # the net's initial weights depend on the seed alone
         net = task.build_net(spec.net)
-        quiet = self.quiet or self.notify is None or not world.is_main
-        events: list[Callback] = [Progress(quiet=quiet), _Feed(self)]
+        events: list[Callback] = [Progress(quiet=self.notify is None or not world.is_main)]
         if run_dir is not None and world.is_main:
             self.snapshots = run_dir.path / "snapshots" / "learning.safetensors"
-            events = [
-                Progress(quiet=quiet),
+            events += [
                 MetricsCSV(run_dir.metrics_csv),
                 TensorBoard(run_dir.tensorboard),
                 LearningSnapshots(self.snapshots),
-                _Feed(self),
             ]
+        events.append(_Feed(self))
         trainer = Trainer(
             task,
             net,
@@ -307,7 +304,7 @@ class TrainingSession:
                 cfg = Path(tmp) / "run.yaml"
                 cfg.write_text(dump_yaml(spec.to_dict()), encoding="utf-8")
                 argv += ["--config", str(cfg), "--out", str(out)]
-            if self.quiet or self.notify is None:
+            if self.notify is None:
                 argv.append("--quiet")
             code = distributed.launch(spec.train, argv)
         if code != 0:

@@ -31,7 +31,7 @@ from glassnet.engine.checkpoint import (
     save_weights,
 )
 from glassnet.engine.device import autocast_dtype, place_net
-from glassnet.engine.inference import autocast, run_outputs
+from glassnet.engine.inference import autocast, eval_batch_size, run_outputs
 from glassnet.engine.optim import build_optimizer, build_scheduler
 from glassnet.engine.rundir import RunDir
 from glassnet.errors import ConfigError, TrainingError
@@ -314,7 +314,7 @@ class Trainer:
                 self.net,
                 val,
                 device=self.device,
-                batch_size=max(self.spec.batch_size, 1024),
+                batch_size=eval_batch_size(val, self.spec.batch_size),
                 amp=self.amp,
             )
             metrics["val_loss"] = float(out.loss or 0.0)

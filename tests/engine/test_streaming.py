@@ -1,0 +1,44 @@
+"""Streaming: `--stream auto` streams what does not fit the memory budget, and a folder of
+20 000 images trains in little memory (slow)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import glassnet
+from glassnet.engine import batches
+
+
+def _streamed(**options: object) -> bool:
+    session = glassnet.session("images", "builtin:faces-vs-background", epochs=1, **options)
+    session.run()
+    return next(e.data["streamed"] for e in session.history if e.kind == "started")
+
+
+def test_auto_streams_only_what_does_not_fit(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _streamed(out="fits") is False
+    monkeypatch.setattr(batches, "memory_budget", lambda: 1000)  # bytes: nothing fits
+    assert _streamed(out="too-big", workers=1) is True
+    assert _streamed(out="forced", stream="off") is False
+
+
+@pytest.mark.slow
+def test_a_folder_of_20000_images_trains_in_under_1_5_gb(workdir: Path) -> None:
+    """Peak PSS of the training process and its loader workers together."""
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    from memory import TreeMemory
+
+    from glassnet.data.builtin_images import make_cartoon_pets
+
+    folder = make_cartoon_pets(workdir / "pets", n=20_000, size=64, seed=0)
+    with TreeMemory() as memory:
+        run = glassnet.train(
+            "images", str(folder), stream="on", epochs=1, widths=(16, 32), quiet=True, out="run"
+        )
+    assert run.fit is not None and run.fit.samples_seen > 10_000
+    assert memory.peak_pss_mb < 1500, f"peak {memory.peak_pss_mb:.0f} MB"
