@@ -30,6 +30,7 @@ METAVARS = {
     "id": "COLUMN",
     "past": "COL,COL",
     "future": "COL,COL",
+    "master": "ADDR:PORT",
 }
 
 

@@ -133,11 +133,11 @@ class TensorSplit:
         return TensorSplit(to_device(self.batch, device))
 
     def nbytes(self) -> int:
-        return sum(v.numel() * v.element_size() for v in self.batch.values() if _is_t(v))
+        return _tensor_bytes(self.batch)
 
 
-def _is_t(v: Any) -> bool:
-    return isinstance(v, torch.Tensor)
+def _tensor_bytes(batch: Batch) -> int:
+    return sum(v.numel() * v.element_size() for v in batch.values() if isinstance(v, torch.Tensor))
 
 
 class ItemSplit(ABC):
@@ -165,7 +165,7 @@ class ItemSplit(ABC):
 
     def nbytes(self) -> int:
         """About how much memory the whole split takes once loaded (to choose streaming)."""
-        return len(self) * _item_bytes(self.load(0)) if len(self) else 0
+        return len(self) * _tensor_bytes(self.load(0)) if len(self) else 0
 
     def take(self, idx: Indices) -> Batch:
         rows = [int(i) for i in idx]
@@ -174,10 +174,6 @@ class ItemSplit(ABC):
     # DataLoader's map-style Dataset protocol: workers call this one sample at a time.
     def __getitem__(self, i: int) -> Batch:
         return self.load(i)
-
-
-def _item_bytes(item: Batch) -> int:
-    return sum(v.numel() * v.element_size() for v in item.values() if _is_t(v))
 
 
 class RowsOf(ItemSplit):
@@ -191,9 +187,7 @@ class RowsOf(ItemSplit):
         return len(self.split)
 
     def load(self, i: int) -> Batch:
-        return {
-            k: v[i] if isinstance(v, torch.Tensor) else v[i] for k, v in self.split.batch.items()
-        }
+        return {k: v[i] for k, v in self.split.batch.items()}
 
     def collate(self, items: list[Batch]) -> Batch:
         # Rows of a padded tensor already share a length: stacking restores the batch.
@@ -223,14 +217,8 @@ def materialise(split: Split, threads: int | None = None, chunk: int = 256) -> T
         return split
     if isinstance(split, RowsOf):
         return split.split
+    assert isinstance(split, ItemSplit)
     workers = threads or min(8, os.cpu_count() or 1)
-    ranges = list(chunks(len(split), chunk))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        if isinstance(split, ItemSplit):
-            parts = [
-                split.collate(list(pool.map(split.load, r)))
-                for r in ranges  # items of one chunk in parallel, chunks in order
-            ]
-        else:
-            parts = list(pool.map(split.take, ranges))
+        parts = [split.collate(list(pool.map(split.load, r))) for r in chunks(len(split), chunk)]
     return TensorSplit(concat_batches(parts))

@@ -231,6 +231,7 @@ class Trainer:
                         finite = dist_.all_agree(finite, world)
                     if not finite:
                         self._nan_error(epoch, step, loop)
+                    step_loss = loss.detach()  # this process's mean, for the callbacks
                     if world.distributed:  # so DDP's gradient mean equals the global mean
                         loss = loss * (n_local * world.size / n_global)
                     optimizer.zero_grad(set_to_none=True)
@@ -242,7 +243,7 @@ class Trainer:
                     seen += n_global
                     loop["global_step"] += 1
                     for cb in step_callbacks:
-                        cb.on_step(epoch=epoch, step=step, loss=loss.detach())
+                        cb.on_step(epoch=epoch, step=step, loss=step_loss)
                     save_now = self.stop.requested or (
                         spec.checkpoint_every and loop["global_step"] % spec.checkpoint_every == 0
                     )
