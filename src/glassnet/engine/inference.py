@@ -24,7 +24,7 @@ def _to_cpu(t: torch.Tensor) -> torch.Tensor:
     return t.detach().float().cpu() if t.is_floating_point() else t.detach().cpu()
 
 
-EVAL_INPUT_BYTES = 4 << 20  # raw input per evaluation batch: keeps a CNN's activations small
+EVAL_INPUT_BYTES = 1 << 20  # raw input per evaluation batch: keeps a CNN's activations small
 
 
 def eval_batch_size(split: Split, at_least: int = 1) -> int:
