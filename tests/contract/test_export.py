@@ -30,7 +30,7 @@ def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
         rows = frame.drop(columns=[frame.columns[-1]]).to_dict("records")
         (tmp / "rows.json").write_text(json.dumps(rows))
         return [str(tmp / "rows.json")], rows
-    if name == "images":
+    if name in ("images", "detection"):
         files = sorted(str(p) for p in path.rglob("*") if p.suffix in (".png", ".jpg"))[:4]
         return files, files
     if name == "forecasting":
@@ -76,6 +76,18 @@ def _assert_same_answers(name: str, answer: Any, predicted: pd.DataFrame) -> Non
     elif name == "translation":
         assert [a["translation"] for a in answer] == list(predicted["translation"])
         np.testing.assert_allclose([a["logprob"] for a in answer], predicted["logprob"], atol=1e-4)
+    elif name == "detection":  # one row per detection above the threshold
+        rows = [
+            (a["source"], d["label"], d["score"], *d["box"])
+            for a in answer
+            for d in a["detections"]
+        ]
+        assert [r[:2] for r in rows] == list(
+            zip(predicted["source"], predicted["label"], strict=True)
+        )
+        got = np.array([r[2:] for r in rows], dtype=float).reshape(-1, 5)
+        expected = predicted[["score", "x0", "y0", "x1", "y1"]].to_numpy(dtype=float)
+        np.testing.assert_allclose(got, expected, atol=0.11)  # both round boxes to 0.1 px
     elif name == "forecasting":
         for column, values in answer.items():
             np.testing.assert_allclose(values, predicted[column].to_numpy(), atol=1e-3)

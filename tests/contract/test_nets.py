@@ -18,6 +18,8 @@ FAMILY_INPUTS = {
         lambda: torch.randn(4, 9, 3),
     ),
     "cnn": (dict(in_channels=3, num_outputs=4), lambda: torch.randn(2, 3, 32, 32)),
+    # detector: structured outputs (heat map, sizes, offsets per cell)
+    "det": (dict(in_channels=3, num_classes=3), lambda: torch.randn(2, 3, 64, 64)),
     "mlp": (
         dict(in_features=7, num_outputs=3, cardinalities=(5,)),
         lambda: torch.cat([torch.randn(6, 6), torch.randint(0, 5, (6, 1)).float()], 1),
@@ -58,13 +60,14 @@ def test_net_contract(name: str, tmp_path: Path) -> None:
     batch = args[0].shape[0]
     net.eval()  # no dropout noise, so the two paths must agree exactly
     out = net(*args)
-    assert out.shape[0] == batch and torch.isfinite(out).all()
+    for part in _tensors(out):  # a tensor, or a dict of them (structured outputs)
+        assert part.shape[0] == batch and torch.isfinite(part).all()
     if hasattr(net, "num_outputs"):
         assert out.reshape(batch, -1).shape == (batch, net.num_outputs)
     if hasattr(net, "forward_features"):  # the split the feature views rely on
         assert torch.equal(net.forward_head(net.forward_features(*args)), out)
     net.train()
-    net(*args).square().sum().backward()
+    sum(part.square().sum() for part in _tensors(net(*args))).backward()
     missing = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, f"parameters without a gradient: {missing}"
 
@@ -76,7 +79,12 @@ def test_net_contract(name: str, tmp_path: Path) -> None:
             p.add_(1.0)
     load_weights(tmp_path / "w.safetensors", twin)
     twin.eval()
-    assert torch.equal(net(*args), twin(*args))
+    for a, b in zip(_tensors(net(*args)), _tensors(twin(*args)), strict=True):
+        assert torch.equal(a, b)
+
+
+def _tensors(out: torch.Tensor | dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    return list(out.values()) if isinstance(out, dict) else [out]
 
 
 def test_duplicate_registration_raises() -> None:

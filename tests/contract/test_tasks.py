@@ -22,6 +22,7 @@ TASK_DATA = {
     "forecasting": ("builtin:sunspots", {}),
     "sequences": ("builtin:japanese-vowels", {}),
     "translation": ("builtin:numbers-en-es", {}),
+    "detection": ("builtin:scenes", {"image_size": 64, "widths": (16, 32)}),
 }
 
 

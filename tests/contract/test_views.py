@@ -29,13 +29,21 @@ FAMILY_RUNS = {
     "rnn": ("forecasting", "builtin:sunspots", lambda: None),
     "seq": ("sequences", "builtin:toy-reviews", lambda: "the screen is not good"),
     "seq2seq": ("translation", "builtin:numbers-en-fr", lambda: ["forty-two", "nine"]),
+    "det": (
+        "detection",
+        "builtin:scenes",
+        lambda: [str(sorted(Path(glassnet.tasks.sources.cache_dir(), "scenes").rglob("*.png"))[0])],
+    ),
 }
+OPTIONS = {"det": {"image_size": 64, "widths": (16, 32)}}  # one quick epoch is enough here
 
 
 @pytest.mark.parametrize("name", [e.name for e in list_nets()])
 def test_every_net_explains(name: str, workdir: Path) -> None:
-    task, data, inputs = FAMILY_RUNS[name.split(".")[0]]
-    run = glassnet.train(task, data, net=name, epochs=1, quiet=True, out="r")
+    family = name.split(".")[0]
+    task, data, inputs = FAMILY_RUNS[family]
+    options = OPTIONS.get(family, {})
+    run = glassnet.train(task, data, net=name, epochs=1, quiet=True, out="r", **options)
     result = run.explain(inputs())
     assert result.views and result.report.is_file()
     for view in result.views:

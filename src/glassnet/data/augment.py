@@ -54,13 +54,71 @@ class BatchAugment:
         x = F.grid_sample(
             x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
         )  # (B, C, H, W)
-        if self.color and self.jitter > 0:
-            j = self.jitter
-            shape = (b, 1, 1, 1)
-            x = x * uniform(1 - j, 1 + j).view(shape)  # brightness
-            mean = x.mean(dim=(1, 2, 3), keepdim=True)
-            x = (x - mean) * uniform(1 - j, 1 + j).view(shape) + mean  # contrast
-            if x.shape[1] == 3:
-                gray = x.mean(dim=1, keepdim=True)
-                x = (x - gray) * uniform(1 - j, 1 + j).view(shape) + gray  # saturation
-        return x.clamp(0, 1)
+        return color_jitter(x, self.jitter if self.color else 0.0)
+
+
+def color_jitter(x: torch.Tensor, j: float) -> torch.Tensor:
+    """Brightness, contrast and (for RGB) saturation, each scaled by 1 +- j per image."""
+    if j > 0:
+        b, dev, shape = x.shape[0], x.device, (x.shape[0], 1, 1, 1)
+
+        def uniform() -> torch.Tensor:
+            return torch.empty(b, device=dev).uniform_(1 - j, 1 + j).view(shape)
+
+        x = x * uniform()  # brightness
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) * uniform() + mean  # contrast
+        if x.shape[1] == 3:
+            gray = x.mean(dim=1, keepdim=True)
+            x = (x - gray) * uniform() + gray  # saturation
+    return x.clamp(0, 1)
+
+
+class BoxAugment:
+    """For detection: flip, zoom (in and out) and shift each image of a batch with one
+    affine warp, move its boxes alike, drop boxes that mostly left the picture, jitter
+    colours. Outside the source picture is black (mirroring would draw unlabelled
+    objects)."""
+
+    def __init__(
+        self,
+        *,
+        zoom: tuple[float, float] = (0.7, 1.3),
+        shift: float = 0.15,
+        flip: float = 0.5,
+        jitter: float = 0.25,
+        keep: float = 0.4,
+    ) -> None:
+        self.zoom, self.shift, self.flip, self.jitter, self.keep = zoom, shift, flip, jitter, keep
+
+    def __call__(
+        self, x: torch.Tensor, boxes: list[torch.Tensor], labels: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """uint8 (B, C, S, S) + boxes (x0, y0, x1, y1 in pixels) -> float in [0, 1]."""
+        b, dev, size = x.shape[0], x.device, x.shape[-1]
+        x = x.float() / 255 if x.dtype == torch.uint8 else x
+        zoom = torch.empty(b, device=dev).uniform_(*self.zoom)  # >1: objects get bigger
+        flip = torch.where(torch.rand(b, device=dev) < self.flip, -1.0, 1.0)
+        shift = (torch.rand(b, 2, device=dev) * 2 - 1) * self.shift
+        theta = torch.zeros(b, 2, 3, device=dev)  # output (u) -> input: A u + t
+        theta[:, 0, 0], theta[:, 1, 1] = flip / zoom, 1 / zoom
+        theta[:, :, 2] = shift
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        kept_boxes, kept_labels = [], []
+        for i in range(b):
+            v = boxes[i].to(dev).float() * 2 / size - 1  # input, normalised
+            ux = (v[:, [0, 2]] - shift[i, 0]) * zoom[i] * flip[i]
+            uy = (v[:, [1, 3]] - shift[i, 1]) * zoom[i]
+            moved = torch.stack(
+                [ux.min(1).values, uy.min(1).values, ux.max(1).values, uy.max(1).values], 1
+            )
+            moved = (moved + 1) * size / 2
+            clipped = moved.clamp(0, size)
+            area = (moved[:, 2:] - moved[:, :2]).prod(1)
+            inside = (clipped[:, 2:] - clipped[:, :2]).clamp(min=0).prod(1)
+            wide = ((clipped[:, 2:] - clipped[:, :2]) >= 2).all(1)
+            ok = (inside >= self.keep * area) & wide
+            kept_boxes.append(clipped[ok])
+            kept_labels.append(labels[i].to(dev)[ok])
+        return color_jitter(x, self.jitter), kept_boxes, kept_labels

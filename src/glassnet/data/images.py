@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from glassnet.data.splits import ItemSplit
+from glassnet.data.splits import ItemSplit, materialise
 from glassnet.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -201,6 +201,16 @@ def color_mode(modes: Counter) -> str:
     return "L" if set(modes) <= gray else "RGB"
 
 
+def load_stretched(path: Path, size: int, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """(C, size, size) uint8 of the whole picture resized to a square (boxes scale with it),
+    and its original (width, height)."""
+    with Image.open(path) as im:
+        original = im.size
+        im = _to_mode(im, mode).resize((size, size), Image.Resampling.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), original
+
+
 def load_image(path: Path, size: int, mode: str) -> np.ndarray:
     """(C, size, size) uint8: shorter side resized to `size`, centre crop."""
     with Image.open(path) as im:
@@ -219,13 +229,14 @@ class UnreadableImage(ValueError):
     """Bytes that do not decode to an image (the message says why)."""
 
 
-def decode_image(data: bytes, size: int, mode: str) -> np.ndarray:
-    """Like `load_image`, for bytes received over the network. Pillow's pixel limit stays
-    on, and its warning level (MAX_IMAGE_PIXELS) is already a refusal here."""
+def decode_image(data: bytes, size: int, mode: str, loader: Any = None) -> Any:
+    """`load_image` (or another loader such as `load_stretched`) for bytes received over the
+    network. Pillow's pixel limit stays on, and its warning level (MAX_IMAGE_PIXELS) is
+    already a refusal here."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return load_image(io.BytesIO(data), size, mode)  # type: ignore[arg-type]
+            return (loader or load_image)(io.BytesIO(data), size, mode)
     except UnidentifiedImageError:
         raise UnreadableImage("not an image format Pillow knows") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -299,3 +310,21 @@ class ImageFiles(ItemSplit):
             self.mode,
             None if self.targets is None else [self.targets[i] for i in idx],
         )
+
+
+STATS_SAMPLE = 2000  # training images read to fit the normalisation
+
+
+def stats_sample(train_idx: np.ndarray, seed: int) -> np.ndarray:
+    """The training images the pixel statistics come from: all of them up to STATS_SAMPLE,
+    else a seeded spread of that many."""
+    if len(train_idx) <= STATS_SAMPLE:
+        return train_idx
+    return np.sort(np.random.default_rng(seed).choice(train_idx, STATS_SAMPLE, replace=False))
+
+
+def pixel_stats(files: ItemSplit) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and spread of the pixels, in [0, 1]."""
+    x = materialise(files).batch["x"].numpy()
+    flat = x.reshape(len(x), x.shape[1], -1)
+    return flat.mean(axis=(0, 2)) / 255, flat.std(axis=(0, 2)) / 255

@@ -19,7 +19,16 @@ from glassnet.tasks.classification import per_class_report
 def write_evaluation_report(
     task: Task, out: Outputs, encoded: Encoded, out_dir: Path
 ) -> dict[str, Any]:
-    """PNG files and per-class numbers for a classification task; {} for other tasks."""
+    """PNG files and per-class numbers for a classification task, the worst pictures of a
+    detector (`Task.evaluation_figure` "boxes"); {} for other tasks."""
+    if task.evaluation_figure == "boxes":
+        from glassnet.explain.box_figures import worst_detections_png
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        png = worst_detections_png(
+            task, out.outputs, out.batch, encoded, out_dir / "worst_detections.png"
+        )
+        return {"worst_detections": str(png)} if png is not None else {}
     labels = task.class_labels()
     outputs, y = out.outputs, out.batch.get("y")
     if (

@@ -23,6 +23,6 @@ def register_prediction_figure(kind: str) -> Callable[[FigureFn], FigureFn]:
 
 
 def draw_prediction(run: Any, predictions: pd.DataFrame, path: Path) -> Path:
-    from glassnet.explain import forecast_plot  # noqa: F401  (registers "forecast")
+    from glassnet.explain import box_figures, forecast_plot  # noqa: F401  (registers them)
 
     return _FIGURES[run.task.prediction_figure](run, predictions, path)

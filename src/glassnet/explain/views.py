@@ -46,4 +46,10 @@ def views_for(family: str, scope: Scope) -> list[ViewFn]:
 
 
 def _load_all() -> None:
-    from glassnet.explain import ann_views, cnn_views, rnn_views, seq_views  # noqa: F401
+    from glassnet.explain import (  # noqa: F401
+        ann_views,
+        cnn_views,
+        det_views,
+        rnn_views,
+        seq_views,
+    )

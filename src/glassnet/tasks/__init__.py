@@ -2,6 +2,7 @@
 
 from glassnet.data.splits import Batch, ItemSplit, Split, TensorSplit
 from glassnet.tasks import (  # noqa: F401  (registers them)
+    detection,
     forecasting,
     images,
     sequences,

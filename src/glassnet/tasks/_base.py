@@ -94,6 +94,8 @@ class Task(ABC):
     input_keys: ClassVar[tuple[str, ...]] = ("x",)  # batch values the net reads, in order
     decode_options: ClassVar[type[DecodeOptions]] = DecodeOptions
     prediction_figure: ClassVar[str | None] = None  # a figure kind `explain` draws (predict)
+    # the evaluation report's pictures: None = a classifier's (confusion matrix, mistakes)
+    evaluation_figure: ClassVar[str | None] = None
 
     def __init__(
         self,

@@ -27,8 +27,10 @@ from glassnet.data.images import (
     decode_image,
     expand_inputs,
     list_class_folders,
+    pixel_stats,
+    stats_sample,
 )
-from glassnet.data.splits import Batch, Split, TensorSplit, materialise
+from glassnet.data.splits import Batch, Split, TensorSplit
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.nets.cnn import PretrainedWeightsUnavailable
@@ -109,7 +111,7 @@ class ImagesTask(Task):
                 fix="Add images of the other classes",
             )
         files = ImageFiles(paths, size, mode, y.tolist())
-        mean, std = _pixel_stats(files.subset(_stats_sample(train_idx, self.seed)))
+        mean, std = pixel_stats(files.subset(stats_sample(train_idx, self.seed)))
         counts = np.bincount(y[train_idx], minlength=len(names))
         weights = None
         if counts.max() / max(counts.min(), 1) > 10:
@@ -277,24 +279,6 @@ class ImagesTask(Task):
 
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
         return score_classes(outputs, batch["y"])
-
-
-STATS_SAMPLE = 2000  # training images read to fit the normalisation
-
-
-def _stats_sample(train_idx: np.ndarray, seed: int) -> np.ndarray:
-    """The training images the pixel statistics come from: all of them up to STATS_SAMPLE,
-    else a seeded spread of that many."""
-    if len(train_idx) <= STATS_SAMPLE:
-        return train_idx
-    return np.sort(np.random.default_rng(seed).choice(train_idx, STATS_SAMPLE, replace=False))
-
-
-def _pixel_stats(files: ImageFiles) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and spread of the pixels, in [0, 1]."""
-    x = materialise(files).batch["x"].numpy()
-    flat = x.reshape(len(x), x.shape[1], -1)
-    return flat.mean(axis=(0, 2)) / 255, flat.std(axis=(0, 2)) / 255
 
 
 def _auto_size(sizes: list[tuple[int, int]]) -> int:

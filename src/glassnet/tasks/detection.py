@@ -1,0 +1,566 @@
+"""Object detection: find and box every object of the known classes, with a CNN (`det.*`).
+
+Data: a COCO or YOLO layout (found automatically; `--format` to force), split by its own
+folders (train / val / test) or by --val-fraction / --test-fraction. Pictures are stretched
+to one square size with their boxes; training flips, zooms, shifts and colour-jitters them
+(boxes follow). Metrics: mAP@0.5 (`map50`), mAP@0.5:0.95 (`map`, COCO's), per-class AP,
+and precision / recall at the decode threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+
+from glassnet.config import DataSpec, NetSpec
+from glassnet.data.augment import BoxAugment
+from glassnet.data.detection import (
+    Annotated,
+    DetectionFiles,
+    DetectionSet,
+    check_detection_images,
+    read_detection,
+)
+from glassnet.data.images import (
+    UnreadableImage,
+    color_mode,
+    decode_image,
+    expand_inputs,
+    load_stretched,
+    pixel_stats,
+    stats_sample,
+)
+from glassnet.data.splits import Batch, TensorSplit
+from glassnet.errors import ConfigError, DataError
+from glassnet.nets import create_net
+from glassnet.nets.det import STRIDE, decode_centernet
+from glassnet.tasks import sources
+from glassnet.tasks._base import (
+    DataSplits,
+    DecodeOptions,
+    Encoded,
+    StepOutput,
+    Task,
+    plain,
+    register_task,
+)
+from glassnet.tasks.messages import MAX_FILES, ImagesRequest, Request, UploadedImage
+from glassnet.tasks.splitting import split_indices
+
+MIN_SCORE = 0.001  # detections kept for mAP (it ranks them; the threshold is for answers)
+
+
+class DetectionDataSpec(DataSpec):
+    format: Literal["auto", "coco", "yolo"] = Field(
+        "auto", description="the annotation layout (auto: data.yaml -> yolo, *.json -> coco)"
+    )
+    image_size: int | None = Field(
+        None,
+        ge=32,
+        le=1024,
+        description="square side the pictures are stretched to (default: from the data, "
+        "a multiple of 32 up to 512)",
+    )
+    augment: Literal["on", "off"] = Field(
+        "on", description="random flip, zoom, shift and colour jitter while training"
+    )
+    skip_bad: bool = Field(False, description="leave out bad boxes and unreadable images")
+
+
+class DetectionDecoding(DecodeOptions):
+    score_threshold: float = Field(
+        0.3, ge=0, le=1, description="answers below this confidence are dropped"
+    )
+    nms_iou: float = Field(
+        0.5, gt=0, le=1, description="boxes of one class overlapping more than this are merged"
+    )
+    max_detections: int = Field(100, ge=1, le=1000, description="most boxes per image")
+
+
+@register_task
+class DetectionTask(Task):
+    """Pictures in, boxes with a class and a confidence out."""
+
+    name: ClassVar[str] = "detection"
+    data_spec: ClassVar[type[DataSpec]] = DetectionDataSpec
+    default_net: ClassVar[str] = "det.centernet"
+    # 15 epochs of the built-in scenes: ~6 minutes on 2 CPU cores, mAP@0.5 ~0.95
+    train_defaults: ClassVar[dict[str, Any]] = {
+        "epochs": 15,
+        "batch_size": 32,
+        "lr": 2e-3,
+        "patience": 6,
+        "monitor": "val_map",
+    }
+    takes_objects: ClassVar[bool] = False
+    decode_options: ClassVar[type[DecodeOptions]] = DetectionDecoding
+    prediction_figure: ClassVar[str | None] = "boxes"
+    evaluation_figure: ClassVar[str | None] = "boxes"
+    export_outputs: ClassVar[tuple[str, ...]] = ("boxes", "scores", "labels")
+    export_requires: ClassVar[tuple[str, ...]] = ("pillow",)
+    request_model = ImagesRequest
+    spec: DetectionDataSpec
+
+    def __init__(
+        self, spec: DetectionDataSpec, state: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(spec, state, **kw)
+        self._augment = BoxAugment()
+        self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # ---- data ----------------------------------------------------------------------------
+    def _read(self, option: str) -> dict[str, DetectionSet] | None:
+        src = self.source(option)
+        if src is None:
+            return None
+        if src.path is None:
+            raise ConfigError(
+                f"detection data is read from a folder, not from {src.name}",
+                fix="Pass a COCO or YOLO folder (see `glassnet data make scenes DIR`)",
+            )
+        return read_detection(src.path, self.spec.format, self.spec.skip_bad)
+
+    def load_data(self) -> DataSplits:
+        layout = self._read("data")
+        assert layout is not None
+        train_set = layout.get("train") or layout.get("all")
+        if train_set is None:
+            raise DataError(f"'{self.spec.data}' has no training split", fix="Add train/")
+        given: dict[str, DetectionSet] = {k: v for k, v in layout.items() if k in ("val", "test")}
+        for option in ("val", "test"):
+            other = self._read(option)
+            if other is not None:
+                given[option] = next(iter(other.values()))
+        train_set, check = check_detection_images(train_set, self.spec.skip_bad)
+        classes = train_set.classes
+        if not any(len(i.labels) for i in train_set.items):
+            raise DataError(f"{train_set.source} has no boxes at all", fix="Add annotations")
+        train_idx, val_idx, test_idx = split_indices(
+            len(train_set.items),
+            val_fraction=self.spec.val_fraction,
+            test_fraction=self.spec.test_fraction,
+            seed=self.seed,
+            given=set(given),
+        )
+        size = self.spec.image_size or _auto_size(check.sizes)
+        mode = color_mode(check.modes)
+        files = DetectionFiles(train_set.items, size, mode)
+        mean, std = pixel_stats(files.subset(stats_sample(train_idx, self.seed)))
+        self._st = {
+            "classes": classes,
+            "image_size": size,
+            "mode": mode,
+            "mean": mean.tolist(),
+            "std": np.maximum(std, 1e-3).tolist(),
+            "augment": self.spec.augment == "on",
+        }
+        splits: dict[str, Any] = {}
+        notes = list(train_set.notes)
+        for key, idx in (("val", val_idx), ("test", test_idx)):
+            if idx is not None:
+                splits[key] = files.subset(idx)
+            elif key in given:
+                held, _ = check_detection_images(given[key], self.spec.skip_bad)
+                if held.classes != classes:
+                    raise DataError(
+                        f"the classes of {held.source} differ from the training data's",
+                        fix=f"Training classes: {', '.join(classes)}",
+                    )
+                notes += held.notes
+                splits[key] = DetectionFiles(held.items, size, mode)
+        boxes = sum(len(i.labels) for i in train_set.items)
+        notes.append(
+            f"{len(train_set.items)} images with {boxes} boxes of {len(classes)} classes "
+            f"({', '.join(classes)}), stretched to {size}x{size} px, {mode}"
+        )
+        return DataSplits(
+            train=files.subset(train_idx),
+            val=splits.get("val"),
+            test=splits.get("test"),
+            notes=notes,
+        )
+
+    # ---- net -----------------------------------------------------------------------------
+    def build_net(self, net: NetSpec) -> nn.Module:
+        st = self.state()
+        return create_net(
+            net.name,
+            in_channels=1 if st["mode"] == "L" else 3,
+            num_classes=len(st["classes"]),
+            **net.options,
+        )
+
+    def _normalise(self, x: torch.Tensor, net: nn.Module) -> torch.Tensor:
+        st = self.state()
+        if self._norm is None or self._norm[0].device != x.device:
+            self._norm = (
+                torch.tensor(st["mean"], device=x.device).view(1, -1, 1, 1),
+                torch.tensor(st["std"], device=x.device).view(1, -1, 1, 1),
+            )
+        x = x.float() / 255 if x.dtype == torch.uint8 else x
+        x = (x - self._norm[0]) / self._norm[1]
+        if getattr(getattr(net, "module", net), "prefers_channels_last", False):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def net_inputs(self, net: nn.Module, batch: Batch) -> tuple[torch.Tensor, ...]:
+        return (self._normalise(batch["x"], net),)
+
+    def forward(self, net: nn.Module, batch: Batch) -> dict[str, list[torch.Tensor]]:
+        """Detections per image in the net's pixels: boxes (n, 4), scores (n,), labels (n,)
+        (every score above MIN_SCORE, after non-maximum suppression)."""
+        return self._detections(net(*self.net_inputs(net, batch)))
+
+    def _detections(self, raw: dict[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+        from torchvision.ops import batched_nms
+
+        opts = self.decoding
+        boxes, scores, classes = decode_centernet(raw, top_k=opts.max_detections)  # type: ignore[attr-defined]
+        out: dict[str, list[torch.Tensor]] = {"boxes": [], "scores": [], "labels": []}
+        size = float(self.state()["image_size"])
+        for b, s, c in zip(boxes, scores, classes, strict=True):
+            keep = s >= MIN_SCORE
+            b, s, c = b[keep].clamp(0, size), s[keep], c[keep]
+            keep = batched_nms(b, s, c, opts.nms_iou)  # type: ignore[attr-defined]
+            out["boxes"].append(b[keep])
+            out["scores"].append(s[keep])
+            out["labels"].append(c[keep])
+        return out
+
+    def step(self, net: nn.Module, batch: Batch) -> StepOutput:
+        x, boxes, labels = batch["x"], batch["boxes"], batch["labels"]
+        if net.training and self.state()["augment"]:
+            x, boxes, labels = self._augment(x, boxes, labels)
+        raw = net(self._normalise(x, net))
+        loss = centernet_loss(raw, boxes, labels)
+        outputs = raw if net.training else self._detections(raw)
+        return StepOutput(loss=loss, outputs=outputs)
+
+    # ---- answers -------------------------------------------------------------------------
+    def decode(self, outputs: Any, batch: Batch) -> list[dict[str, Any]]:
+        """Per image: the detections above the threshold, in the original picture's pixels."""
+        classes = self.state()["classes"]
+        threshold = self.decoding.score_threshold  # type: ignore[attr-defined]
+        answers = []
+        for boxes, scores, labels, scale in zip(
+            outputs["boxes"], outputs["scores"], outputs["labels"], batch["scale"], strict=True
+        ):
+            keep = scores >= threshold
+            original = boxes[keep] / scale.repeat(2)
+            answers.append(
+                {
+                    "detections": [
+                        {
+                            "label": classes[int(c)],
+                            "score": round(float(s), 4),
+                            "box": [round(float(v), 1) for v in b],
+                        }
+                        for b, s, c in zip(original, scores[keep], labels[keep], strict=True)
+                    ]
+                }
+            )
+        return answers
+
+    def to_frame(self, predictions: list[dict[str, Any]], encoded: Encoded) -> pd.DataFrame:
+        """One row per detection: source, label, score, x0, y0, x1, y1 (original pixels)."""
+        names = encoded.names or [str(i) for i in range(len(predictions))]
+        rows = [
+            {"source": n, "label": d["label"], "score": d["score"]}
+            | dict(zip(("x0", "y0", "x1", "y1"), d["box"], strict=True))
+            for n, p in zip(names, predictions, strict=True)
+            for d in p["detections"]
+        ]
+        columns = ["source", "label", "score", "x0", "y0", "x1", "y1"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_records(self, predictions: list[dict[str, Any]], encoded: Encoded) -> list[dict]:
+        names = encoded.names or [None] * len(predictions)
+        return [plain({"source": n, **p}) for n, p in zip(names, predictions, strict=True)]
+
+    def score(self, outputs: Any, batch: Batch) -> dict[str, float]:
+        return detection_scores(
+            outputs,
+            batch["boxes"],
+            batch["labels"],
+            self.state()["classes"],
+            self.decoding.score_threshold,  # type: ignore[attr-defined]
+        )
+
+    def class_labels(self) -> list[str] | None:
+        return list(self.state()["classes"])
+
+    def pictures(self, batch: Batch) -> torch.Tensor | None:
+        return batch["x"]
+
+    # ---- use -----------------------------------------------------------------------------
+    def encode(self, source: Any, *, with_targets: bool) -> Encoded:
+        st = self.state()
+        if isinstance(source, list) and source and isinstance(source[0], UploadedImage):
+            return self._encode_uploads(source)
+        if with_targets:
+            src = sources.open_source(source)
+            if src.path is None:
+                raise ConfigError("evaluate reads a COCO or YOLO folder", fix="Pass its path")
+            layout = read_detection(src.path, self.spec.format, self.spec.skip_bad)
+            data = layout.get("test") or layout.get("val") or next(iter(layout.values()))
+            data, _ = check_detection_images(data, self.spec.skip_bad)
+            if data.classes != st["classes"]:
+                raise DataError(
+                    f"the classes of {data.source} ({', '.join(data.classes)}) differ from "
+                    "the model's",
+                    fix=f"The model knows {', '.join(st['classes'])}",
+                )
+            notes = data.notes + [f"scored on {data.source}: {len(data.items)} images"]
+            files = DetectionFiles(data.items, st["image_size"], st["mode"])
+            return Encoded(files, notes, names=[str(i.path) for i in data.items])
+        items = source if isinstance(source, (list, tuple)) else [source]
+        paths = []
+        for item in items:
+            src = sources.open_source(item)
+            if src.path is None:
+                raise ConfigError(f"images are read from files, not from {src.name}")
+            paths.append(str(src.path))
+        listing = expand_inputs(paths)
+        empty = [
+            Annotated(p, np.zeros((0, 4), np.float32), np.zeros(0, np.int64)) for p in listing.paths
+        ]
+        data, _ = check_detection_images(
+            DetectionSet(empty, st["classes"], listing.source), self.spec.skip_bad
+        )
+        files = DetectionFiles(data.items, st["image_size"], st["mode"])
+        return Encoded(files, data.notes, names=[str(i.path) for i in data.items])
+
+    def _encode_uploads(self, uploads: list[UploadedImage]) -> Encoded:
+        st = self.state()
+        xs, scales = [], []
+        for up in uploads:
+            try:
+                pixels, (w, h) = decode_image(
+                    up.data, st["image_size"], st["mode"], loader=load_stretched
+                )
+            except UnreadableImage as e:
+                raise DataError(
+                    f"upload '{up.name}' is not an image glassnet can read ({e})",
+                    fix="Send PNG, JPEG, BMP, GIF, TIFF or WebP files",
+                ) from None
+            xs.append(pixels)
+            scales.append([st["image_size"] / w, st["image_size"] / h])
+        batch = {"x": torch.from_numpy(np.stack(xs)), "scale": torch.tensor(scales)}
+        return Encoded(TensorSplit(batch), names=[u.name for u in uploads])
+
+    def request_source(self, request: Request) -> Any:
+        assert isinstance(request, ImagesRequest)
+        return list(request.files)
+
+    def describe_inputs(self) -> dict[str, Any]:
+        st = self.state()
+        return {
+            "files": "encoded images (PNG, JPEG, BMP, GIF, TIFF, WebP) as multipart 'files'",
+            "image_size": st["image_size"],
+            "classes": st["classes"],
+            "max_files": MAX_FILES,
+        }
+
+    # ---- export ----------------------------------------------------------------------------
+    def export_module(self, net: nn.Module) -> nn.Module:
+        st = self.state()
+        return _ExportedDetector(net, st["mean"], st["std"], self.decoding.max_detections)  # type: ignore[attr-defined]
+
+    def export_snippet(self) -> str:
+        return DETECT_SNIPPET
+
+
+def _auto_size(sizes: list[tuple[int, int]]) -> int:
+    """The median longer side, a multiple of 32 between 64 and 512."""
+    side = float(np.median([max(w, h) for w, h in sizes]))
+    return int(min(max(round(side / 32) * 32, 64), 512))
+
+
+# ---- training targets and loss (CenterNet) ------------------------------------------------
+def gaussian_radius(
+    height: torch.Tensor, width: torch.Tensor, overlap: float = 0.7
+) -> torch.Tensor:
+    """The radius (cells) within which a corner-shifted box still overlaps the true one by
+    `overlap` IoU: CornerNet's three cases, the smallest wins (CenterNet's recipe)."""
+    a1, b1 = 1, height + width
+    c1 = width * height * (1 - overlap) / (1 + overlap)
+    r1 = (b1 + torch.sqrt(b1**2 - 4 * a1 * c1)) / 2
+    a2, b2 = 4, 2 * (height + width)
+    c2 = (1 - overlap) * width * height
+    r2 = (b2 + torch.sqrt(b2**2 - 4 * a2 * c2)) / 2
+    a3, b3 = 4 * overlap, -2 * overlap * (height + width)
+    c3 = (overlap - 1) * width * height
+    r3 = (b3 + torch.sqrt(b3**2 - 4 * a3 * c3)) / 2
+    return torch.minimum(torch.minimum(r1, r2), r3)
+
+
+def centernet_targets(
+    boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, h: int, w: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One image's targets on the (h, w) output map: heat (K, h, w) with a Gaussian peak of
+    exactly 1 at each centre, and per-centre cell index, log size and offset."""
+    dev = boxes.device
+    heat = torch.zeros(num_classes, h, w, device=dev)
+    if len(boxes) == 0:
+        empty = torch.zeros(0, device=dev)
+        return heat, empty.long(), empty.view(0, 2), empty.view(0, 2)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2 / STRIDE  # (n, 2) x, y in cells
+    cell = centre.floor().long()
+    cell[:, 0].clamp_(0, w - 1)
+    cell[:, 1].clamp_(0, h - 1)
+    bw = ((boxes[:, 2] - boxes[:, 0]) / STRIDE).clamp(min=1e-2)
+    bh = ((boxes[:, 3] - boxes[:, 1]) / STRIDE).clamp(min=1e-2)
+    sigma = (2 * gaussian_radius(bh, bw).floor().clamp(min=0) + 1) / 6  # (n,)
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
+    d2 = (xs - cell[:, 0].view(-1, 1, 1)) ** 2 + (ys - cell[:, 1].view(-1, 1, 1)) ** 2
+    peaks = torch.exp(-d2 / (2 * sigma.view(-1, 1, 1) ** 2))  # (n, h, w), 1 at the centre
+    with warnings.catch_warnings():  # "index_reduce() is in beta": its amax is what we need
+        warnings.simplefilter("ignore", UserWarning)
+        heat.index_reduce_(0, labels.long(), peaks, "amax", include_self=True)
+    index = cell[:, 1] * w + cell[:, 0]
+    log_size = torch.stack([bw.log(), bh.log()], 1)
+    offset = centre - cell.float()
+    return heat, index, log_size, offset
+
+
+def centernet_loss(
+    raw: dict[str, torch.Tensor], boxes: list[torch.Tensor], labels: list[torch.Tensor]
+) -> torch.Tensor:
+    """Focal loss on the heat map (CenterNet's: alpha 2, beta 4) + L1 on log size and
+    offset at the centres, each normalised by the number of objects."""
+    logits = raw["heatmap"].float()
+    b, k, h, w = logits.shape
+    heats, size_loss, offset_loss, n = [], logits.new_zeros(()), logits.new_zeros(()), 0
+    for i in range(b):
+        heat, index, log_size, offset = centernet_targets(boxes[i], labels[i], k, h, w)
+        heats.append(heat)
+        if len(index):
+            size_loss = size_loss + F.l1_loss(
+                raw["size"][i].float().flatten(1)[:, index].T, log_size, reduction="sum"
+            )
+            offset_loss = offset_loss + F.l1_loss(
+                raw["offset"][i].float().flatten(1)[:, index].T, offset, reduction="sum"
+            )
+            n += len(index)
+    target = torch.stack(heats)
+    pos = target.eq(1).float()
+    p = logits.sigmoid()
+    pos_term = F.logsigmoid(logits) * (1 - p) ** 2 * pos
+    neg_term = F.logsigmoid(-logits) * p**2 * (1 - target) ** 4 * (1 - pos)
+    focal = -(pos_term.sum() + neg_term.sum()) / max(n, 1)
+    return focal + (size_loss + offset_loss) / max(n, 1)
+
+
+# ---- metrics ----------------------------------------------------------------------------------
+def detection_scores(
+    outputs: dict[str, list[torch.Tensor]],
+    boxes: list[torch.Tensor],
+    labels: list[torch.Tensor],
+    classes: list[str],
+    threshold: float,
+) -> dict[str, float]:
+    """mAP@0.5, mAP@0.5:0.95 (torchmetrics with faster-coco-eval) and per-class AP@0.5:0.95,
+    plus precision and recall of the detections above `threshold` at IoU 0.5."""
+    from torchmetrics.detection import MeanAveragePrecision
+
+    metric = MeanAveragePrecision(
+        iou_type="bbox",
+        backend="faster_coco_eval",
+        class_metrics=True,
+        max_detection_thresholds=[1, 10, 100],
+    )
+    preds = [
+        {"boxes": b.float(), "scores": s.float(), "labels": c.long()}
+        for b, s, c in zip(outputs["boxes"], outputs["scores"], outputs["labels"], strict=True)
+    ]
+    truth = [{"boxes": b.float(), "labels": c.long()} for b, c in zip(boxes, labels, strict=True)]
+    metric.update(preds, truth)
+    r = metric.compute()
+    result = {"map50": float(r["map_50"]), "map": float(r["map"]), "map75": float(r["map_75"])}
+    per_class = r["map_per_class"].flatten().tolist()
+    for cls_id, ap in zip(r["classes"].flatten().tolist(), per_class, strict=True):
+        if 0 <= int(cls_id) < len(classes) and ap >= 0:
+            result[f"ap_{classes[int(cls_id)]}"] = float(ap)
+    result.update(_precision_recall(preds, truth, threshold))
+    return {k: (v if math.isfinite(v) else 0.0) for k, v in result.items()}
+
+
+def _precision_recall(
+    preds: list[dict[str, torch.Tensor]], truth: list[dict[str, torch.Tensor]], threshold: float
+) -> dict[str, float]:
+    """Greedy matching by score at IoU >= 0.5, same class, detections above `threshold`."""
+    from torchvision.ops import box_iou
+
+    tp = fp = total = 0
+    for p, t in zip(preds, truth, strict=True):
+        keep = p["scores"] >= threshold
+        pb, pl = p["boxes"][keep], p["labels"][keep]
+        order = p["scores"][keep].argsort(descending=True)
+        total += len(t["labels"])
+        used = torch.zeros(len(t["labels"]), dtype=torch.bool)
+        iou = box_iou(pb, t["boxes"]) if len(pb) and len(t["boxes"]) else None
+        for j in order.tolist():
+            if iou is None:
+                fp += 1
+                continue
+            same = (t["labels"] == pl[j]) & ~used & (iou[j] >= 0.5)
+            if same.any():
+                used[int(torch.where(same, iou[j], -1).argmax())] = True
+                tp += 1
+            else:
+                fp += 1
+    return {
+        "precision": tp / max(tp + fp, 1),
+        "recall": tp / max(total, 1),
+    }
+
+
+class _ExportedDetector(nn.Module):
+    """The exported graph: uint8 pictures in; the top detections (boxes in the net's pixels,
+    scores, class ids) out, peaks picked inside the graph; the threshold is applied after."""
+
+    def __init__(self, net: nn.Module, mean: list[float], std: list[float], top_k: int) -> None:
+        super().__init__()
+        self.net, self.top_k = net, top_k
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raw = self.net((x.float() / 255 - self.mean) / self.std)
+        return decode_centernet(raw, self.top_k)
+
+
+DETECT_SNIPPET = """\
+from PIL import Image
+
+paths = sys.argv[1:] or ["image.png"]  # image files as arguments
+S, threshold = prep["image_size"], 0.3
+
+
+def load(path):
+    im = Image.open(path).convert(prep["mode"])
+    w, h = im.size
+    a = np.asarray(im.resize((S, S), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), (S / w, S / h)
+
+
+loaded = [load(p) for p in paths]
+x = np.stack([a for a, _ in loaded])  # uint8; the model normalises inside
+boxes, scores, labels = session.run(None, {"x": x})
+answer = []
+for path, (_, (sx, sy)), b, s, c in zip(paths, loaded, boxes, scores, labels):
+    keep = s >= threshold  # the model returns its strongest peaks; keep the confident ones
+    answer.append({"source": path, "detections": [
+        {"label": prep["classes"][int(k)], "score": round(float(v), 4),
+         "box": [round(float(q), 1) for q in (bb / [sx, sy, sx, sy])]}
+        for bb, v, k in zip(b[keep], s[keep], c[keep])]})
+"""

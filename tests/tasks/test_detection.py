@@ -1,0 +1,220 @@
+"""Detection: both readers read the same scenes; mAP of the truth is 1; every bad-label case
+says what and where; a short training run clears a bar; predict / evaluate / explain /
+serve work end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import glassnet
+from glassnet.data.builtin_scenes import make_scenes
+from glassnet.data.detection import read_coco, read_detection, read_yolo
+from glassnet.errors import DataError
+from glassnet.tasks.detection import centernet_targets, detection_scores
+
+pytestmark = pytest.mark.xdist_group("detection")
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_scenes(tmp_path_factory.mktemp("scenes") / "sc", n=900, seed=1)
+
+
+def test_yolo_and_coco_read_the_same_scenes(scenes: Path) -> None:
+    yolo, coco = read_yolo(scenes), read_coco(scenes)
+    assert set(yolo) == set(coco) == {"train", "val", "test"}
+    assert (
+        yolo["train"].classes == coco["train"].classes == ["circle", "square", "triangle", "cross"]
+    )
+    for split in yolo:
+        assert len(yolo[split].items) == len(coco[split].items) > 0
+        for a, b in zip(yolo[split].items, coco[split].items, strict=True):
+            assert a.path == b.path
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+            assert (a.labels == b.labels).all()
+    assert read_detection(scenes, "auto")["train"].source == yolo["train"].source  # data.yaml
+
+
+def test_the_truth_scores_a_perfect_map() -> None:
+    boxes = [
+        torch.tensor([[10.0, 10, 50, 40], [60, 60, 90, 100]]),
+        torch.tensor([[5.0, 5, 20, 20]]),
+    ]
+    labels = [torch.tensor([0, 1]), torch.tensor([1])]
+    truth_as_predictions = {
+        "boxes": boxes,
+        "scores": [torch.ones(2), torch.ones(1)],
+        "labels": labels,
+    }
+    scores = detection_scores(truth_as_predictions, boxes, labels, ["a", "b"], 0.3)
+    assert scores["map50"] == scores["map"] == 1.0
+    assert scores["precision"] == scores["recall"] == 1.0
+    shifted = {**truth_as_predictions, "boxes": [b + 8 for b in boxes]}
+    worse = detection_scores(shifted, boxes, labels, ["a", "b"], 0.3)
+    assert worse["map"] < 0.7 and worse["map50"] < 1.0
+
+
+def test_targets_peak_at_each_centre() -> None:
+    heat, index, log_size, offset = centernet_targets(
+        torch.tensor([[8.0, 8, 24, 40]]), torch.tensor([2]), num_classes=3, h=16, w=16
+    )
+    assert heat[2].max() == 1 and heat[:2].max() == 0
+    y, x = divmod(int(heat[2].argmax()), 16)
+    assert (x, y) == (4, 6) and int(index[0]) == 6 * 16 + 4  # centre (16, 24) / stride 4
+    np.testing.assert_allclose(log_size[0].exp().numpy(), [4.0, 8.0], rtol=1e-6)
+    np.testing.assert_allclose(offset[0].numpy(), [0.0, 0.0], atol=1e-6)
+
+
+def _yolo(root: Path, labels: dict[str, str], names: str = "[a, b]") -> Path:
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "data.yaml").write_text(f"names: {names}\n", encoding="utf-8")
+    for stem, text in labels.items():
+        Image.new("RGB", (64, 48), "gray").save(root / "images" / f"{stem}.png")
+        (root / "labels" / f"{stem}.txt").write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        ("0 0.5 0.5 0.2 0.2\n1 32 24 10 10\n", "line 2"),
+        ("0 1.6 0.5 0.2 0.2\n", "not normalised"),
+        ("7 0.5 0.5 0.2 0.2\n", "class 7 is not in names (0..1)"),
+        ("0 0.5 0.5 0.0 0.2\n", "empty or degenerate box"),
+        ("0 0.5 0.5 0.2\n", "expected 'class cx cy w h', got 4 values"),
+        ("0 0.95 0.5 0.3 0.2\n", "lies outside the 64x48 image"),
+    ],
+)
+def test_bad_yolo_labels_name_file_and_line(line: str, expected: str, tmp_path: Path) -> None:
+    root = _yolo(tmp_path / "d", {"one": line})
+    with pytest.raises(DataError) as failed:
+        read_detection(root)
+    message = str(failed.value)
+    assert expected.replace("line 2", "one.txt:2") in message or expected in message
+    assert "one.txt:" in message and "--skip-bad" in message
+    kept = read_detection(root, skip_bad=True)["all"]
+    assert any("left out 1 bad annotation" in n for n in kept.notes)
+
+
+def test_negatives_and_orphan_labels_are_counted(tmp_path: Path) -> None:
+    root = _yolo(tmp_path / "d", {"one": "0 0.5 0.5 0.2 0.2\n", "two": ""})
+    (root / "labels" / "ghost.txt").write_text("0 0.5 0.5 0.1 0.1\n", encoding="utf-8")
+    data = read_detection(root)["all"]
+    notes = " ".join(data.notes)
+    assert "1 image(s) without boxes are kept as negatives" in notes
+    assert "1 label file(s) have no image" in notes and "ghost.txt" in notes
+
+
+def test_bad_coco_annotations_are_named(tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = tmp_path / "c"
+    (root / "train" / "images").mkdir(parents=True)
+    Image.new("RGB", (40, 30)).save(root / "train" / "images" / "a.png")
+    doc = {
+        "images": [
+            {"id": 1, "file_name": "a.png", "width": 40, "height": 30},
+            {"id": 2, "file_name": "gone.png", "width": 40, "height": 30},
+        ],
+        "annotations": [
+            {"id": 10, "image_id": 1, "category_id": 9, "bbox": [1, 1, 5, 5]},
+            {"id": 11, "image_id": 1, "category_id": 1, "bbox": [30, 20, 30, 5]},
+            {"id": 12, "image_id": 5, "category_id": 1, "bbox": [1, 1, 5, 5]},
+        ],
+        "categories": [{"id": 1, "name": "dot"}],
+    }
+    (root / "train" / "instances.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(DataError) as failed:
+        read_detection(root)
+    message = str(failed.value)
+    for expected in (
+        "gone.png",
+        "annotation 10): category_id 9 is not in categories",
+        "annotation 11): box (30.0, 20.0, 60.0, 25.0) lies outside the 40x30 image",
+        "annotation 12): image_id 5 has no image",
+    ):
+        assert expected in message
+
+
+@pytest.fixture(scope="module")
+def trained(scenes: Path, tmp_path_factory: pytest.TempPathFactory) -> glassnet.api.Run:
+    out = tmp_path_factory.mktemp("det") / "run"
+    # about a minute on 2 cores: 690 small pictures, a lighter backbone
+    return glassnet.train(
+        "detection",
+        str(scenes),
+        epochs=16,
+        image_size=96,
+        widths=(16, 32, 64, 128),
+        quiet=True,
+        out=out,
+    )
+
+
+def test_a_short_run_finds_most_objects(trained: glassnet.api.Run) -> None:
+    test = trained.metrics["test"]  # measured: mAP@0.5 0.55, mAP@0.5:0.95 0.34
+    assert test["map50"] > 0.4, test  # chance is ~0: four classes, boxes anywhere
+    assert test["map"] > 0.2, test
+
+
+def test_predict_evaluate_explain_end_to_end(trained: glassnet.api.Run, scenes: Path) -> None:
+    pictures = sorted((scenes / "images" / "test").glob("*.png"))[:3]
+    found = trained.predict([str(p) for p in pictures], score_threshold=0.2)
+    assert list(found.columns) == ["source", "label", "score", "x0", "y0", "x1", "y1"]
+    assert len(found) > 0 and (found["score"] >= 0.2).all()
+    assert set(found["label"]) <= {"circle", "square", "triangle", "cross"}
+    stricter = trained.predict([str(p) for p in pictures], score_threshold=0.9)
+    assert len(stricter) <= len(found)
+    scores = trained.evaluate(str(scenes), report=True)
+    assert scores["n"] == len(read_yolo(scenes)["test"].items)
+    assert Path(scores["report"]["worst_detections"]).is_file()
+    views = {v.name: v for v in trained.explain(str(pictures[0])).views}
+    assert {"det-heatmaps", "det-where-it-looked", "det-stage-maps"} <= set(views)
+    assert views["det-heatmaps"].arrays["heat"].shape == (4, 24, 24)  # 96 px / 4
+    assert "trustworthy" in views["det-where-it-looked"].checks
+    with pytest.raises(glassnet.GlassnetError, match="--beam does not apply to detection"):
+        trained.predict([str(pictures[0])], beam=3)
+
+
+@pytest.mark.slow
+def test_builtin_scenes_reach_the_bar(workdir: Path) -> None:
+    """The default net and options on builtin:scenes (about 7 minutes on 2 cores)."""
+    run = glassnet.train("detection", "builtin:scenes", quiet=True, out="run")
+    test = run.metrics["test"]
+    assert test["map50"] >= 0.80 and test["map"] >= 0.55, test
+
+
+def test_served_boxes_equal_predict(trained: glassnet.api.Run, scenes: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from glassnet.serve import create_app
+
+    picture = sorted((scenes / "images" / "test").glob("*.png"))[0]
+    client = TestClient(create_app({"det": trained}))
+    answer = client.post(
+        "/v1/models/det/predict?score_threshold=0.2",
+        files=[("files", ("p.png", picture.read_bytes(), "image/png"))],
+    )
+    assert answer.status_code == 200, answer.text
+    served = answer.json()["predictions"][0]
+    local = trained.predict([str(picture)], score_threshold=0.2)
+    assert served["source"] == "p.png"
+    assert [d["label"] for d in served["detections"]] == list(local["label"])
+    np.testing.assert_allclose(
+        [d["box"] for d in served["detections"]],
+        local[["x0", "y0", "x1", "y1"]].to_numpy(),
+        atol=0.11,
+    )
+    refused = client.post(
+        "/v1/models/det/predict?beam=2",
+        files=[("files", ("p.png", picture.read_bytes(), "image/png"))],
+    )
+    assert refused.status_code == 422
