@@ -20,7 +20,7 @@ from glassnet.tasks.detection import centernet_targets, detection_scores
 pytestmark = pytest.mark.xdist_group("detection")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_scenes(tmp_path_factory.mktemp("scenes") / "sc", n=900, seed=1)
 
@@ -144,7 +144,7 @@ def test_bad_coco_annotations_are_named(tmp_path: Path) -> None:
         assert expected in message
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(scenes: Path, tmp_path_factory: pytest.TempPathFactory) -> glassnet.api.Run:
     out = tmp_path_factory.mktemp("det") / "run"
     # about a minute on 2 cores: 690 small pictures, a lighter backbone
