@@ -25,7 +25,7 @@ from glassnet.engine.inference import Outputs, run_outputs
 from glassnet.engine.rundir import RunDir
 from glassnet.engine.session import Notify, TrainingSession, plan, stderr
 from glassnet.engine.trainer import FitResult
-from glassnet.errors import ConfigError
+from glassnet.errors import ConfigError, RunError
 from glassnet.export import ExportResult, export_model
 from glassnet.tasks import Encoded, Task, get_task_class
 from glassnet.tasks._base import plain
@@ -356,7 +356,13 @@ def load(path: str | Path, device: str = "auto") -> Run:
     run_dir = RunDir.open(path)
     spec = run_dir.read_spec()
     task = get_task_class(spec.task)(spec.data, state=run_dir.read_preprocess(), seed=spec.seed)
-    net = task.build_net(spec.net)
+    try:
+        net = task.build_net(spec.net)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise RunError(
+            f"'{run_dir.preprocess}' does not match a {spec.task} run ({type(e).__name__}: {e})",
+            fix="Keep each run's preprocess.json with its own run.yaml, or train it again",
+        ) from None
     load_weights(run_dir.weights, net)
     dev = choose_device(device)
     metrics: dict[str, Any] = {}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from glassnet.errors import RunError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once: mkstemp creates 0600 files, a normal write gives 0666 & ~umask
@@ -23,8 +26,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RunError(
+                f"no space left on the disk that holds '{path.parent}' (writing {path.name}); "
+                "nothing was overwritten: the files written before, the last checkpoint "
+                "included, are intact",
+                fix="Free some space (or train into another folder with --out), then continue "
+                "with --resume",
+            ) from None
         raise
 
 

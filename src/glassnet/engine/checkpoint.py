@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load, save
 from torch import nn
 
@@ -28,9 +30,23 @@ def save_weights(path: Path, net: nn.Module) -> None:
 
 
 def load_weights(path: Path, net: nn.Module) -> None:
+    """Load safetensors weights; a missing, damaged or foreign file is a RunError naming
+    it (a pickle renamed to .safetensors is refused by the format, never executed)."""
     if not path.is_file():
         raise RunError(f"the weights file '{path}' is missing", fix="Retrain, or resume the run")
-    net.load_state_dict(load(path.read_bytes()))
+    try:
+        net.load_state_dict(load(path.read_bytes()))
+    except SafetensorError as e:
+        raise RunError(
+            f"the weights file '{path}' is damaged or not a safetensors file ({e})",
+            fix="Retrain the run, or copy the file again from where it was made",
+        ) from None
+    except RuntimeError as e:  # other tensor names or shapes than this net's
+        first = str(e).strip().splitlines()[0]
+        raise RunError(
+            f"the weights in '{path}' do not fit this run's net ({first})",
+            fix="Keep each run's model.safetensors with its own run.yaml",
+        ) from None
 
 
 def _tensors(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -74,10 +90,14 @@ def save_checkpoint(
     scheduler: Any,
     state: dict[str, Any],
 ) -> Path:
-    """Write a complete checkpoint under `root` and point LATEST at it; prune older ones."""
+    """Write a complete checkpoint under `root` and point LATEST at it; prune older ones.
+
+    Every checkpoint gets a folder of its own (a step can be saved twice: at an epoch's last
+    step after `--checkpoint-every`, or when resuming after Ctrl-C at that step), so the one
+    LATEST names is never touched before the new one is complete."""
     step_dir = root / f"step-{state['global_step']:09d}"
     if step_dir.exists():
-        shutil.rmtree(step_dir)
+        step_dir = root / f"step-{state['global_step']:09d}-{time.time_ns()}"
     opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
     rng_json, rng_tensors = capture_rng()
     atomic_write_bytes(step_dir / "weights.safetensors", save(_tensors(net.state_dict())))
@@ -113,10 +133,17 @@ def load_checkpoint(
             fix="Start a new run instead of --resume",
         )
     step_dir = root / (root / "LATEST").read_text(encoding="utf-8").strip()
-    data = json.loads((step_dir / "state.json").read_text(encoding="utf-8"))
-    net.load_state_dict(load((step_dir / "weights.safetensors").read_bytes()))
-    opt_tensors = load((step_dir / "optimizer.safetensors").read_bytes())
-    optimizer.load_state_dict(_join_optimizer(opt_tensors, data["optimizer"]))
-    scheduler.load_state_dict(data["scheduler"])
-    restore_rng(data["rng"], load((step_dir / "rng.safetensors").read_bytes()))
+    try:
+        data = json.loads((step_dir / "state.json").read_text(encoding="utf-8"))
+        net.load_state_dict(load((step_dir / "weights.safetensors").read_bytes()))
+        opt_tensors = load((step_dir / "optimizer.safetensors").read_bytes())
+        optimizer.load_state_dict(_join_optimizer(opt_tensors, data["optimizer"]))
+        scheduler.load_state_dict(data["scheduler"])
+        restore_rng(data["rng"], load((step_dir / "rng.safetensors").read_bytes()))
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
+        raise RunError(
+            f"the checkpoint '{step_dir}' cannot be read ({type(e).__name__}: {e})",
+            fix="It was damaged outside glassnet; start a new run (the run's model.safetensors "
+            "still holds its best weights)",
+        ) from None
     return Checkpoint(state=data["loop"], directory=step_dir)

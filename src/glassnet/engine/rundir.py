@@ -117,4 +117,16 @@ class RunDir:
                 f"'{self.path}' has no preprocess.json: the run did not finish loading its data",
                 fix="Train it again",
             )
-        return json.loads(self.preprocess.read_text(encoding="utf-8"))
+        try:
+            state = json.loads(self.preprocess.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunError(
+                f"'{self.preprocess}' is damaged: not valid JSON ({e})",
+                fix="Train the run again (preprocess.json is written when its data loads)",
+            ) from None
+        if not isinstance(state, dict) or not state:
+            raise RunError(
+                f"'{self.preprocess}' is damaged: it holds no fitted preprocessing",
+                fix="Train the run again",
+            )
+        return state

@@ -271,7 +271,9 @@ class TrainingSession:
         fit = trainer.fit(splits, resume=self.resume is not None)
         distributed.barrier(world)
         metrics: dict[str, Any] = {}
-        if run_dir is not None and world.is_main:
+        # Stopped inside the first epoch there is no best epoch yet: nothing to score, and
+        # the checkpoint resumes it.
+        if run_dir is not None and world.is_main and run_dir.weights.is_file():
             load_weights(run_dir.weights, net)  # the best epoch's weights
             metrics = final_metrics(task, net, splits, fit, device, spec)
             atomic_write_json(run_dir.metrics_json, metrics)
