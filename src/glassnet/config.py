@@ -47,6 +47,14 @@ class DataSpec(Spec):
     test_fraction: float = Field(0.15, ge=0.0, lt=0.5, description="share held out for testing")
 
 
+class TableDataSpec(DataSpec):
+    """The data options of tasks that read tables (CSV, TSV, TXT, Parquet)."""
+
+    sep: str | None = Field(
+        None, description="column separator of text tables (default: by extension, ',' for .csv)"
+    )
+
+
 class TrainSpec(Spec):
     """How to train: optimiser, schedule, stopping, checkpoints, hardware."""
 

@@ -249,3 +249,28 @@ def test_row_split_options_are_refused_and_hidden() -> None:
         timeout=60,
     )
     assert "--val-fraction" not in res.stdout and "--folds" in res.stdout
+
+
+def test_mixed_utc_offsets_are_put_on_one_clock() -> None:
+    """Daily data across a summer-time change is regular on the local clock; hourly data
+    is regular in UTC. Either way the series reads, with a note saying which clock."""
+    from glassnet.data.series import read_series
+
+    daily = pd.DataFrame(
+        {
+            "t": [
+                f"2024-03-{d:02d}T00:00:00{'+01:00' if d < 15 else '+02:00'}" for d in range(1, 31)
+            ],
+            "y": np.arange(30.0),
+        }
+    )
+    table = read_series(
+        daily, source="x", time="t", target="y", id_column=None, covariates=[], fill=False
+    )
+    assert table.freq == "D" and "local clock" in table.notes[0]
+    hours = pd.date_range("2024-03-30T20:00Z", periods=30, freq="h").tz_convert("Europe/Paris")
+    hourly = pd.DataFrame({"t": [h.isoformat() for h in hours], "y": np.arange(30.0)})
+    table = read_series(
+        hourly, source="x", time="t", target="y", id_column=None, covariates=[], fill=False
+    )
+    assert table.freq == "h" and "UTC" in table.notes[0]

@@ -26,8 +26,12 @@ class SeriesTable:
     notes: list[str]
 
 
-def parse_time(col: pd.Series, source: str, name: str) -> tuple[pd.Series, bool]:
-    """(parsed, is_numeric). Integer-like numbers (years, step counts) stay numbers."""
+def parse_time(
+    col: pd.Series, source: str, name: str, notes: list[str] | None = None
+) -> tuple[pd.Series, bool]:
+    """(parsed, is_numeric). Integer-like numbers (years, step counts) stay numbers.
+    Timestamps with different UTC offsets (a summer-time change, several sources) are put
+    on UTC, with a note; timestamps in one zone keep it."""
     if pd.api.types.is_numeric_dtype(col):
         values = col.to_numpy(dtype=float)
         bad = ~np.isfinite(values) | (np.mod(values, 1) != 0)
@@ -39,7 +43,12 @@ def parse_time(col: pd.Series, source: str, name: str) -> tuple[pd.Series, bool]
                 where=source,
             )
         return pd.Series(values.astype(np.int64), index=col.index), True
-    parsed = pd.to_datetime(col, errors="coerce", format="mixed")
+    try:
+        parsed = pd.to_datetime(col, errors="coerce", format="mixed")
+    except ValueError:  # pandas refuses mixed time zones without utc=True
+        parsed, how = _mixed_offsets(col)
+        if notes is not None:
+            notes.append(f"the timestamps in '{name}' carry different UTC offsets: {how}")
     bad = parsed.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -49,6 +58,25 @@ def parse_time(col: pd.Series, source: str, name: str) -> tuple[pd.Series, bool]
             fix="Use ISO dates like 2024-01-31 (or whole numbers for steps)",
         )
     return parsed, False
+
+
+def _mixed_offsets(col: pd.Series) -> tuple[pd.Series, str]:
+    """Timestamps whose UTC offsets differ (summer time, several sources), on one clock:
+    UTC, or the local wall clock when that is the regular one (daily data across a
+    summer-time change is regular at local midnight, not in UTC)."""
+    utc = pd.to_datetime(col, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
+    text = col.astype(str).str.replace(r"(Z|[+-]\d\d:?\d\d)$", "", regex=True)
+    wall = pd.to_datetime(text, errors="coerce", format="mixed")
+
+    def steps(t: pd.Series) -> int:
+        return t.sort_values().diff().dropna().nunique()
+
+    if steps(wall) < steps(utc):
+        return (
+            wall,
+            "their local clock times were kept (they are evenly spaced; in UTC they are not)",
+        )
+    return utc, "all were converted to UTC (times without an offset were taken as UTC)"
 
 
 def _numeric(frame: pd.DataFrame, column: str, source: str, ids: pd.Series) -> pd.Series:
@@ -112,7 +140,8 @@ def read_series(
     if id_column:
         require_column(frame, id_column, source, "id")
     ids = frame[id_column].astype(str) if id_column else pd.Series(SINGLE, index=frame.index)
-    times, numeric = parse_time(frame[time], source, time)
+    notes: list[str] = []
+    times, numeric = parse_time(frame[time], source, time, notes)
     out = pd.DataFrame({"id": ids, "time": times, "row": np.arange(len(frame)) + 1})
     for col in [target, *covariates]:
         out[col] = _numeric(frame, col, source, ids)
@@ -125,7 +154,6 @@ def read_series(
             where=source,
             fix="Keep one row per timestamp and series (or aggregate them)",
         )
-    notes: list[str] = []
     parts, freq = [], None
     for sid, part in out.sort_values(["id", "time"]).groupby("id", sort=True):
         part = part.reset_index(drop=True)

@@ -11,9 +11,14 @@ from glassnet.errors import DataError, did_you_mean
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
 
 
-def read_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
+SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
+
+
+def read_table(path: str | Path, nrows: int | None = None, sep: str | None = None) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet file into a DataFrame (its first `nrows` rows when given);
-    empty or unreadable files raise DataError."""
+    empty or unreadable files raise DataError naming the file (and the line, for text that
+    is not UTF-8). `sep` overrides the separator the extension implies. Column names that
+    appear twice are renamed by pandas ('a', 'a.1'); `frame.attrs["notes"]` says so."""
     p = Path(path)
     if not p.exists():
         raise DataError(
@@ -32,6 +37,7 @@ def read_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
         )
     if p.stat().st_size == 0:
         raise DataError(f"data file '{p}' is empty", fix="Point to a file with a header and rows")
+    separator = sep if sep is not None else TABLE_SUFFIXES[suffix]
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(p)
@@ -39,18 +45,54 @@ def read_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
         else:
             frame = pd.read_csv(
                 p,
-                sep=TABLE_SUFFIXES[suffix],
-                engine="python" if TABLE_SUFFIXES[suffix] is None else "c",
+                sep=separator,
+                engine="python" if separator is None else "c",
                 nrows=nrows,
             )
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
+    except UnicodeDecodeError:
+        from glassnet.data.text import read_text_lines
+
+        read_text_lines(p)  # raises a DataError naming the line and the byte
+        raise
+    except (pd.errors.ParserError, ValueError, OSError) as e:
         raise DataError(
             f"could not read '{p}': {str(e).splitlines()[0]}",
             fix="Check that it is a well-formed table with one header row",
         ) from None
     if frame.empty:
         raise DataError(f"data file '{p}' has a header but no rows", fix="Add data rows")
+    if frame.shape[1] == 1 and separator not in (None, "\t") and suffix != ".parquet":
+        header = str(frame.columns[0])
+        other = next((c for c in (";", "\t", "|") if c in header and c != separator), None)
+        if other is not None:
+            raise DataError(
+                f"'{p}' reads as a single column '{header[:60]}': it looks "
+                f"{SEPARATORS[other]}-separated",
+                fix=f"Pass --sep '{other}'" if other != "\t" else "Pass --sep $'\\t'",
+            )
+    twice = _renamed_duplicates(p, separator) if suffix not in (".parquet", ".pq") else []
+    if twice:
+        frame.attrs["notes"] = [
+            f"columns named twice in '{p}': {', '.join(twice)}; the later ones were renamed "
+            "with .1, .2 ..."
+        ]
     return frame
+
+
+def _renamed_duplicates(path: Path, sep: str | None) -> list[str]:
+    """Header names that appear more than once (pandas renames the repeats)."""
+    import csv
+
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        first = f.readline()
+    try:
+        names = next(csv.reader([first], delimiter=sep or ","))
+    except (csv.Error, StopIteration):
+        return []
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n.strip()] = seen.get(n.strip(), 0) + 1
+    return [f"'{n}'" for n, k in seen.items() if k > 1]
 
 
 def require_column(frame: pd.DataFrame, column: str, source: str, role: str) -> None:

@@ -15,7 +15,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from glassnet.config import DataSpec, NetSpec
+from glassnet.config import DataSpec, NetSpec, TableDataSpec
 from glassnet.data.series import SeriesTable, detect_season, parse_time, read_series
 from glassnet.data.splits import Batch, TensorSplit
 from glassnet.data.tables import require_column
@@ -33,7 +33,7 @@ from glassnet.tasks._base import (
 from glassnet.tasks.messages import HistoryRequest, Request
 
 
-class ForecastingDataSpec(DataSpec):
+class ForecastingDataSpec(TableDataSpec):
     # The held-out parts are the last folds x horizon steps (and the stretch before them),
     # not random rows or separate files.
     not_used: ClassVar[tuple[str, ...]] = ("val", "test", "val_fraction", "test_fraction")
@@ -175,7 +175,7 @@ class ForecastingTask(Task):
     def load_data(self) -> DataSplits:
         src = self.source("data")
         assert src is not None
-        table = self._read(sources.frame_of(src), src.name)
+        table = self._read(sources.frame_of(src, self.spec.sep), src.name)
         spec = self.spec
         groups = {sid: part.reset_index(drop=True) for sid, part in table.frame.groupby("id")}
         shortest = min(len(p) for p in groups.values())
@@ -304,7 +304,7 @@ class ForecastingTask(Task):
         Without: one forecast past the end of each series' history."""
         st = self.state()
         src = sources.open_source(source)
-        raw = sources.frame_of(src)
+        raw = sources.frame_of(src, self.spec.sep)
         future_rows = pd.DataFrame()
         if not with_targets:
             raw, future_rows = _split_future(raw, st)

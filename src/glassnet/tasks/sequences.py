@@ -18,9 +18,9 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from glassnet.config import DataSpec, NetSpec
+from glassnet.config import DataSpec, NetSpec, TableDataSpec
 from glassnet.data.splits import Batch, TensorSplit
-from glassnet.data.tables import require_column
+from glassnet.data.tables import read_table, require_column
 from glassnet.data.text import TOKENIZER_SNIPPET, Tokenizer, Vocab, fit_length, unknown_note
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
@@ -29,12 +29,12 @@ from glassnet.tasks._base import DataSplits, Encoded, StepOutput, Task, register
 from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
 from glassnet.tasks.messages import Request, RowsRequest, TextsRequest
 from glassnet.tasks.splitting import split_indices
-from glassnet.tasks.text_inputs import as_texts, read_text_table
+from glassnet.tasks.text_inputs import as_texts
 
 FILE_ID, FOLDER_LABEL = "file", "label"  # columns made for a folder of sequence files
 
 
-def sequence_files(folder: Path) -> pd.DataFrame:
+def sequence_files(folder: Path, sep: str | None = None) -> pd.DataFrame:
     """A folder of CSV files, one sequence each (rows = steps), in class sub-folders when
     labelled -> one long table with a 'file' id column and a 'label' column."""
     files = sorted(folder.rglob("*.csv"))
@@ -46,7 +46,7 @@ def sequence_files(folder: Path) -> pd.DataFrame:
         )
     parts = []
     for f in files:
-        part = read_text_table(f)
+        part = read_table(f, sep=sep)
         rel = f.relative_to(folder)
         part.insert(0, FILE_ID, str(rel))
         if len(rel.parts) > 1:
@@ -55,7 +55,7 @@ def sequence_files(folder: Path) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-class SequencesDataSpec(DataSpec):
+class SequencesDataSpec(TableDataSpec):
     text: str | None = Field(None, description="the text column (text mode)")
     target: str | None = Field(None, description="the label column")
     tokens: Literal["word", "char", "subword"] = Field(
@@ -130,7 +130,7 @@ class SequencesTask(Task):
         if src is None:
             return None, None, ""
         if src.path is None:
-            return sources.frame_of(src), None, src.name
+            return sources.frame_of(src, self.spec.sep), None, src.name
         return self._read_path(src.path, src.value)
 
     @property
@@ -375,7 +375,7 @@ class SequencesTask(Task):
         else:
             src = sources.open_source(source)
             if src.path is None:
-                frame, name = sources.frame_of(src), src.name
+                frame, name = sources.frame_of(src, self.spec.sep), src.name
             else:
                 frame, test, name = self._read_path(src.path, src.value)
                 if with_targets and test is not None:
@@ -397,10 +397,10 @@ class SequencesTask(Task):
         if path.is_dir():
             train, test = path / "train.csv", path / "test.csv"
             if not train.is_file():
-                return sequence_files(path), None, f"'{source}'"
-            held = read_text_table(test) if test.is_file() else None
-            return read_text_table(train), held, f"'{train}'"
-        frame = read_text_table(path)
+                return sequence_files(path, self.spec.sep), None, f"'{source}'"
+            held = read_table(test, sep=self.spec.sep) if test.is_file() else None
+            return read_table(train, sep=self.spec.sep), held, f"'{train}'"
+        frame = read_table(path, sep=self.spec.sep)
         st = self._st or {}
         if st.get("id") == FILE_ID and FILE_ID not in frame.columns:
             frame = frame.assign(**{FILE_ID: path.name})  # one sequence file

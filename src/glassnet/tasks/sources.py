@@ -105,9 +105,9 @@ def peek_columns(value: str | None) -> list[str] | None:
         return None
 
 
-def frame_of(source: Source) -> Any:
+def frame_of(source: Source, sep: str | None = None) -> Any:
     """A table source as a DataFrame: a DataFrame as given, rows (dicts) as a frame, a file
-    read with `read_table`."""
+    read with `read_table` (`sep` overrides the separator of text files)."""
     import pandas as pd
 
     from glassnet.data.tables import read_table
@@ -123,4 +123,4 @@ def frame_of(source: Source) -> Any:
             fix="Pass a pandas DataFrame, a list of row dicts, or a file path",
         )
     assert source.path is not None
-    return read_table(source.path)
+    return read_table(source.path, sep=sep)

@@ -8,12 +8,21 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from glassnet.errors import DataError
+
 
 def holdout(
     index: np.ndarray, labels: Sequence | None, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split `index` into (kept, held out); stratified by `labels` (aligned with `index`)
     unless a class has a single member or the held-out part is smaller than the classes."""
+    if len(index) < 2 or math.ceil(fraction * len(index)) >= len(index):
+        raise DataError(
+            f"only {len(index)} row(s) are left to split {fraction:.0%} off for validation "
+            "or testing",
+            fix="Give more rows, or pass --val-fraction 0 --test-fraction 0 (or --val/--test "
+            "files)",
+        )
     strat = None
     if labels is not None:
         values, counts = np.unique(np.asarray(labels), return_counts=True)

@@ -16,7 +16,7 @@ from sklearn import metrics as skm
 from torch import nn
 from torch.nn import functional as F
 
-from glassnet.config import DataSpec, NetSpec
+from glassnet.config import DataSpec, NetSpec, TableDataSpec
 from glassnet.data.splits import Batch, TensorSplit
 from glassnet.data.table_encoder import MISSING, TableEncoder, check_target
 from glassnet.errors import ConfigError, DataError
@@ -27,7 +27,7 @@ from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score
 from glassnet.tasks.splitting import split_indices
 
 
-class TabularDataSpec(DataSpec):
+class TabularDataSpec(TableDataSpec):
     target: str | None = Field(None, description="the column to predict")
     kind: Literal["auto", "classification", "regression"] = Field(
         "auto", description="auto: classes for text/few integer values, else regression"
@@ -72,14 +72,14 @@ class TabularTask(Task):
         src = self.source(option)
         if src is None:
             return None, ""
-        return sources.frame_of(src), src.name
+        return sources.frame_of(src, self.spec.sep), src.name
 
     def load_data(self) -> DataSplits:
         frame, source = self._frame("data")
         assert frame is not None and self.spec.target
         val_frame, val_source = self._frame("val")
         test_frame, test_source = self._frame("test")
-        notes: list[str] = []
+        notes: list[str] = list(frame.attrs.get("notes", []))
         target = self.spec.target
         if target in frame.columns and frame[target].isna().any():
             n = int(frame[target].isna().sum())
@@ -163,7 +163,7 @@ class TabularTask(Task):
     def encode(self, source: Any, *, with_targets: bool) -> Encoded:
         assert self.encoder is not None
         src = sources.open_source(source)
-        frame, name = sources.frame_of(src), src.name
+        frame, name = sources.frame_of(src, self.spec.sep), src.name
         notes: list[str] = []
         target = self.encoder.state["target"]
         if with_targets:

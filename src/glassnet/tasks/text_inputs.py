@@ -1,15 +1,11 @@
-"""What the text tasks (sequences, translation) share: telling raw text from a file path,
-and reading text tables with encoding errors that name the line."""
+"""What the text tasks (sequences, translation) share: telling raw text from a file path."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from glassnet.data.tables import TABLE_SUFFIXES, read_table
-from glassnet.data.text import read_text_lines
+from glassnet.data.tables import TABLE_SUFFIXES
 from glassnet.errors import DataError
 from glassnet.tasks import sources
 
@@ -38,11 +34,3 @@ def _looks_like_data(value: str) -> bool:
     if path.suffix.lower() in TABLE_SUFFIXES and "\n" not in value and " " not in value:
         raise DataError(f"data file '{value}' does not exist", fix="Check the path")
     return False
-
-
-def read_text_table(path: Path) -> pd.DataFrame:
-    """read_table, after checking every line is UTF-8 (so a mixed-encoding file is reported
-    with its line number instead of a parser error)."""
-    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        read_text_lines(path)
-    return read_table(path)

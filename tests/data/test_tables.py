@@ -1,0 +1,47 @@
+"""Reading tables: the errors say what the file looks like and where it went wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import glassnet
+from glassnet.data.tables import read_table
+from glassnet.errors import DataError
+
+
+def test_a_semicolon_file_read_as_csv_suggests_sep(tmp_path: Path) -> None:
+    path = tmp_path / "semi.csv"
+    path.write_text("a;b;label\n1;2;x\n3;4;y\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"looks semicolon-separated.*--sep ';'"):
+        read_table(path)
+    assert list(read_table(path, sep=";").columns) == ["a", "b", "label"]
+
+
+def test_sep_is_an_option_of_table_tasks(workdir: Path) -> None:
+    rows = "".join(f"{i};{i % 3};{'x' if i % 2 else 'y'}\n" for i in range(60))
+    Path("semi.csv").write_text("a;b;label\n" + rows, encoding="utf-8")
+    run = glassnet.train("tabular", "semi.csv", target="label", sep=";", epochs=1, quiet=True)
+    assert run.task.feature_names() == ["a", "b"]
+
+
+def test_a_latin1_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("a,b\n1,café\n".encode() + "2,crème\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"line 3 of .* is not UTF-8 \(byte 0xe8"):
+        read_table(path)
+
+
+def test_columns_named_twice_are_noted(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,a\n1,2,3\n", encoding="utf-8")
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "b", "a.1"]
+    assert "columns named twice" in frame.attrs["notes"][0] and "'a'" in frame.attrs["notes"][0]
+
+
+def test_too_few_rows_to_split_is_said_not_a_traceback(workdir: Path) -> None:
+    Path("two.csv").write_text("a,label\n1,x\n2,y\n", encoding="utf-8")
+    with pytest.raises(DataError, match="row.* left to split"):
+        glassnet.train("tabular", "two.csv", target="label", epochs=1, quiet=True)
