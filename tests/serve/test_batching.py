@@ -57,3 +57,40 @@ def test_shared_passes_give_each_caller_its_own_answers(
         assert answer.notes == []
     assert isinstance(bad_result, DataError) and "'wide'" in str(bad_result)
     assert note_result.notes == run.predict_request(unseen_note).notes
+
+
+def test_a_row_is_never_completed_by_its_neighbours(
+    served_runs: dict[str, Path], rows: list[dict]
+) -> None:
+    """A request whose rows lack the model's columns is refused whether it is answered alone
+    or batched with good ones (it used to get a median-filled answer when batched)."""
+    run = glassnet.load(served_runs["table"], device="cpu")
+    lacking = RowsRequest(rows=[{"nope": 1}])
+    half = RowsRequest(rows=[rows[0], {"nope": 1}])
+    with pytest.raises(DataError, match="row 1 lacks the column"):
+        run.predict_request(lacking)
+    with pytest.raises(DataError, match="row 2 lacks the column"):
+        run.predict_request(half)
+
+    async def drive():  # type: ignore[no-untyped-def]
+        batcher = MicroBatcher(run.predict_request)
+        mixed = [RowsRequest(rows=rows[i : i + 2]) for i in range(0, 40, 2)]
+        mixed[3], mixed[7] = lacking, half
+        out = await asyncio.gather(*(batcher.submit(r) for r in mixed), return_exceptions=True)
+        await batcher.close()
+        return out
+
+    answers = asyncio.run(drive())
+    assert isinstance(answers[3], DataError) and isinstance(answers[7], DataError)
+    assert all(not isinstance(a, Exception) for i, a in enumerate(answers) if i not in (3, 7))
+
+
+def test_extreme_values_are_refused_or_noted(
+    served_runs: dict[str, Path], rows: list[dict]
+) -> None:
+    run = glassnet.load(served_runs["table"], device="cpu")
+    with pytest.raises(DataError, match=r"too large to learn from .* row 1"):
+        run.predict_request(RowsRequest(rows=[{**rows[0], "sepal width (cm)": 1e308}]))
+    gap = run.predict_request(RowsRequest(rows=[{**rows[0], "sepal width (cm)": None}]))
+    assert any("filled with its training median" in n for n in gap.notes)
+    assert all(v is not None for v in gap.predictions[0]["probabilities"].values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -130,3 +131,24 @@ def test_parquet_input(workdir: Path) -> None:
     mixed_frame(200).to_parquet("d.parquet")
     run = glassnet.train("tabular", "d.parquet", target="label", epochs=2, quiet=True)
     assert len(run.predict("d.parquet")) == 200
+
+
+def test_infinite_and_huge_values_are_named_when_training(workdir: Path) -> None:
+    frame = mixed_frame(200)
+    frame["y"] = frame["x1"] * 2.0
+    frame.loc[[5, 9], "y"] = np.inf
+    frame.drop(columns="label").to_csv("inf.csv", index=False)
+    with pytest.raises(glassnet.GlassnetError, match=r"target 'y' is infinite in row\(s\) 6, 10"):
+        glassnet.train("tabular", "inf.csv", target="y", epochs=1, quiet=True)
+    frame = mixed_frame(200)
+    frame.loc[3, "x1"] = 1e308
+    frame.to_csv("huge.csv", index=False)
+    with pytest.raises(glassnet.GlassnetError, match=r"'x1' holds 1 value\(s\) too large .* row 4"):
+        glassnet.train("tabular", "huge.csv", target="label", epochs=1, quiet=True)
+    frame.loc[3, "x1"] = np.inf
+    frame.to_csv("inf_feature.csv", index=False)
+    run = glassnet.train(
+        "tabular", "inf_feature.csv", target="label", epochs=1, quiet=True, out="r"
+    )
+    state = (run.path / "preprocess.json").read_text()
+    assert "Infinity" not in state and "NaN" not in state

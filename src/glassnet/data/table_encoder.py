@@ -19,6 +19,21 @@ from glassnet.errors import DataError
 
 MISSING = "<missing>"
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
+# Beyond this a number cannot be standardised and carried in float32 without becoming
+# infinite or swamping every other value: such a value is refused, named, not used.
+LARGEST = 1e30
+
+
+def _too_large(values: np.ndarray, column: str, source: str, col: pd.Series) -> None:
+    big = np.isfinite(values) & (np.abs(values) > LARGEST)
+    if big.any():
+        rows = np.flatnonzero(big)
+        raise DataError(
+            f"column '{column}' holds {len(rows)} value(s) too large to learn from "
+            f"(|x| > {LARGEST:g}), e.g. row {rows[0] + 1}: {values[rows[0]]:g}",
+            where=source,
+            fix="Fix those values, or rescale the column (e.g. to thousands)",
+        )
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -48,7 +63,9 @@ def infer_kind(target: pd.Series) -> Literal["classification", "regression"]:
     values = target.dropna()
     if not _is_numeric(values):
         return "classification"
-    integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    numbers = values.to_numpy(dtype=float)
+    numbers = numbers[np.isfinite(numbers)]  # an infinite target is refused by the caller
+    integral = bool(np.all(np.mod(numbers, 1) == 0))
     return (
         "classification"
         if integral and values.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET
@@ -80,6 +97,17 @@ def check_target(
             where=source,
             fix="Use --kind classification, or clean the column",
         )
+    if resolved == "regression":
+        values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+        infinite = np.isinf(values)
+        if infinite.any():
+            rows = ", ".join(str(r + 1) for r in np.flatnonzero(infinite)[:5])
+            raise DataError(
+                f"the target '{target}' is infinite in row(s) {rows}",
+                where=source,
+                fix="Fix or remove those rows",
+            )
+        _too_large(values, target, source, y)
     if y.dropna().nunique() < 2:
         raise DataError(
             f"the target column '{target}' has a single value "
@@ -88,6 +116,13 @@ def check_target(
             fix="Choose another target, or add rows with other values",
         )
     return resolved
+
+
+def check_values(frame: pd.DataFrame, source: str) -> None:
+    """Numbers too large to learn from, found on the whole file (so rows are the file's)."""
+    for name in frame.columns:
+        if _is_numeric(frame[name]):
+            _too_large(frame[name].to_numpy(dtype=np.float64), str(name), source, frame[name])
 
 
 class TableEncoder:
@@ -135,7 +170,13 @@ class TableEncoder:
                 )
             if _is_numeric(col):
                 values = col.to_numpy(dtype=np.float64)
+                _too_large(values, str(name), source, col)
                 finite = values[np.isfinite(values)]
+                if np.isinf(values).any():
+                    notes.append(
+                        f"{int(np.isinf(values).sum())} infinite value(s) of '{name}' were "
+                        "treated as missing"
+                    )
                 state["columns"].append(
                     {
                         "name": str(name),
@@ -235,7 +276,13 @@ class TableEncoder:
                         where=source,
                         fix="Fix or blank that value",
                     )
+                _too_large(values, c["name"], source, col)
                 gaps = ~np.isfinite(values)
+                if gaps.any():
+                    self.notes.append(
+                        f"{int(gaps.sum())} missing or infinite value(s) of '{c['name']}' were "
+                        f"filled with its training median ({c['fill']:.4g})"
+                    )
                 values = np.where(gaps, c["fill"], values)
                 blocks.append(((values - c["mean"]) / c["std"])[:, None])
                 if c["missing_indicator"]:

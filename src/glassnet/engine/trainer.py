@@ -328,7 +328,7 @@ class Trainer:
     def _nan_error(self, epoch: int, step: int, loop: dict[str, Any]) -> None:
         kept = (
             f"The last good checkpoint (epoch {loop['epoch']}) is kept in {self.run.checkpoints}; "
-            if self.run is not None
+            if self.run is not None and has_checkpoint(self.run.checkpoints)
             else ""
         )
         raise TrainingError(

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec, TableDataSpec
 from glassnet.data.splits import Batch, TensorSplit
-from glassnet.data.table_encoder import MISSING, TableEncoder, check_target
+from glassnet.data.table_encoder import MISSING, TableEncoder, check_target, check_values
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
@@ -88,6 +88,7 @@ class TabularTask(Task):
 
         # Checked on the whole file first, so its errors name the file, not a split.
         kind = check_target(frame, target=target, source=source, kind=self.spec.kind)
+        check_values(frame, source)
         train_idx, val_idx, test_idx = split_indices(
             len(frame),
             val_fraction=self.spec.val_fraction,
@@ -162,9 +163,11 @@ class TabularTask(Task):
     # ---- use -----------------------------------------------------------------------------
     def encode(self, source: Any, *, with_targets: bool) -> Encoded:
         assert self.encoder is not None
+        notes: list[str] = []
+        if isinstance(source, list) and source and all(isinstance(r, dict) for r in source):
+            notes += self._check_rows(source)
         src = sources.open_source(source)
         frame, name = sources.frame_of(src, self.spec.sep), src.name
-        notes: list[str] = []
         target = self.encoder.state["target"]
         if with_targets:
             if target not in frame.columns:
@@ -178,6 +181,25 @@ class TabularTask(Task):
                 )
                 frame = frame[frame[target].notna()].reset_index(drop=True)
         return Encoded(self._split(frame, name, with_targets), notes + self.encoder.notes)
+
+    def _check_rows(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Rows given one by one (Python, REST) are checked one by one: each must name every
+        column the model reads (null for a gap), so a row is never completed by its
+        neighbours' columns when requests are batched together."""
+        assert self.encoder is not None
+        needed = self.encoder.input_columns
+        for i, row in enumerate(rows, 1):
+            lacking = [c for c in needed if c not in row]
+            if lacking:
+                shown = ", ".join(map(repr, lacking[:8])) + (" ..." if len(lacking) > 8 else "")
+                raise DataError(
+                    f"row {i} lacks the column(s) {shown} the model reads",
+                    fix=f"Give every row all of: {', '.join(needed)} (null for a missing value)",
+                )
+        unused = sorted({k for r in rows for k in r} - set(needed) - {self.encoder.state["target"]})
+        if unused:
+            return [f"columns the model does not read were ignored: {', '.join(unused[:8])}"]
+        return []
 
     @property
     def labels(self) -> list[str]:
