@@ -226,6 +226,23 @@ def test_bearer_token(served_runs: dict[str, Path], iris_rows: list[dict]) -> No
         right = {"Authorization": "Bearer s3cret"}
         ok = locked.post("/v1/models/table/predict", json={"rows": iris_rows}, headers=right)
         assert ok.status_code == 200
+        # the token is checked before the body is read: bad JSON or a huge declared body
+        # from a stranger gets 401, not 422 / 413
+        garbage = locked.post(
+            "/v1/models/table/predict",
+            content=b'{"rows": [',
+            headers={"Content-Type": "application/json"},
+        )
+        _error(garbage, 401)
+        huge = locked.post(
+            "/v1/models/table/predict",
+            content=b"{}",
+            headers={"Content-Type": "application/json", "Content-Length": str(10**9)},
+        )
+        _error(huge, 401)
+        for page in ("/docs", "/redoc", "/openapi.json"):  # the API document is private too
+            _error(locked.get(page), 401)
+            assert locked.get(page, headers=right).status_code == 200
 
 
 def test_bad_model_names_are_refused(served_runs: dict[str, Path]) -> None:
@@ -234,3 +251,16 @@ def test_bad_model_names_are_refused(served_runs: dict[str, Path]) -> None:
         create_app({"a b/c": runs["table"]})
     with pytest.raises(glassnet.errors.ConfigError, match="two models would be called"):
         load_models([str(served_runs["table"]), f"table={served_runs['faces']}"])
+
+
+def test_the_api_document_shows_real_examples_and_errors(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    table = doc["paths"]["/v1/models/table/predict"]["post"]
+    assert {"401", "413", "415", "422"} <= set(table["responses"])
+    example = table["requestBody"]["content"]["application/json"]["examples"]["this model"]
+    row = example["value"]["rows"][0]
+    assert "sepal width (cm)" in row and isinstance(row["sepal width (cm)"], float)
+    answer = client.post("/v1/models/table/predict", json=example["value"])
+    assert answer.status_code == 200, answer.text  # the example really works
+    faces = doc["paths"]["/v1/models/faces/predict"]["post"]
+    assert "multipart/form-data" in faces["requestBody"]["content"]

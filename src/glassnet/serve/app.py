@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -28,7 +28,7 @@ from glassnet._version import __version__
 from glassnet.api import Run
 from glassnet.errors import GlassnetError
 from glassnet.serve.batching import MicroBatcher
-from glassnet.serve.guards import BearerToken, BodyLimit
+from glassnet.serve.guards import BearerToken, BodyLimit, TokenGate
 from glassnet.tasks.messages import (
     ExplainResponse,
     ModelInfo,
@@ -149,7 +149,8 @@ def create_app(
     def unknown_model_info(name: str) -> None:
         _not_found(name, served)
 
-    return BodyLimit(app, int(max_body_mb * 1e6)) if max_body_mb else app
+    limited = BodyLimit(app, int(max_body_mb * 1e6)) if max_body_mb else app
+    return TokenGate(limited, token)
 
 
 def _not_found(name: str, served: dict[str, ServedModel]) -> None:
@@ -193,27 +194,52 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
             return await asyncio.to_thread(model.explain, await uploaded(files))
 
         deps = [auth, Depends(_require_content_type("multipart/form-data"))]
-        app.post(f"{base}/predict", tags=[tag], dependencies=deps, summary=f"Predict: {summary}")(
-            predict_files
-        )
-        app.post(f"{base}/explain", tags=[tag], dependencies=deps, summary=f"Explain: {summary}")(
-            explain_files
-        )
+        for path, fn, what in (
+            (f"{base}/predict", predict_files, "Predict"),
+            (f"{base}/explain", explain_files, "Explain"),
+        ):
+            app.post(
+                path, tags=[tag], dependencies=deps, summary=f"{what}: {summary}", responses=ERRORS
+            )(fn)
         return
 
-    async def predict(body: request_model, options: Options) -> PredictResponse:  # type: ignore[valid-type]
+    example = run.task.request_example()
+    Body_ = Annotated[  # noqa: N806
+        request_model,
+        Body(openapi_examples={"this model": {"value": example}} if example else None),
+    ]
+
+    async def predict(body: Body_, options: Options) -> PredictResponse:
         return await model.predict(body, options)
 
-    async def explain(body: request_model) -> ExplainResponse:  # type: ignore[valid-type]
+    async def explain(body: Body_) -> ExplainResponse:
         return await asyncio.to_thread(model.explain, body)
 
     deps = [auth, Depends(_require_content_type("application/json"))]
-    app.post(f"{base}/predict", tags=[tag], dependencies=deps, summary=f"Predict: {summary}")(
-        predict
-    )
-    app.post(f"{base}/explain", tags=[tag], dependencies=deps, summary=f"Explain: {summary}")(
-        explain
-    )
+    for path, fn, what in (
+        (f"{base}/predict", predict, "Predict"),
+        (f"{base}/explain", explain, "Explain"),
+    ):
+        app.post(
+            path, tags=[tag], dependencies=deps, summary=f"{what}: {summary}", responses=ERRORS
+        )(fn)
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="the kind of error, e.g. 'invalid input'")
+    message: str = Field(description="what is wrong and how to fix it, in one paragraph")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        401: "no or a wrong bearer token (when the server has one)",
+        408: "the body did not arrive in time",
+        413: "the body is larger than the server's --max-body-mb",
+        415: "the wrong Content-Type (JSON bodies: application/json; files: multipart)",
+        422: "the body or a value in it does not fit this model (the message says which)",
+    }.items()
+}
 
 
 def _optional(model: type[BaseModel]) -> type[BaseModel]:

@@ -1,9 +1,11 @@
-"""What protects the service before a request reaches a model: a body-size cap (checked
-while reading, so a lying or missing Content-Length does not help) and an optional bearer
-token."""
+"""What protects the service before a request reaches a model: an optional bearer token
+(checked before the body is read), a body-size cap (checked while reading, so a lying or
+missing Content-Length does not help) with a deadline for slow bodies, and a deadline for
+slow request heads (`DeadlineH11`, slowloris)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from typing import Any
@@ -28,12 +30,17 @@ async def send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-class BodyLimit:
-    """ASGI middleware: refuse bodies over `max_bytes` with 413 before any parsing."""
+BODY_TIMEOUT = 30.0  # seconds a client may take to send its whole body
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `max_bytes` with 413 before any parsing, and
+    bodies that trickle in slower than `timeout` seconds in all with 408."""
+
+    def __init__(self, app: Any, max_bytes: int, timeout: float = BODY_TIMEOUT) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     def _too_large(self) -> dict[str, str]:
         mb = self.max_bytes / 1e6
@@ -63,8 +70,21 @@ class BodyLimit:
                 await send_json(send, 413, self._too_large())
                 return
         chunks, size, more = [], 0, True
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while more:
-            message = await receive()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
+            except TimeoutError:
+                await send_json(
+                    send,
+                    408,
+                    {
+                        "error": "request timeout",
+                        "message": f"The request body did not arrive within {self.timeout:g} s.",
+                    },
+                )
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -86,23 +106,96 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+NEEDS_TOKEN = (
+    "This server needs a bearer token: send the header 'Authorization: Bearer <token>' "
+    "with the token it was started with."
+)
+OPEN_PATHS = ("/health",)  # answered without a token (load balancers, uptime checks)
+
+
+def token_ok(token: str, header: str) -> bool:
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(
+        value.strip().encode(), token.encode()
+    )
+
+
+class TokenGate:
+    """ASGI middleware: with a token configured, every path but /health (the API document
+    included) needs it, checked before a byte of the body is read."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.token and scope.get("path") not in OPEN_PATHS:
+            header = dict(scope.get("headers", [])).get(b"authorization", b"")
+            if not token_ok(self.token, header.decode("latin-1")):
+                data = json.dumps({"error": "unauthorized", "message": NEEDS_TOKEN}).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", b"%d" % len(data)),
+                            (b"www-authenticate", b"Bearer"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": data})
+                return
+        await self.app(scope, receive, send)
+
+
 class BearerToken:
-    """A FastAPI dependency: with a token configured, requests must carry it."""
+    """The same check as a FastAPI dependency (the routes keep it: defence in depth, and
+    the API document shows which routes need it)."""
 
     def __init__(self, token: str | None) -> None:
         self.token = token
 
     def __call__(self, request: Request) -> None:
-        if not self.token:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            value.strip().encode(), self.token.encode()
-        ):
+        if self.token and not token_ok(self.token, request.headers.get("authorization", "")):
             raise HTTPException(
-                status_code=401,
-                detail="This server needs a bearer token: send the header "
-                "'Authorization: Bearer <token>' with the token it was started with.",
-                headers={"WWW-Authenticate": "Bearer"},
+                status_code=401, detail=NEEDS_TOKEN, headers={"WWW-Authenticate": "Bearer"}
             )
+
+
+HEAD_TIMEOUT = 10.0  # seconds a connection may take to send a complete request head
+
+
+def deadline_protocol(head_timeout: float = HEAD_TIMEOUT) -> type:
+    """uvicorn's h11 protocol, closing connections whose request head (request line and
+    headers) has not arrived `head_timeout` seconds after the connection opened or after
+    the previous response: uvicorn itself waits forever for the first one."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineH11(H11Protocol):  # type: ignore[misc]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def _arm(self) -> None:
+            self._head_scope = self.scope
+            self._head_timer = self.loop.call_later(head_timeout, self._too_slow)
+
+        def _too_slow(self) -> None:
+            if self.scope is self._head_scope and not self.transport.is_closing():
+                self.transport.close()  # no complete head since the timer started
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.scope is not self._head_scope:  # a new request's head arrived
+                self._head_timer.cancel()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._head_timer.cancel()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._head_timer.cancel()
+            super().connection_lost(exc)
+
+    return DeadlineH11

@@ -8,6 +8,7 @@ from pathlib import Path
 from glassnet import api
 from glassnet.errors import ConfigError
 from glassnet.serve.app import create_app
+from glassnet.serve.guards import deadline_protocol
 
 TOKEN_ENV = "GLASSNET_TOKEN"
 
@@ -51,4 +52,13 @@ def serve(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        http=deadline_protocol(),  # slow request heads are cut off (slowloris)
+        timeout_keep_alive=5,
+        limit_concurrency=512,  # beyond this many connections: 503, not a stalled server
+    )

@@ -271,6 +271,10 @@ class Task(ABC):
         """What a caller must send, for `Run.info()` and `GET /v1/models`."""
         return {}
 
+    def request_example(self) -> dict[str, Any] | None:
+        """A request body this model answers (the API document shows it); None for files."""
+        return None
+
     def to_records(self, predictions: list[dict[str, Any]], encoded: Encoded) -> list[dict]:
         """Predictions as JSON-ready objects ('source' first when inputs are named)."""
         names = encoded.names or [None] * len(predictions)

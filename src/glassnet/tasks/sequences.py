@@ -428,6 +428,20 @@ class SequencesTask(Task):
         assert isinstance(request, RowsRequest)
         return pd.DataFrame([dict(r) for r in request.rows])
 
+    def request_example(self) -> dict[str, Any] | None:
+        st = self.state()
+        if st["mode"] == "text":
+            return {"texts": [" ".join(st["vocab"][4:10]) or "an example"]}
+        steps = [
+            {
+                st["id"]: "s1",
+                **({st["time"]: t} if st["time"] else {}),
+                **dict(zip(st["channels"], st["mean"], strict=True)),
+            }
+            for t in range(3)
+        ]
+        return {"rows": steps}
+
     def describe_inputs(self) -> dict[str, Any]:
         st = self.state()
         if st["mode"] == "text":

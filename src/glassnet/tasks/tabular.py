@@ -236,6 +236,10 @@ class TabularTask(Task):
     def class_labels(self) -> list[str] | None:
         return self.labels if self.is_classification else None
 
+    def request_example(self) -> dict[str, Any] | None:
+        assert self.encoder is not None
+        return {"rows": [{c["name"]: _example_value(c) for c in self.encoder.state["columns"]}]}
+
     def export_snippet(self) -> str:
         assert self.encoder is not None
         example = {c["name"]: _example_value(c) for c in self.encoder.state["columns"]}

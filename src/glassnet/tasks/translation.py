@@ -315,6 +315,10 @@ class TranslationTask(Task):
         assert isinstance(request, TextsRequest)
         return list(request.texts)
 
+    def request_example(self) -> dict[str, Any] | None:
+        _, _, vocab, _ = self.tools()
+        return {"texts": [" ".join(vocab.itos[4:9]) or "an example"]}
+
     def describe_inputs(self) -> dict[str, Any]:
         st = self.state()
         return {
