@@ -290,6 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     except GlassnetError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except distributed.LaunchInterrupted as e:
+        print(
+            "Interrupted; every process saved its place. Resume with:\n"
+            f"  glassnet train {getattr(args, 'task', 'TASK')} --resume {e.path or 'RUN'}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

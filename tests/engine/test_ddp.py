@@ -3,8 +3,11 @@ using the same global batch; rank 0 alone writes the run."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -170,3 +173,48 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_ctrl_c_stops_every_process_cleanly_and_resumes(workdir: Path) -> None:
+    """SIGINT to the launcher reaches both workers, which stop at the same step and save;
+    nothing is left running, the exit code is 130, and --resume finishes the run."""
+    mixed_frame(500).to_csv("d.csv", index=False)
+    args = [a for a in ARGS if a != "--quiet"]
+    args[args.index("--epochs") + 1] = "40"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "glassnet", "train", "tabular", *args]
+        + ["--devices", "2", "--out", "run"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert launcher.stderr is not None
+    for line in launcher.stderr:
+        if line.startswith("epoch 2/"):
+            break
+    family = _family(launcher.pid)
+    os.kill(launcher.pid, signal.SIGINT)
+    rest = launcher.stderr.read()
+    assert launcher.wait(timeout=120) == 130, rest
+    assert "--resume run" in rest
+    time.sleep(1)
+    assert not [p for p in family if Path(f"/proc/{p}").exists()], "processes left running"
+    assert (Path("run/checkpoint/LATEST")).is_file()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "glassnet", "train", "tabular", "--resume", "run", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert Path("run/metrics.json").is_file()
+
+
+def _family(pid: int) -> list[int]:
+    from glassnet.engine.distributed import _descendants
+
+    for _ in range(100):  # wait until torchrun has started both workers
+        found = _descendants(pid)
+        if len(found) >= 3:
+            return found
+        time.sleep(0.1)
+    return _descendants(pid)

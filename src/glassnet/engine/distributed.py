@@ -6,10 +6,13 @@ processes (gloo on CPU, nccl on CUDA). Rank 0 alone writes the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -47,29 +50,31 @@ def init_world(device: torch.device) -> World:
     return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=local)
 
 
-def _flag_tensor(value: int) -> torch.Tensor:
-    """A one-number tensor where the backend can send it (NCCL: on the GPU)."""
+def _flag_tensor(values: list[int]) -> torch.Tensor:
+    """Small integers where the backend can send them (NCCL: on the GPU)."""
     device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    return torch.tensor([value], device=device)
+    return torch.tensor(values, device=device)
 
 
 def broadcast_flag(flag: bool, world: World) -> bool:
     """Rank 0's decision (e.g. early stop) for every rank."""
     if not world.distributed:
         return flag
-    t = _flag_tensor(1 if flag else 0)
+    t = _flag_tensor([1 if flag else 0])
     dist.broadcast(t, src=0)
     return bool(t.item())
 
 
-def all_agree(flag: bool, world: World) -> bool:
-    """True only when `flag` holds on every rank (e.g. "my loss is finite"), so all ranks
-    take the same branch."""
-    if not world.distributed:
-        return flag
-    t = _flag_tensor(0 if flag else 1)
-    dist.all_reduce(t)
-    return int(t.item()) == 0
+def any_of(flags: list[bool], world: World, now: bool = True) -> list[bool]:
+    """Each flag, true when it holds on any rank (one all-reduce), so all ranks take the same
+    branch. With `now` False nothing is exchanged and every flag reads False: ranks call this
+    at the same steps, and may skip the exchange on the same steps (accelerators check every
+    few steps, not to wait for the device at each)."""
+    if not world.distributed or not now:
+        return flags if not world.distributed else [False] * len(flags)
+    t = _flag_tensor([int(f) for f in flags])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
 
 
 def barrier(world: World) -> None:
@@ -114,4 +119,44 @@ def launch(train: Any, argv: list[str]) -> int:
         *argv,
     ]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    return subprocess.call(cmd, env=env)
+    # Its own session: a Ctrl-C at the terminal reaches this process only, which passes it
+    # on to the workers (torchrun would answer it by killing them without a checkpoint).
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        workers = _descendants(proc.pid)
+        for pid in workers:  # each worker stops cleanly (a checkpoint) at the same step
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+        try:
+            proc.wait()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop everything now
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
+        raise LaunchInterrupted from None
+
+
+class LaunchInterrupted(KeyboardInterrupt):
+    """Ctrl-C reached the processes of a data-parallel run; they saved and stopped."""
+
+    path: Path | None = None  # the run folder, once the launcher knows it
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes, recursively (Linux /proc; empty elsewhere)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out += children
+            todo += children
+    return out

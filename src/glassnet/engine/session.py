@@ -308,7 +308,11 @@ class TrainingSession:
                 argv += ["--config", str(cfg), "--out", str(out)]
             if self.notify is None:
                 argv.append("--quiet")
-            code = distributed.launch(spec.train, argv)
+            try:
+                code = distributed.launch(spec.train, argv)
+            except distributed.LaunchInterrupted as stopped:
+                stopped.path = Path(resume or out)  # type: ignore[arg-type]
+                raise
         if code != 0:
             raise RunError(
                 f"distributed training failed (exit code {code})",

@@ -227,8 +227,12 @@ class Trainer:
                     # DDP every rank learns of a bad loss on any rank (else the others would
                     # wait for it forever in backward's all-reduce).
                     finite = tally.add(loss, n_local)
-                    if tally.checked:
-                        finite = dist_.all_agree(finite, world)
+                    stopping = self.stop.requested
+                    if world.distributed:
+                        # One collective says whether any rank saw a bad loss or was asked
+                        # to stop, so all ranks raise, or stop, at the same step.
+                        bad, stopping = dist_.any_of([not finite, stopping], world, tally.checked)
+                        finite = not bad
                     if not finite:
                         self._nan_error(epoch, step, loop)
                     step_loss = loss.detach()  # this process's mean, for the callbacks
@@ -244,7 +248,7 @@ class Trainer:
                     loop["global_step"] += 1
                     for cb in step_callbacks:
                         cb.on_step(epoch=epoch, step=step, loss=step_loss)
-                    save_now = self.stop.requested or (
+                    save_now = stopping or (
                         spec.checkpoint_every and loop["global_step"] % spec.checkpoint_every == 0
                     )
                     if save_now:
@@ -255,7 +259,7 @@ class Trainer:
                             loss_count=tally.count,
                         )
                         self._save(optimizer, scheduler, loop)
-                    if self.stop.requested:
+                    if stopping:
                         stopped = "interrupted"
                         break
                 if stopped == "interrupted":
