@@ -20,7 +20,7 @@ from glassnet.cli_options import add_option, add_spec_options, given_options
 from glassnet.data.builtin import get_dataset, list_datasets
 from glassnet.data.files import atomic_write_json, atomic_write_text
 from glassnet.engine import distributed
-from glassnet.errors import GlassnetError, did_you_mean
+from glassnet.errors import GlassnetError, TrainingError, did_you_mean
 from glassnet.nets import list_nets
 from glassnet.tasks import list_tasks
 
@@ -287,8 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.verb](args)
+    except distributed.WorkersFailed as e:
+        return e.code  # the processes of the data-parallel run printed why
     except GlassnetError as e:
-        print(f"error: {e}", file=sys.stderr)
+        rank = int(os.environ.get("RANK", "0")) if distributed.under_torchrun() else 0
+        if rank == 0 or not isinstance(e, TrainingError):  # all ranks share a NaN: say it once
+            print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except distributed.LaunchInterrupted as e:
         print(

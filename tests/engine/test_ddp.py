@@ -218,3 +218,21 @@ def _family(pid: int) -> list[int]:
             return found
         time.sleep(0.1)
     return _descendants(pid)
+
+
+def test_a_nan_under_devices_2_is_one_clear_message(workdir: Path) -> None:
+    """What the user sees: the NaN message once, no torchrun report, exit 2."""
+    frame = mixed_frame(300)
+    frame["y"] = frame["x1"] * 1e25
+    frame.drop(columns="label").to_csv("d.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "glassnet", "train", "tabular", "--data", "d.csv"]
+        + ["--target", "y", "--devices", "2", "--epochs", "3", "--lr", "1e12"]
+        + ["--clip-grad", "0", "--quiet", "--out", "r"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("the training loss became NaN or infinite") == 1, done.stderr
+    assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from glassnet.errors import RunError
+
 
 @dataclass(frozen=True)
 class World:
@@ -112,7 +114,7 @@ def launch(train: Any, argv: list[str]) -> int:
     cmd = [
         sys.executable,
         "-m",
-        "torch.distributed.run",
+        "glassnet.engine.torchrun_quietly",
         *torchrun_args(train),
         "-m",
         "glassnet",
@@ -139,6 +141,14 @@ def launch(train: Any, argv: list[str]) -> int:
                     os.kill(pid, signal.SIGKILL)
             proc.wait()
         raise LaunchInterrupted from None
+
+
+class WorkersFailed(RunError):
+    """The data-parallel processes stopped with an error they explained themselves."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"the training processes stopped (exit code {code})")
+        self.code = code
 
 
 class LaunchInterrupted(KeyboardInterrupt):

@@ -313,6 +313,8 @@ class TrainingSession:
             except distributed.LaunchInterrupted as stopped:
                 stopped.path = Path(resume or out)  # type: ignore[arg-type]
                 raise
+        if code == 2:  # a usage or data error the workers explained (e.g. a NaN loss)
+            raise distributed.WorkersFailed(code)
         if code != 0:
             raise RunError(
                 f"distributed training failed (exit code {code})",

@@ -335,8 +335,11 @@ class Trainer:
             if self.run is not None and has_checkpoint(self.run.checkpoints)
             else ""
         )
+        advice = (
+            f"{kept}try a lower --lr (now {self.spec.lr:g}), keep --clip-grad on, and check "
+            "the data for extreme values"
+        )
         raise TrainingError(
             f"the training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}",
-            fix=f"{kept}try a lower --lr (now {self.spec.lr:g}), keep --clip-grad on, and check "
-            "the data for extreme values",
+            fix=advice[0].upper() + advice[1:],
         )
