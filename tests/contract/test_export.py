@@ -18,7 +18,7 @@ import pytest
 import glassnet
 from glassnet.tasks import list_tasks
 from glassnet.tasks.sources import resolve
-from tests.contract.test_tasks import TASK_DATA
+from tests.contract.test_tasks import TASK_DATA, needs
 
 
 def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
@@ -43,6 +43,9 @@ def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
     if name == "translation":
         texts = ["forty-two", "seventy-one thousand, four hundred and five", "nine"]
         return texts, texts
+    if name == "speech":
+        clips = sorted(str(p) for p in (path / "test").glob("*.flac"))[:3]
+        return clips, clips
     raise AssertionError(f"add raw inputs for task '{name}' to this test")
 
 
@@ -88,6 +91,8 @@ def _assert_same_answers(name: str, answer: Any, predicted: pd.DataFrame) -> Non
         got = np.array([r[2:] for r in rows], dtype=float).reshape(-1, 5)
         expected = predicted[["score", "x0", "y0", "x1", "y1"]].to_numpy(dtype=float)
         np.testing.assert_allclose(got, expected, atol=0.11)  # both round boxes to 0.1 px
+    elif name == "speech":
+        assert [a["transcript"] for a in answer] == list(predicted["transcript"])
     elif name == "forecasting":
         for column, values in answer.items():
             np.testing.assert_allclose(values, predicted[column].to_numpy(), atol=1e-3)
@@ -97,6 +102,7 @@ def _assert_same_answers(name: str, answer: Any, predicted: pd.DataFrame) -> Non
 
 @pytest.mark.parametrize("name", [t.name for t in list_tasks()])
 def test_export_matches_eager_and_readme_program_runs(name: str, workdir: Path) -> None:
+    needs(name)
     data, opts = TASK_DATA[name]
     run = glassnet.train(name, data, epochs=1, quiet=True, out="run", **opts)
     if run.task.cannot_export:

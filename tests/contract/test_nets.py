@@ -18,6 +18,11 @@ FAMILY_INPUTS = {
         lambda: torch.randn(4, 9, 3),
     ),
     "cnn": (dict(in_channels=3, num_outputs=4), lambda: torch.randn(2, 3, 32, 32)),
+    # speech recogniser: log-mel frames + lengths -> per-frame scores and frame counts
+    "asr": (
+        dict(n_mels=16, num_classes=6),
+        lambda: (torch.randn(3, 40, 16), torch.tensor([40, 25, 9])),
+    ),
     # detector: structured outputs (heat map, sizes, offsets per cell)
     "det": (dict(in_channels=3, num_classes=3), lambda: torch.randn(2, 3, 64, 64)),
     "mlp": (

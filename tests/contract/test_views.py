@@ -34,14 +34,29 @@ FAMILY_RUNS = {
         "builtin:scenes",
         lambda: [str(sorted(Path(glassnet.tasks.sources.cache_dir(), "scenes").rglob("*.png"))[0])],
     ),
+    "asr": (
+        "speech",
+        "builtin:spoken-digits",
+        lambda: [
+            str(
+                sorted(Path(glassnet.tasks.sources.cache_dir(), "spoken-digits").rglob("*.flac"))[0]
+            )
+        ],
+    ),
 }
-OPTIONS = {"det": {"image_size": 64, "widths": (16, 32)}}  # one quick epoch is enough here
+OPTIONS = {  # one quick epoch is enough here
+    "det": {"image_size": 64, "widths": (16, 32)},
+    "asr": {"hidden": 32, "conv": 8, "layers": 1},
+}
 
 
 @pytest.mark.parametrize("name", [e.name for e in list_nets()])
 def test_every_net_explains(name: str, workdir: Path) -> None:
+    from tests.contract.test_tasks import needs
+
     family = name.split(".")[0]
     task, data, inputs = FAMILY_RUNS[family]
+    needs(task)
     options = OPTIONS.get(family, {})
     run = glassnet.train(task, data, net=name, epochs=1, quiet=True, out="r", **options)
     result = run.explain(inputs())

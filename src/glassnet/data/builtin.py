@@ -76,6 +76,7 @@ def _load_all() -> None:
         builtin_images,
         builtin_scenes,
         builtin_series,
+        builtin_speech,
         builtin_tables,
         builtin_text,
     )

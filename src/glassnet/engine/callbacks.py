@@ -25,6 +25,7 @@ class Callback:
     def on_step(self, *, epoch: int, step: int, loss: Any) -> None: ...  # loss: a 0-d tensor
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None: ...
     def on_train_end(self, *, reason: str) -> None: ...
+    def on_note(self, *, message: str) -> None: ...  # advice from the task for the user
 
 
 class MetricsCSV(Callback):
@@ -140,6 +141,10 @@ class Progress(Callback):
                 file=sys.stderr,
                 flush=True,
             )
+
+    def on_note(self, *, message: str) -> None:
+        if not self.quiet:
+            print(f"note: {message}", file=sys.stderr, flush=True)
 
     def on_train_end(self, *, reason: str) -> None:
         if self.bar is not None:

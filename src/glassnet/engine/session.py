@@ -100,6 +100,9 @@ class _Feed(Callback):
         if step % STEP_EVENTS_EVERY == 0 and loss is not None:
             self.session._emit("step", epoch=epoch + 1, step=step + 1, loss=float(loss))
 
+    def on_note(self, *, message: str) -> None:
+        self.session._emit("note", message=message)
+
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
         self.session._emit("epoch", epoch=epoch + 1, metrics=dict(metrics), improved=improved)
         if self.session.snapshots is not None and self.session.snapshots.is_file():

@@ -286,6 +286,9 @@ class Trainer:
                 loop.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0)
                 self._save(optimizer, scheduler, loop)
                 self._emit("on_epoch_end", epoch=epoch, metrics=metrics, improved=improved)
+                advice = self.task.advise(epoch, metrics)
+                if advice and world.is_main:
+                    self._emit("on_note", message=advice)
                 early = bool(spec.patience and loop["since_best"] >= spec.patience)
                 if dist_.broadcast_flag(early, world):
                     stopped = (

@@ -48,6 +48,7 @@ def views_for(family: str, scope: Scope) -> list[ViewFn]:
 def _load_all() -> None:
     from glassnet.explain import (  # noqa: F401
         ann_views,
+        asr_views,
         cnn_views,
         det_views,
         rnn_views,

@@ -158,8 +158,8 @@ def held_out_feeds(task: Task, spec: RunSpec, data: Any) -> dict[str, torch.Tens
             ) from None
         held = [s for s in (splits.test, splits.val) if s is not None] or [splits.train]
     parts = [s.take(range(min(len(s), MAX_CHECKED))) for s in held]
-    batch = concat_batches([{k: p[k] for k in task.input_keys} for p in parts])
-    return {name: batch[name][:MAX_CHECKED].cpu().contiguous() for name in task.input_keys}
+    feeds = concat_batches([task.export_feeds(p) for p in parts])
+    return {name: t[:MAX_CHECKED].cpu().contiguous() for name, t in feeds.items()}
 
 
 def _arrays(out: Any) -> list[np.ndarray]:

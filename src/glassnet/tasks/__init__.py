@@ -6,6 +6,7 @@ from glassnet.tasks import (  # noqa: F401  (registers them)
     forecasting,
     images,
     sequences,
+    speech,
     tabular,
     translation,
 )

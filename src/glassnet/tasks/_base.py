@@ -162,6 +162,10 @@ class Task(ABC):
     def step(self, net: nn.Module, batch: Batch) -> StepOutput:
         """Forward one batch and compute the loss."""
 
+    def advise(self, epoch: int, metrics: dict[str, float]) -> str | None:
+        """A note for the user after an epoch (e.g. 'still only blanks'), or None."""
+        return None
+
     def collate_outputs(self, parts: list[Any]) -> Any:
         """Per-batch outputs (on CPU, in order) -> the outputs of the whole split."""
         return concat_batches(parts)
@@ -290,10 +294,15 @@ class Task(ABC):
     export_outputs: ClassVar[tuple[str, ...]] = ("output",)  # names of the graph's outputs
     export_requires: ClassVar[tuple[str, ...]] = ()  # pip packages the snippet needs beyond numpy
 
+    def export_feeds(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The exported graph's named inputs for a batch (tasks whose batches hold lists
+        pad them here)."""
+        return {k: batch[k] for k in self.input_keys}
+
     def export_module(self, net: nn.Module) -> nn.Module:
-        """The graph to export: takes the batch tensors named in `input_keys`, in order,
-        and returns `export_outputs` (one tensor, or a tuple in that order). Tasks whose
-        `forward` prepares inputs wrap the net."""
+        """The graph to export: takes `export_feeds`' tensors, in order, and returns
+        `export_outputs` (one tensor, or a tuple in that order). Tasks whose `forward`
+        prepares inputs wrap the net."""
         return net
 
     def export_snippet(self) -> str:

@@ -87,6 +87,12 @@ class ImagesRequest(FilesRequest):
     what: ClassVar[str] = "images (PNG, JPEG, BMP, GIF, TIFF, WebP)"
 
 
+class AudioRequest(FilesRequest):
+    """Audio clips (multipart uploads over HTTP)."""
+
+    what: ClassVar[str] = "audio clips (WAV, FLAC, OGG)"
+
+
 class PredictResponse(BaseModel):
     model: str
     task: str
