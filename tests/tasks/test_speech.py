@@ -127,7 +127,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def heard(digits: Path, tmp_path_factory: pytest.TempPathFactory) -> glassnet.api.Run:
     out = tmp_path_factory.mktemp("asr") / "run"
-    return glassnet.train("speech", str(digits), epochs=12, quiet=True, out=out)
+    return glassnet.train("speech", str(digits), epochs=12, batch_size=16, quiet=True, out=out)
 
 
 pytestmark = pytest.mark.xdist_group("speech")

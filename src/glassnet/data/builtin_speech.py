@@ -62,9 +62,10 @@ def _speak(program: str, text: str, voice: str, speed: int, pitch: int) -> np.nd
     return resample_poly(samples, 16_000 // g, int(rate) // g).astype(np.float32)
 
 
-def make_spoken_digits(directory: Path, n: int = 3000, seed: int = 0) -> Path:
+def make_spoken_digits(directory: str | Path, n: int = 3000, seed: int = 0) -> Path:
     """Write n utterances: 80 % in the training accents (train/), 20 % in the held-out
     accents (test/), each folder with its transcripts.csv."""
+    directory = Path(directory)
     import soundfile as sf
 
     program = espeak()

@@ -82,6 +82,8 @@ class Onnx:
         outputs: tuple[str, ...] = ("output",),
     ) -> None:
         names = list(feeds)
+        if clash := set(names) & set(outputs):  # the exporter would rename the input
+            raise ValueError(f"graph inputs and outputs share the names {sorted(clash)}")
         dynamic = {n: {0: "batch", **(axes or {}).get(n, {})} for n in names}
         buffer = io.BytesIO()
         # The RNN exporter warns (in Python, and from C++ straight to stderr) about shape

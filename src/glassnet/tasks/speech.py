@@ -84,7 +84,7 @@ class SpeechTask(Task):
     takes_objects: ClassVar[bool] = False
     decode_options: ClassVar[type[DecodeOptions]] = SpeechDecoding
     request_model = AudioRequest
-    export_outputs: ClassVar[tuple[str, ...]] = ("logp", "lengths")
+    export_outputs: ClassVar[tuple[str, ...]] = ("logp", "frames")  # not "lengths": an input
     export_axes: ClassVar[dict[str, dict[int, str]]] = {"x": {1: "frames"}}
     export_requires: ClassVar[tuple[str, ...]] = ("soundfile", "scipy")
     spec: SpeechDataSpec
