@@ -81,7 +81,7 @@ class Run:
 
     def _answers(self, data: Any) -> tuple[list[dict[str, Any]], Encoded]:
         encoded = self.task.encode(data, with_targets=False)
-        self.notes = encoded.notes
+        self.notes = encoded.notes + self.task.caveats(self.metrics or {})
         out = self._outputs(encoded, with_loss=False)
         self.last_encoded = encoded
         return self.task.decode(out.outputs, out.batch), encoded

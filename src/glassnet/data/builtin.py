@@ -7,6 +7,7 @@ supply; tasks read `builtin:NAME` through the same path.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,3 +81,19 @@ def _load_all() -> None:
         builtin_tables,
         builtin_text,
     )
+
+
+def sktime_data(name: str) -> Path:
+    """The folder of one data set bundled in sktime's wheel (the files are read; sktime is
+    never imported)."""
+    spec = importlib.util.find_spec("sktime")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(
+            f"builtin:{name.lower()} is read from the data files bundled in sktime's wheel, "
+            "and sktime is not installed",
+            fix="pip install sktime (only its data files are read; it is not imported)",
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
+    if not folder.is_dir():
+        raise DataError(f"this sktime has no {name} data in {folder}", fix="pip install -U sktime")
+    return folder

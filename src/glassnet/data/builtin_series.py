@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from glassnet.data.builtin import BuiltinDataset, register_dataset
+from glassnet.data.builtin import BuiltinDataset, register_dataset, sktime_data
 from glassnet.data.files import atomic_write_text
 
 
@@ -32,6 +32,26 @@ def make_sunspots(directory: Path) -> Path:
     data = sunspots.load_pandas().data
     frame = pd.DataFrame({"year": data["YEAR"].astype(int), "sunspots": data["SUNACTIVITY"]})
     return _write(frame, directory, "sunspots")
+
+
+def make_airline(directory: Path) -> Path:
+    """Monthly airline passengers 1949-1960 (Box & Jenkins): trend and growing seasons."""
+    data = pd.read_csv(sktime_data("Airline") / "Airline.csv")
+    dates = pd.to_datetime(data["Date"], format="%Y-%m").dt.strftime("%Y-%m-%d")
+    return _write(
+        pd.DataFrame({"month": dates, "passengers": data["Passengers"]}), directory, "airline"
+    )
+
+
+def make_elec_equip(directory: Path) -> Path:
+    """Monthly euro-area electrical equipment orders 1995-2016: noisy, with a 2009 slump."""
+    import statsmodels.datasets
+
+    folder = Path(next(iter(statsmodels.datasets.__path__))) / "elec_equip"
+    data = pd.read_csv(folder / "elec_equip.csv")
+    dates = pd.to_datetime(data["DATE"], format="%b-%d-%Y").dt.strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"month": dates, "orders": data.iloc[:, 1]})
+    return _write(frame, directory, "elec-equip")
 
 
 def make_elnino(directory: Path) -> Path:
@@ -78,6 +98,24 @@ register_dataset(
         "yearly sunspot numbers 1700-2008 (statsmodels)",
         make_sunspots,
         {"time": "year", "target": "sunspots", "horizon": 5},
+    )
+)
+register_dataset(
+    BuiltinDataset(
+        "airline",
+        "forecasting",
+        "monthly airline passengers 1949-1960, trend and growing seasons (sktime's files)",
+        make_airline,
+        {"time": "month", "target": "passengers", "horizon": 12},
+    )
+)
+register_dataset(
+    BuiltinDataset(
+        "elec-equip",
+        "forecasting",
+        "monthly electrical equipment orders 1995-2016, noisy (statsmodels)",
+        make_elec_equip,
+        {"time": "month", "target": "orders", "horizon": 12},
     )
 )
 register_dataset(

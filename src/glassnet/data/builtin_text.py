@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 from pathlib import Path
 
-from glassnet.data.builtin import BuiltinDataset, register_dataset
+from glassnet.data.builtin import BuiltinDataset, register_dataset, sktime_data
 from glassnet.data.files import atomic_write_text
 from glassnet.errors import DataError
 
@@ -78,20 +77,6 @@ def make_reviews(directory: Path, n: int = 4000, seed: int = 0) -> Path:
 
 
 # ---- japanese vowels ---------------------------------------------------------------------------
-def _sktime_data(name: str) -> Path:
-    spec = importlib.util.find_spec("sktime")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(
-            f"builtin:{name.lower()} is read from the data files bundled in sktime's wheel, "
-            "and sktime is not installed",
-            fix="pip install sktime (only its data files are read; it is not imported)",
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
-    if not folder.is_dir():
-        raise DataError(f"this sktime has no {name} data in {folder}", fix="pip install -U sktime")
-    return folder
-
-
 def _read_ts(path: Path, first_id: int) -> list[str]:
     """sktime's .ts format: one sequence per line, channels split by ':', label last."""
     rows, seq = [], first_id
@@ -113,7 +98,7 @@ def _read_ts(path: Path, first_id: int) -> list[str]:
 def make_japanese_vowels(directory: Path) -> Path:
     """A folder with train.csv (270 utterances) and test.csv (370): the standard split, in
     long format: one row per time step (id, t, c1..c12, speaker)."""
-    folder = _sktime_data("JapaneseVowels")
+    folder = sktime_data("JapaneseVowels")
     directory.mkdir(parents=True, exist_ok=True)
     header = ",".join(["id", "t", *(f"c{i}" for i in range(1, 13)), "speaker"])
     train = _read_ts(folder / "JapaneseVowels_TRAIN.ts", 0)

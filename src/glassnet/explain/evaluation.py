@@ -1,5 +1,6 @@
 """Evaluation plots for classifiers: the confusion matrix and a grid of the worst mistakes
-(the wrong answers the net was most sure of), plus per-class precision / recall / F1."""
+(the wrong answers the net was most sure of), plus per-class precision / recall / F1; a
+detector's worst pictures; a forecaster's backtest."""
 
 from __future__ import annotations
 
@@ -20,7 +21,22 @@ def write_evaluation_report(
     task: Task, out: Outputs, encoded: Encoded, out_dir: Path
 ) -> dict[str, Any]:
     """PNG files and per-class numbers for a classification task, the worst pictures of a
-    detector (`Task.evaluation_figure` "boxes"); {} for other tasks."""
+    detector (`Task.evaluation_figure` "boxes"), a forecaster's backtest ("backtest");
+    {} for other tasks."""
+    if task.evaluation_figure == "backtest":
+        from glassnet.explain.forecast_plot import backtest_png
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        frame = task.to_frame(task.decode(out.outputs, out.batch), encoded)
+        frame.to_csv(out_dir / "backtest.csv", index=False)
+        png = backtest_png(
+            frame,
+            encoded.extra["history"],
+            task.state(),
+            task.score(out.outputs, out.batch),
+            out_dir / "backtest.png",
+        )
+        return {"backtest": str(png), "backtest_table": str(out_dir / "backtest.csv")}
     if task.evaluation_figure == "boxes":
         from glassnet.explain.box_figures import worst_detections_png
 

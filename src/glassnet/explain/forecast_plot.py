@@ -1,4 +1,6 @@
-"""The forecast picture: recent history, the median forecast and its interval, per series."""
+"""The forecast pictures: recent history with the median forecast and its interval, per
+series (predict), and the backtest: each held-out fold's forecast against the truth and the
+seasonal-naive baseline (evaluate --report)."""
 
 from __future__ import annotations
 
@@ -43,6 +45,76 @@ def forecast_png(
         ax.set_title(f"{target} - {sid}" if len(series) > 1 else target, fontsize=10)
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+def backtest_png(
+    backtest: pd.DataFrame,
+    history: dict[str, pd.DataFrame],
+    state: dict[str, Any],
+    metrics: dict[str, float],
+    path: Path,
+) -> Path:
+    """One panel per series (at most 6): the seasons before the backtest, then every fold's
+    interval and median forecast against the truth, seasonal naive dashed."""
+    time_col, target = state["time"], state["target"]
+    qs = [f"q{q:g}" for q in state["quantiles"]]
+    series = list(dict.fromkeys(backtest["series"]))[:6]
+    fig, axes = new_figure(9, 2.8 * len(series) + 0.4, len(series), 1)
+    for ax, sid in zip(np.atleast_1d(axes).ravel(), series, strict=False):
+        bt = backtest[backtest["series"] == sid]
+        start = bt[time_col].min()
+        past = history[sid]
+        past = past[past["time"] < start].tail(max(2 * state["season"], 2 * state["horizon"]))
+        ax.plot(past["time"], past[target], color="#333333", lw=1.2, label="history")
+        first = True
+        for _, fold in bt.groupby((bt["step"] == 1).cumsum()):
+            t = fold[time_col]
+            ax.fill_between(
+                t,
+                fold[qs[0]],
+                fold[qs[-1]],
+                color="#4c72b0",
+                alpha=0.22,
+                label=f"{qs[0][1:]}-{qs[-1][1:]} interval" if first else None,
+            )
+            ax.plot(
+                t,
+                fold[qs[len(qs) // 2]],
+                color="#4c72b0",
+                lw=1.8,
+                label="forecast (median)" if first else None,
+            )
+            ax.plot(
+                t,
+                fold["seasonal_naive"],
+                color="#dd8452",
+                lw=1.2,
+                ls="--",
+                label="seasonal naive" if first else None,
+            )
+            ax.plot(
+                t,
+                fold["truth"],
+                color="#333333",
+                lw=1.2,
+                marker=".",
+                ms=3,
+                label="truth" if first else None,
+            )
+            ax.axvline(t.iloc[0], color="#999999", lw=0.6, ls=":")
+            first = False
+        ax.set_title(f"{target} - {sid}" if len(series) > 1 else target, fontsize=10)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+    verdict = "beats" if metrics["mase"] < metrics["seasonal_naive_mase"] else "loses to"
+    fig.suptitle(
+        f"backtest: {len(bt.groupby((bt['step'] == 1).cumsum()))} folds x {state['horizon']} "
+        f"steps never trained on; MASE {metrics['mase']:.3f}, seasonal naive "
+        f"{metrics['seasonal_naive_mase']:.3f}: the net {verdict} the baseline",
+        fontsize=9,
+    )
     fig.tight_layout()
     return save_png(fig, path)
 

@@ -33,7 +33,10 @@ def memory_over_time(run: Any, encoded: Any) -> list[View]:
     fig, axes = new_figure(8, 1.5 * rows + 0.5, rows, 1)
     axes = np.atleast_1d(axes).ravel()
     axes[0].plot(series, color="#333333")
-    axes[0].set_title("input sequence (scaled target)", fontsize=8)
+    axes[0].set_title(
+        "input window (the target as the net reads it: scaled, relative to the window mean)",
+        fontsize=8,
+    )
     axes[0].set_xlim(-0.5, len(series) - 0.5)
     lim = float(np.abs(hidden).max()) or 1.0
     axes[1].imshow(hidden.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
@@ -112,7 +115,10 @@ def step_attribution(run: Any, encoded: Any) -> list[View]:
     fig, axes = new_figure(8, 3.6, 2, 1)
     axes = np.atleast_1d(axes).ravel()
     axes[0].plot(series, color="#333333")
-    axes[0].set_title("input window (scaled target)", fontsize=8)
+    axes[0].set_title(
+        "input window (the target as the net reads it: scaled, relative to the window mean)",
+        fontsize=8,
+    )
     axes[1].bar(
         range(len(per_step)), per_step, color=["#c44e52" if v > 0 else "#4c72b0" for v in per_step]
     )

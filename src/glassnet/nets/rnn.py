@@ -129,6 +129,7 @@ class Forecaster(nn.Module):
         lookback: int,
         horizon: int,
         n_quantiles: int,
+        start_lag: int = 1,
         hidden: int = 64,
         layers: int = 1,
         bidirectional: bool = False,
@@ -154,12 +155,15 @@ class Forecaster(nn.Module):
         # (for the linear "highway" that lets the net copy seasonal patterns, as LSTNet does).
         self.feature_width = width + horizon * n_future + lookback
         self.highway = nn.Linear(lookback, horizon * n_quantiles)
+        _start_as_baseline(self.highway, lookback, horizon, n_quantiles, start_lag)
         if decoder == "direct":
             self.head = nn.Sequential(
                 nn.Linear(self.feature_width - lookback, 2 * width),
                 nn.ReLU(),
                 nn.Linear(2 * width, horizon * n_quantiles),
             )
+            nn.init.zeros_(self.head[-1].weight)  # so the first forecast is the highway's
+            nn.init.zeros_(self.head[-1].bias)
         else:
             self.step_cell = nn.GRUCell(1 + n_future, width)
             self.head = nn.Linear(width, n_quantiles)
@@ -205,6 +209,25 @@ class Forecaster(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+def _start_as_baseline(
+    highway: nn.Linear, lookback: int, horizon: int, n_quantiles: int, lag: int
+) -> None:
+    """The highway's median starts as a simple rule, so training begins at the baseline a net
+    must beat and learns corrections instead of starting from noise: lag m >= 1 repeats the
+    value m steps back ("same month last year" for m = 12, the last value for m = 1);
+    lag 0 forecasts the window's mean. A lag beyond the lookback falls back to the last value."""
+    with torch.no_grad():
+        highway.weight.zero_()
+        highway.bias.zero_()
+        for h in range(horizon):
+            row = highway.weight[h * n_quantiles + n_quantiles // 2]
+            if lag == 0:
+                row.fill_(1.0 / lookback)
+            else:
+                m = lag if lag <= lookback else 1
+                row[lookback - m + h % m] = 1.0
+
+
 def _ordered(raw: torch.Tensor) -> torch.Tensor:
     """Quantiles that cannot cross: the middle one free, the others at softplus distances."""
     q = raw.shape[-1]
@@ -215,7 +238,7 @@ def _ordered(raw: torch.Tensor) -> torch.Tensor:
     return torch.cat([centre - down, centre, centre + up], dim=-1)
 
 
-DATA_ARGS = ("n_features", "n_future", "lookback", "horizon", "n_quantiles")
+DATA_ARGS = ("n_features", "n_future", "lookback", "horizon", "n_quantiles", "start_lag")
 
 
 def _builder(cell: Cell, doc: str):  # noqa: ANN202
@@ -226,6 +249,7 @@ def _builder(cell: Cell, doc: str):  # noqa: ANN202
         lookback: int,
         horizon: int,
         n_quantiles: int,
+        start_lag: int = 1,
         hidden: Annotated[int, "units in each recurrent layer"] = 64,
         layers: Annotated[int, "stacked recurrent layers"] = 1,
         bidirectional: Annotated[bool, "read the lookback window both ways (encoder)"] = False,
@@ -242,6 +266,7 @@ def _builder(cell: Cell, doc: str):  # noqa: ANN202
             lookback=lookback,
             horizon=horizon,
             n_quantiles=n_quantiles,
+            start_lag=start_lag,
             hidden=hidden,
             layers=layers,
             bidirectional=bidirectional,

@@ -166,6 +166,11 @@ class Task(ABC):
         """A note for the user after an epoch (e.g. 'still only blanks'), or None."""
         return None
 
+    def caveats(self, metrics: dict[str, Any]) -> list[str]:
+        """Warnings to give with this run's answers, from its own recorded metrics (e.g. a
+        forecaster whose backtest lost to its baseline)."""
+        return []
+
     def collate_outputs(self, parts: list[Any]) -> Any:
         """Per-batch outputs (on CPU, in order) -> the outputs of the whole split."""
         return concat_batches(parts)

@@ -7,7 +7,7 @@ One global model across series, each scaled by its own training mean and spread.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,16 @@ class ForecastingDataSpec(TableDataSpec):
     lookback: int | None = Field(None, ge=2, description="steps the net reads (default: auto)")
     season: int | None = Field(None, ge=1, description="season length (default: detected)")
     fill: bool = Field(False, description="interpolate gaps instead of stopping")
+    transform: Literal["auto", "log", "none"] = Field(
+        "none",
+        description="log: model log(values), for positive series whose swings grow with their "
+        "level; auto: log where a test on the training part says so",
+    )
+    level: Literal["window", "series"] = Field(
+        "window",
+        description="window: each window is read relative to its own mean, so a level never "
+        "seen in training is no extrapolation; series: one scale per series",
+    )
     folds: int = Field(3, ge=1, description="backtest folds at the end of each series")
     quantiles: list[float] = Field(
         default_factory=lambda: [0.1, 0.5, 0.9],
@@ -84,6 +94,7 @@ class ForecastingTask(Task):
     spec: ForecastingDataSpec
 
     prediction_figure: ClassVar[str | None] = "forecast"
+    evaluation_figure: ClassVar[str | None] = "backtest"
 
     @classmethod
     def check_spec(cls, spec: DataSpec) -> None:
@@ -129,7 +140,7 @@ class ForecastingTask(Task):
         st = self.state()
         scale = st["series"][sid]
         cols = [*st["past"], *st["future"]]
-        target = (part[st["target"]].to_numpy(float) - scale["mean"]) / scale["std"]
+        target = (to_model(part[st["target"]].to_numpy(float), st) - scale["mean"]) / scale["std"]
         if not cols:
             return target[:, None]
         cov = (part[cols].to_numpy(float) - np.array(st["cov_mean"])) / np.array(st["cov_std"])
@@ -143,14 +154,18 @@ class ForecastingTask(Task):
         look, hor, m = st["lookback"], st["horizon"], st["season"]
         n_fut = len(st["future"])
         scale = st["series"][sid]
-        xs, ys, naive, snaive = [], [], [], []
+        by_window = st.get("level") == "window"
+        xs, ys, naive, snaive, levels = [], [], [], [], []
         for e in origins:
             x = np.zeros((look + hor, feats.shape[1]))
             x[:look] = feats[e - look : e]
+            level = float(x[:look, 0].mean()) if by_window else 0.0
+            x[:look, 0] -= level
             if n_fut:
                 x[look:, -n_fut:] = feats[e : e + hor, -n_fut:]
             xs.append(x)
-            ys.append(feats[e : e + hor, 0] if e + hor <= len(feats) else np.zeros(hor))
+            ys.append((feats[e : e + hor, 0] if e + hor <= len(feats) else np.zeros(hor)) - level)
+            levels.append(scale["mean"] + level * scale["std"])
             naive.append(np.full(hor, values[e - 1]))
             snaive.append(np.array([values[e + h - m * ((h // m) + 1)] for h in range(hor)]))
         k = len(origins)
@@ -159,7 +174,7 @@ class ForecastingTask(Task):
             "y": np.array(ys, np.float32),
             "naive": np.array(naive, np.float32),
             "snaive": np.array(snaive, np.float32),
-            "mean": np.full(k, scale["mean"], np.float32),
+            "mean": np.array(levels, np.float32),
             "std": np.full(k, scale["std"], np.float32),
             "mase_scale": np.full(k, scale["mase_scale"], np.float32),
         }
@@ -184,7 +199,7 @@ class ForecastingTask(Task):
             table.freq,
         )
         hor = spec.horizon
-        lookback = spec.lookback or int(min(max(2 * hor, season + hor, 8), max(shortest // 4, 2)))
+        lookback = spec.lookback or int(min(max(hor, season + hor, 8), max(shortest // 4, 2)))
         self._st = {
             "time": spec.time,
             "target": spec.target,
@@ -198,6 +213,8 @@ class ForecastingTask(Task):
             "freq": table.freq,
             "quantiles": spec.quantiles,
             "fill": spec.fill,
+            "level": spec.level,
+            "transform": _choose_transform(spec.transform, groups, spec.target, season),
             "series": {},
             "cov_mean": [],
             "cov_std": [],
@@ -218,9 +235,10 @@ class ForecastingTask(Task):
             y = part[spec.target].to_numpy(float)[:val0]
             m = season if season < len(y) else 1
             mase = float(np.mean(np.abs(y[m:] - y[:-m]))) or 1.0
+            modelled = to_model(y, self._st)
             self._st["series"][sid] = {
-                "mean": float(y.mean()),
-                "std": float(y.std() or 1.0),
+                "mean": float(modelled.mean()),
+                "std": float(modelled.std() or 1.0),
                 "mase_scale": mase,
                 "length": len(part),
             }
@@ -242,12 +260,16 @@ class ForecastingTask(Task):
             )
             parts["test"].append(self._windows(feats, values, self._fold_origins(len(part)), sid))
         splits = {k: TensorSplit(_stack(v)) for k, v in parts.items()}
+        self._st["start_lag"], start_note = _best_start(splits["train"].batch, lookback, season)
         notes = table.notes + [
             f"{len(groups)} series, {shortest}+ points each, frequency "
             f"{table.freq}, season {season}, lookback {lookback}, "
             f"horizon {hor}; the last {spec.folds} x {hor} steps are held "
-            "out for the backtest"
+            "out for the backtest",
+            start_note,
         ]
+        if self._st["transform"] == "log":
+            notes.append("the net models log(values) (--transform none to model them as they are)")
         return DataSplits(
             train=splits["train"], val=splits["val"], test=splits["test"], notes=notes
         )
@@ -268,6 +290,7 @@ class ForecastingTask(Task):
             lookback=st["lookback"],
             horizon=st["horizon"],
             n_quantiles=len(st["quantiles"]),
+            start_lag=st.get("start_lag", 1),
             **net.options,
         )
 
@@ -372,7 +395,28 @@ class ForecastingTask(Task):
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         out = outputs.float().cpu().numpy()
         mean, std = batch["mean"].cpu().numpy(), batch["std"].cpu().numpy()
-        return [{"forecast": out[i] * std[i] + mean[i]} for i in range(len(out))]
+        st = self.state()
+        answers: list[dict[str, Any]] = []
+        for i in range(len(out)):
+            answer = {
+                "forecast": from_model(out[i] * std[i] + mean[i], st),
+                "seasonal_naive": batch["snaive"][i].cpu().numpy(),
+            }
+            if "y" in batch:  # a backtest: the truth beside it
+                answer["truth"] = from_model(batch["y"][i].cpu().numpy() * std[i] + mean[i], st)
+            answers.append(answer)
+        return answers
+
+    def caveats(self, metrics: dict[str, Any]) -> list[str]:
+        test = metrics.get("test") or {}
+        mase, baseline = test.get("mase"), test.get("seasonal_naive_mase")
+        if mase is None or baseline is None or mase < baseline:
+            return []
+        return [
+            f"this net's own backtest lost to seasonal naive (MASE {mase:.3g} against "
+            f"{baseline:.3g}): the 'seasonal_naive' column (the same step one season ago) "
+            "is the better bet for this series"
+        ]
 
     def to_frame(self, predictions: list[dict[str, Any]], encoded: Encoded) -> pd.DataFrame:
         st = self.state()
@@ -385,6 +429,9 @@ class ForecastingTask(Task):
                 row.update(
                     {f"q{q:g}": float(p["forecast"][h, j]) for j, q in enumerate(st["quantiles"])}
                 )
+                row["seasonal_naive"] = float(p["seasonal_naive"][h])
+                if "truth" in p:
+                    row["truth"] = float(p["truth"][h])
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -394,10 +441,10 @@ class ForecastingTask(Task):
         mean = batch["mean"].cpu().numpy()[:, None]
         std = batch["std"].cpu().numpy()[:, None]
         scale = batch["mase_scale"].cpu().numpy()[:, None]
-        truth = batch["y"].cpu().numpy() * std + mean
+        truth = from_model(batch["y"].cpu().numpy() * std + mean, st)
         mid = len(st["quantiles"]) // 2
         forecasts = {
-            "": out[..., mid] * std + mean,
+            "": from_model(out[..., mid] * std + mean, st),
             "naive_": batch["naive"].cpu().numpy(),
             "seasonal_naive_": batch["snaive"].cpu().numpy(),
         }
@@ -412,10 +459,70 @@ class ForecastingTask(Task):
             result[prefix + "mase"] = float((np.abs(err) / scale).mean())
         for base in ("naive", "seasonal_naive"):
             result[f"skill_vs_{base}"] = 1 - result["mase"] / max(result[f"{base}_mase"], 1e-12)
-        lo = out[..., 0] * std + mean
-        hi = out[..., -1] * std + mean
+        lo = from_model(out[..., 0] * std + mean, st)
+        hi = from_model(out[..., -1] * std + mean, st)
         result["coverage"] = float(np.mean((truth >= lo) & (truth <= hi)))
         return result
+
+
+def to_model(values: np.ndarray, st: dict[str, Any]) -> np.ndarray:
+    """Target values as the net models them (log for multiplicative series)."""
+    return np.log(values) if st.get("transform") == "log" else values
+
+
+def from_model(values: np.ndarray, st: dict[str, Any]) -> np.ndarray:
+    """The inverse of `to_model`: back to the series' own units."""
+    return np.exp(values) if st.get("transform") == "log" else values
+
+
+def _choose_transform(asked: str, groups: dict[str, pd.DataFrame], target: str, season: int) -> str:
+    """'log' when asked, or (auto) when every series is positive and its swings grow with its
+    level: the spread within each season-long block rises with the block's mean (rank
+    correlation > 0.5 over the blocks) and the level at least doubles."""
+    if asked != "auto":
+        if asked == "log":
+            bad = [sid for sid, p in groups.items() if (p[target].to_numpy(float) <= 0).any()]
+            if bad:
+                raise DataError(
+                    f"--transform log needs positive values, and series '{bad[0]}' has zeros or "
+                    "negatives",
+                    fix="Use --transform none (or shift the values above zero yourself)",
+                )
+        return asked
+    block = max(season, 4)
+    for part in groups.values():
+        y = part[target].to_numpy(float)
+        if (y <= 0).any() or len(y) < 4 * block:
+            return "none"
+        blocks = y[: len(y) // block * block].reshape(-1, block)
+        means, spreads = blocks.mean(1), blocks.std(1)
+        rho = pd.Series(means).corr(pd.Series(spreads), method="spearman")
+        if not (rho > 0.5 and means.max() >= 2 * means.min()):
+            return "none"
+    return "log"
+
+
+def _best_start(train: Batch, lookback: int, season: int) -> tuple[int, str]:
+    """The simple rule the net starts from (see nets.rnn._start_as_baseline): whichever of
+    seasonal naive, naive and the window mean has the lowest error on the training windows."""
+    past, future = train["x"][:, :lookback, 0], train["y"]
+    horizon = future.shape[1]
+    rules = {"the window's mean": 0, "the last value": 1}
+    if 1 < season <= lookback:
+        rules[f"the value one season ({season} steps) back"] = season
+    errors = {}
+    for name, lag in rules.items():
+        if lag == 0:
+            guess = past.mean(1, keepdim=True).expand(-1, horizon)
+        else:
+            guess = past[:, [lookback - lag + h % lag for h in range(horizon)]]
+        errors[name] = float((guess - future).abs().mean())
+    best = min(errors, key=errors.__getitem__)
+    others = ", ".join(f"{k} {v:.3g}" for k, v in errors.items() if k != best)
+    return rules[best], (
+        f"the net starts from forecasting {best} (training error {errors[best]:.3g}; "
+        f"{others}) and learns corrections to it"
+    )
 
 
 def _stack(parts: list[dict[str, np.ndarray]]) -> Batch:
@@ -464,11 +571,18 @@ if prep["future"]:
              + ": put them in x[0, look:, -len(prep['future']):] (scaled like the rest)")
 history = rows[-look:]
 x = np.zeros((1, look + hor, 1 + len(covariates)), dtype=np.float32)
-x[0, :look, 0] = [(float(r[prep["target"]]) - scale["mean"]) / scale["std"] for r in history]
+target = np.array([float(r[prep["target"]]) for r in history])
+if prep.get("transform") == "log":
+    target = np.log(target)
+x[0, :look, 0] = (target - scale["mean"]) / scale["std"]
+level = x[0, :look, 0].mean() if prep.get("level") == "window" else 0.0
+x[0, :look, 0] -= level  # the net reads each window relative to its own mean
 for j, c in enumerate(covariates):
     x[0, :look, 1 + j] = [
         (float(r[c]) - prep["cov_mean"][j]) / prep["cov_std"][j] for r in history
     ]
-out = session.run(None, {"x": x})[0][0] * scale["std"] + scale["mean"]  # (horizon, quantile)
+out = (session.run(None, {"x": x})[0][0] + level) * scale["std"] + scale["mean"]  # (horizon, q)
+if prep.get("transform") == "log":
+    out = np.exp(out)
 answer = {f"q{q:g}": out[:, j].tolist() for j, q in enumerate(prep["quantiles"])}
 """
