@@ -464,7 +464,16 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         _say(
             args,
             "\n".join(
-                [f"  {v.title}: {v.png}" for v in result.views] + [f"report: {result.report}"]
+                [
+                    f"  {v.title}: {v.png}"
+                    + (
+                        f"\n      sanity check: {v.checks['verdict']}"
+                        if "verdict" in v.checks
+                        else ""
+                    )
+                    for v in result.views
+                ]
+                + [f"report: {result.report}"]
             ),
         )
     return EXIT_OK

@@ -98,7 +98,7 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
             {
                 "completeness_gap": abs(float(attr_np.sum()) - gap),
                 "captum_delta": float(delta.abs().max()),
-                **randomisation_check(ig_of, net),
+                **randomisation_check(ig_of, net, run.metrics),
             },
         )
     ]

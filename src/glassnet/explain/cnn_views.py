@@ -216,7 +216,7 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
             ),
             fig,
             {"gradcam": cam, "saliency": sal},
-            randomisation_check(gradcam_of, net),
+            randomisation_check(gradcam_of, net, run.metrics),
         )
     )
     return views

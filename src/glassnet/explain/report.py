@@ -18,17 +18,33 @@ STYLE = (
     ".check{font-family:monospace;font-size:0.9em;color:#2a6}"
     ".warn{color:#b00;font-weight:bold}h1.part{margin-top:2.5em;color:#234}"
 )
-NOT_TRUSTED = (
-    "Not trustworthy: this map hardly changes when the net's weights are randomised, so it "
-    "shows the input more than what the net learned."
-)
 
 
 def save_views(views: list[View], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for v in views:
         if v.png is None:
+            stamp_verdict(v)
             v.png = save_png(v.figure, out_dir / f"{v.name}.png")
+
+
+def stamp_verdict(v: View) -> None:
+    """The faithfulness verdict written under the picture itself, so a PNG shared on its own
+    still says whether the map can be trusted."""
+    verdict = v.checks.get("verdict")
+    if not verdict:
+        return
+    colour = "#2a7a3a" if v.checks.get("trustworthy") else "#b00020"
+    v.figure.text(
+        0.01,
+        -0.01,
+        f"sanity check: {verdict}",
+        color=colour,
+        fontsize=7,
+        ha="left",
+        va="top",
+        wrap=True,
+    )
 
 
 def write_report(views: list[View], out_dir: Path, title: str, subtitle: str) -> Path:
@@ -64,7 +80,7 @@ def _section(v: View) -> str:
         for k, val in v.checks.items()
     )
     if v.checks.get("trustworthy") is False:
-        checks += f"<div class='warn'>{NOT_TRUSTED}</div>"
+        checks += f"<div class='warn'>Not trustworthy: {html.escape(v.checks['verdict'])}</div>"
     return (
         f"<section id='{v.name}'><h2>{html.escape(v.title)}</h2>"
         f"<p class='how'>{html.escape(v.how_to_read)}</p>"

@@ -38,10 +38,18 @@ def memory_over_time(run: Any, encoded: Any) -> list[View]:
         fontsize=8,
     )
     axes[0].set_xlim(-0.5, len(series) - 0.5)
-    lim = float(np.abs(hidden).max()) or 1.0
-    axes[1].imshow(hidden.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
-    axes[1].set_title(f"hidden state h_t (units x time), layer {layer + 1}", fontsize=8)
-    arrays = {"input": series, "hidden": hidden}
+    # Units sorted by how closely they follow the input (|correlation|), each on its own
+    # scale: one saturated unit would otherwise wash out the ones that track the season.
+    order = _units_by_tracking(hidden, series)
+    scaled = hidden[:, order] / (np.abs(hidden[:, order]).max(0, keepdims=True) + 1e-12)
+    shown = axes[1].imshow(scaled.T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
+    fig.colorbar(shown, ax=axes[1], fraction=0.02, pad=0.01, label="÷ unit's max")
+    axes[1].set_title(
+        f"hidden state h_t, layer {layer + 1}: units (rows) sorted by |correlation| with the "
+        "input, top = closest; each unit on its own scale",
+        fontsize=8,
+    )
+    arrays = {"input": series, "hidden": hidden, "unit_order": order}
     r = 2
     for name, values in gates.items():
         v = values[0].numpy()
@@ -84,6 +92,15 @@ def memory_over_time(run: Any, encoded: Any) -> list[View]:
             arrays,
         )
     ]
+
+
+def _units_by_tracking(hidden: np.ndarray, series: np.ndarray) -> np.ndarray:
+    """Unit indices, the unit whose state correlates most (either sign) with the input first;
+    flat units last."""
+    h = hidden - hidden.mean(0)
+    s = series - series.mean()
+    norm = np.sqrt((h**2).sum(0) * (s**2).sum()) + 1e-12
+    return np.argsort(-np.abs(s @ h) / norm, kind="stable")
 
 
 @register_view("rnn", "input")
@@ -139,6 +156,6 @@ def step_attribution(run: Any, encoded: Any) -> list[View]:
             ),
             fig,
             {"per_step": per_step, "attributions": attr},
-            randomisation_check(ig_of, net),
+            randomisation_check(ig_of, net, run.metrics),
         )
     ]

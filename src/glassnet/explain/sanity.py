@@ -1,6 +1,16 @@
-"""Faithfulness: the model-randomisation sanity check of Adebayo et al., "Sanity Checks for
-Saliency Maps" (2018). An attribution that barely changes when the net's weights are
-replaced by random ones is explaining the input, not the model, and is flagged."""
+"""Faithfulness: the sanity checks of Adebayo et al., "Sanity Checks for Saliency Maps" (2018).
+
+A map explains the net only if (1) the net learned something (a map of a net at chance shows
+no learned evidence, however it looks) and (2) the map changes when the net's weights are
+replaced by random ones, cascading from the top layer down, over several seeds: a map that
+survives that is explaining the input, not the model.
+
+Similarity of two maps: the larger of Spearman's rank correlation of their absolute values
+and, for pictures, SSIM. A constant or all-zero map carries no information: as the map being
+checked it is "uninformative" (a failure); as a random net's map it is unlike any real map
+(similarity 0), never "identical" (rank correlation of two constants is undefined, and
+counting it as 1.0 flagged every trained map of a class whose random Grad-CAM clipped to 0).
+"""
 
 from __future__ import annotations
 
@@ -13,34 +23,127 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-TRUST_BELOW = 0.5  # rank correlation with the randomised net's map above this: not trusted
+SIMILAR_ABOVE = 0.5  # a map this similar to the random nets' maps is not about the model
+SEEDS = (1, 2, 3)
+SKILL_MARGIN = 0.05  # accuracy above the majority class / R² above 0 by at least this
 
 
-def randomised_copy(net: nn.Module, seed: int = 0) -> nn.Module:
-    """A copy of `net` with every layer re-initialised (weights and biases)."""
+def randomised_copy(net: nn.Module, seed: int = 0, top: int | None = None) -> nn.Module:
+    """A copy of `net` with its last `top` parametrised layers re-initialised (all of them
+    when None): the cascade starts from the output and moves towards the input."""
     twin = copy.deepcopy(net)
+    layers = [
+        m
+        for m in twin.modules()
+        if m is not twin
+        and hasattr(m, "reset_parameters")
+        and any(True for _ in m.parameters(recurse=False))
+    ]
+    chosen = layers if top is None else layers[len(layers) - top :]
     torch.manual_seed(seed)
-    for module in twin.modules():
-        if hasattr(module, "reset_parameters") and module is not twin:
-            module.reset_parameters()
+    for module in chosen:
+        module.reset_parameters()
     return twin.eval()
 
 
+def similarity(a: np.ndarray, b: np.ndarray) -> float | None:
+    """How alike two attribution maps are (0..1, see the module note); None when `a` itself
+    is constant (nothing to compare)."""
+    a, b = np.abs(np.asarray(a, dtype=float)), np.abs(np.asarray(b, dtype=float))
+    if not np.isfinite(a).all() or np.ptp(a) == 0:
+        return None
+    if not np.isfinite(b).all() or np.ptp(b) == 0:
+        return 0.0
+    fa, fb = a.ravel(), b.ravel()
+    informative = (fa > 0) | (fb > 0)  # zero in both (IG at the baseline): says nothing
+    rho = float(spearmanr(fa[informative], fb[informative]).statistic)
+    score = max(rho, 0.0) if np.isfinite(rho) else 0.0
+    if a.ndim == 2 and min(a.shape) >= 7:
+        from skimage.metrics import structural_similarity
+
+        na, nb = a / a.max(), b / b.max()
+        score = max(score, float(structural_similarity(na, nb, data_range=1.0)))
+    return round(score, 3)
+
+
+def model_skill(metrics: dict[str, Any] | None) -> tuple[bool | None, str]:
+    """Did the net learn anything, from its own validation (else test) metrics: accuracy
+    above the majority class's, R² above 0, or a forecast better than a naive one. (None,
+    '') when the run records nothing to tell."""
+    for split in ("val", "test"):
+        m = (metrics or {}).get(split) or {}
+        if "accuracy" in m and "majority_accuracy" in m:
+            acc, base = m["accuracy"], m["majority_accuracy"]
+            text = f"{split} accuracy {acc:.3f}, always answering the most common class {base:.3f}"
+            auc = m.get("roc_auc")
+            if auc is not None:  # it may rank well before its threshold settles
+                text += f", ROC AUC {auc:.3f}"
+            return acc > base + SKILL_MARGIN or (auc or 0.0) >= 0.5 + 2 * SKILL_MARGIN, text
+        if "r2" in m:
+            return m["r2"] > SKILL_MARGIN, f"{split} R² {m['r2']:.3f} (0 = predicting the mean)"
+        if "skill_vs_seasonal_naive" in m:
+            best = max(m["skill_vs_seasonal_naive"], m.get("skill_vs_naive", -np.inf))
+            return best > 0, f"{split} skill over the better naive forecast {best:.3f}"
+    return None, ""
+
+
 def randomisation_check(
-    attribute: Callable[[nn.Module], np.ndarray], net: nn.Module
+    attribute: Callable[[nn.Module], np.ndarray],
+    net: nn.Module,
+    metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Spearman rank correlation of |attribution| from the trained and a randomised net."""
-    original = np.abs(np.asarray(attribute(net), dtype=float)).ravel()
-    random = np.abs(np.asarray(attribute(randomised_copy(net)), dtype=float)).ravel()
-    # Entries that are zero in both maps (e.g. an input equal to its baseline, which IG gives
-    # zero whatever the weights) are ties that say nothing about the model: leave them out.
-    informative = (original > 0) | (random > 0)
-    original, random = original[informative], random[informative]
-    if len(original) < 3 or np.ptp(original) == 0 or np.ptp(random) == 0:
-        rho = 1.0  # a constant map carries no information about the model either way
+    """The verdict on one map: `attribute(model)` computes the map for any copy of the net.
+
+    Returns the verdict ("passes" or why not), `trustworthy`, the similarity to nets with
+    their top layer, top half and all layers randomised (mean over seeds), and the model's
+    skill where its metrics tell."""
+    original = np.asarray(attribute(net), dtype=float)
+    learned, skill = model_skill(metrics)
+    result: dict[str, Any] = {}
+    if skill:
+        result["model_skill"] = skill
+    if similarity(original, original) is None:
+        return {
+            **result,
+            "verdict": "uninformative: the map is flat (the same everywhere)",
+            "trustworthy": False,
+        }
+    stages = _stages(net)
+    cascade: dict[str, float] = {}
+    for name, top in stages:
+        seeds = SEEDS if top is None else SEEDS[:1]
+        scores = [
+            similarity(original, np.asarray(attribute(randomised_copy(net, s, top)), dtype=float))
+            for s in seeds
+        ]
+        cascade[name] = round(float(np.mean([s or 0.0 for s in scores])), 3)
+    result["similarity_to_random_nets"] = cascade
+    final = cascade["all layers"]
+    if learned is False:
+        verdict = "fails: the net has not learned (" + skill + "), so no map shows what it learned"
+    elif final > SIMILAR_ABOVE:
+        verdict = (
+            f"fails: the map hardly changes when every weight is random (similarity {final:.2f}):"
+            " it shows the input more than what the net learned"
+        )
     else:
-        rho = float(spearmanr(original, random).statistic)
-    return {
-        "rank_correlation_with_random_net": round(rho, 3),
-        "trustworthy": bool(rho < TRUST_BELOW),
-    }
+        verdict = f"passes: random weights give a different map (similarity {final:.2f})"
+    result["verdict"] = verdict
+    result["trustworthy"] = verdict.startswith("passes")
+    return result
+
+
+def _stages(net: nn.Module) -> list[tuple[str, int | None]]:
+    """The cascade: the top layer, the top half, all layers."""
+    layers = sum(
+        1
+        for m in net.modules()
+        if m is not net
+        and hasattr(m, "reset_parameters")
+        and any(True for _ in m.parameters(recurse=False))
+    )
+    stages: list[tuple[str, int | None]] = [("top layer", 1)]
+    if layers >= 4:
+        stages.append(("top half", layers // 2))
+    stages.append(("all layers", None))
+    return stages

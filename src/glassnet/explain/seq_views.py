@@ -75,7 +75,10 @@ def token_attribution(run: Any, encoded: Any) -> list[View]:
     ax.set_title(f"why '{labels[target]}' (p = {float(probs[target]):.2f})", fontsize=9)
     ax.set_ylabel("contribution to the class score", fontsize=8)
     fig.tight_layout()
-    checks = {"completeness_gap": round(abs(gap), 5), **randomisation_check(ig_of, net)}
+    checks = {
+        "completeness_gap": round(abs(gap), 5),
+        **randomisation_check(ig_of, net, run.metrics),
+    }
     return [
         View(
             "seq-token-attribution",

@@ -29,6 +29,8 @@ def score_classes(outputs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     result = {
         "accuracy": float(skm.accuracy_score(true, pred)),
         "f1": float(skm.f1_score(true, pred, average="macro", zero_division=0)),
+        # the floor a net must beat: always answering the most common class
+        "majority_accuracy": float(np.bincount(true).max() / max(len(true), 1)),
     }
     if n_classes > 5:
         top5 = np.argsort(-probs, axis=1)[:, :5]
