@@ -88,10 +88,12 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
             "ann-attributions",
             "Which features drove this prediction",
             (
-                "Integrated Gradients walks from an average row to this row and adds up how much "
-                "each "
-                "feature moved the output. Red bars pushed towards the predicted answer, blue bars "
-                "against it; the bars add up to the change in output (the check in the title)."
+                "Integrated Gradients walks from a baseline row to this row and adds up how much "
+                "each feature moved the output. The baseline has every number at its training "
+                "mean and every one-hot or missing-flag column at 0 ('none of these "
+                "categories', not the commonest one), so a category's bar is its effect against "
+                "having no category at all. Red bars pushed towards the predicted answer, blue "
+                "bars against it; the bars add up to the change in output (the check in the title)."
             ),
             fig,
             {"attributions": attr_np},

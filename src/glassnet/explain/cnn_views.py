@@ -15,6 +15,12 @@ from glassnet.explain.sanity import randomisation_check
 from glassnet.explain.views import View, register_view
 
 
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two weight tensors, flattened."""
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
 def _first_conv(net: nn.Module) -> nn.Conv2d:
     return next(m for m in net.modules() if isinstance(m, nn.Conv2d))
 
@@ -88,15 +94,26 @@ def filter_evolution(run: Any, encoded: Any) -> list[View]:
             if r == 0:
                 moved = float(np.linalg.norm(w - w0) / (np.linalg.norm(w0) + 1e-12))
                 ax.set_title("start" if ep == 0 else f"epoch {ep}\nmoved {moved:.0%}", fontsize=7)
+    last = snaps[f"epoch_{epochs[-1]}"].numpy()
+    moved = float(np.linalg.norm(last - w0) / (np.linalg.norm(w0) + 1e-12))
+    still = _correlation(last, w0)
+    verdict = (
+        f"they moved {moved:.0%} from their random start and still correlate {still:.2f} with "
+        "it: the later layers did most of the learning, these tiles are mostly the "
+        "initial noise"
+        if still > 0.8
+        else f"they moved {moved:.0%} from their random start (correlation with it now "
+        f"{still:.2f}): what they respond to was learned"
+    )
     views = [
         View(
             "cnn-filter-evolution",
-            "Filters while learning: from noise to edges",
+            "First-layer filters while learning: "
+            + ("mostly their random start" if still > 0.8 else "learned"),
             (
-                "Each row follows one first-layer filter through training, left to right, and "
-                "the titles say how far all filters have moved from their random start. Large "
-                "moves turn noise into edge and colour detectors; small ones mean the later "
-                "layers did most of the learning (common for small nets with batch norm)."
+                "Each row follows one first-layer filter through training, left to right; the "
+                "titles say how far all filters have moved from their random start. "
+                f"Here {verdict}."
             ),
             fig,
             {f"epoch_{e}": snaps[f"epoch_{e}"].numpy() for e in shown},

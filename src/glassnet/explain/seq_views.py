@@ -179,7 +179,19 @@ def attention_matrix(run: Any, encoded: Any) -> list[View]:
     return views
 
 
-def _embedding_map(weights: np.ndarray, itos: list[str], title: str, name: str) -> View:
+CLASSIFIER_KIN = (
+    "tokens that push the answer the same way (for reviews, words of the same sentiment; for "
+    "measurements, values of the same size)"
+)
+TRANSLATOR_KIN = (
+    "tokens that play the same part in a translation (for numbers, 'twenty' beside 'thirty' "
+    "and 'two' beside 'three': the same place value)"
+)
+
+
+def _embedding_map(
+    weights: np.ndarray, itos: list[str], title: str, name: str, kinship: str
+) -> View:
     from sklearn.decomposition import PCA
 
     n = min(len(itos), 64)  # the most frequent tokens (ids 4.. in frequency order)
@@ -201,8 +213,9 @@ def _embedding_map(weights: np.ndarray, itos: list[str], title: str, name: str) 
         name,
         title,
         "Each token's learned vector, flattened to 2-D (PCA). Tokens the net treats alike sit "
-        "together: words of the same sentiment, numbers of the same size, the same grammatical "
-        "role. The net found these groups itself, from the task alone.",
+        f"together: {kinship}. The net found these groups itself, from the task alone; PCA "
+        "keeps only the two largest directions, so tokens that look close here may still "
+        "differ in the others.",
         fig,
         {"points": points},
     )
@@ -216,7 +229,11 @@ def token_map(run: Any, encoded: Any) -> list[View]:
     w = net.embed.weight.detach().cpu().numpy()
     return [
         _embedding_map(
-            w, run.task.vocabularies()["input"], "The learned token map", "seq-token-map"
+            w,
+            run.task.vocabularies()["input"],
+            "The learned token map",
+            "seq-token-map",
+            CLASSIFIER_KIN,
         )
     ]
 
@@ -230,11 +247,13 @@ def translation_token_maps(run: Any, encoded: Any) -> list[View]:
             vocab["source"],
             "The learned map of source tokens",
             "seq2seq-source-map",
+            TRANSLATOR_KIN,
         ),
         _embedding_map(
             run.net.tgt_embed.weight.detach().cpu().numpy(),
             vocab["target"],
             "The learned map of target tokens",
             "seq2seq-target-map",
+            TRANSLATOR_KIN,
         ),
     ]
