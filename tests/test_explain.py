@@ -36,17 +36,26 @@ def test_ann_views_and_integrated_gradients_completeness(workdir: Path) -> None:
     run = glassnet.train("tabular", "builtin:wine", epochs=5, quiet=True, out="r")
     result = run.explain("builtin:wine")
     names = [v.name for v in result.views]
-    assert names == ["ann-weights", "ann-attributions", "ann-decision-regions", "ann-network"]
+    # the model, the inputs together, then every input on its own (the first 16 of 178)
+    assert names[:2] == ["ann-weights", "ann-decision-regions"]
+    assert names[2:] == [f"ann-{k}-{i}" for i in range(1, 17) for k in ("attributions", "network")]
+    assert "explained the first 16 of 178 inputs" in run.notes
     drawn = result.views[3].arrays
     assert drawn["layer0"].shape == (13,) and drawn["layer3"].shape == (3,)  # wine: 13 -> 3
-    regions = result.views[2].arrays
+    regions = result.views[1].arrays
     assert regions["projection"].shape == (178, 2) and regions["regions"].shape == (150, 150)
-    attr = result.views[1]
-    assert attr.arrays["attributions"].shape == (len(run.task.encoder.feature_names),)
-    assert attr.checks["completeness_gap"] < 0.01  # sum(attr) ~= f(x) - f(baseline)
+    for i in (2, 4):  # two different rows, two different explanations
+        attr = result.views[i]
+        assert attr.arrays["attributions"].shape == (len(run.task.encoder.feature_names),)
+        assert attr.checks["completeness_gap"] < 0.01  # sum(attr) ~= f(x) - f(baseline)
+    assert not np.allclose(
+        result.views[2].arrays["attributions"], result.views[4].arrays["attributions"]
+    )
     parser = _Images()
-    parser.feed(result.report.read_text())
-    assert parser.sections == 4 and len(parser.srcs) == 4
+    page = result.report.read_text()
+    parser.feed(page)
+    assert parser.sections == 34 and len(parser.srcs) == 34
+    assert page.count("<h1 class='part'>Input: ") == 16
     assert all(s.startswith("data:image/png;base64,") for s in parser.srcs)
 
 

@@ -172,11 +172,13 @@ class Run:
         """`explain` for a request model: the views with their figures as PNG data URLs;
         nothing is written to disk."""
         from glassnet.explain.figures import png_bytes
+        from glassnet.explain.report import stamp_verdict
 
         self._check_request(request)
         views = explain_views(self, self.task.request_source(request))
         out = []
         for v in views:
+            stamp_verdict(v)
             data = base64.b64encode(png_bytes(v.figure)).decode("ascii")
             out.append(
                 ViewOut(
@@ -223,6 +225,9 @@ class Run:
         return result
 
 
+MAX_EXPLAINED = 16  # inputs explained one by one (a page section each); the rest are noted
+
+
 def explain_views(run: Run, inputs: Any = None) -> list[Any]:
     """Views inside `run`'s net: model-level, plus per-input when inputs are given (a
     forecaster shows its memory on the latest window of its own series)."""
@@ -241,8 +246,20 @@ def explain_views(run: Run, inputs: Any = None) -> list[Any]:
         for fn in views_for(family, "model"):
             views += fn(run, None)
         if encoded is not None:
-            for fn in views_for(family, "input"):
+            for fn in views_for(family, "inputs"):
                 views += fn(run, encoded)
+            n = len(encoded)
+            if n > MAX_EXPLAINED:
+                run.notes = [*run.notes, f"explained the first {MAX_EXPLAINED} of {n} inputs"]
+            for i in range(min(n, MAX_EXPLAINED)):
+                one = encoded.only(i) if n > 1 else encoded
+                about = one.names[0] if one.names else f"input {i + 1}"
+                for fn in views_for(family, "input"):
+                    for v in fn(run, one):
+                        v.about = about
+                        if n > 1:
+                            v.name = f"{v.name}-{i + 1}"
+                        views.append(v)
     except BaseException:
         close_figures(views)
         raise
@@ -251,11 +268,21 @@ def explain_views(run: Run, inputs: Any = None) -> list[Any]:
 
 def explain_run(run: Run, inputs: Any = None) -> Explanation:
     """The views and the self-contained report `<run>/report/index.html`."""
-    from glassnet.explain.report import write_report
+    from glassnet.explain.report import write_sections
 
     views = explain_views(run, inputs)
-    report = write_report(
-        views,
+    overall = [v for v in views if not v.about]
+    sections = [("", "", overall)]
+    for about in dict.fromkeys(v.about for v in views if v.about):
+        sections.append(
+            (
+                f"Input: {about}",
+                "What the net did with this input.",
+                [v for v in views if v.about == about],
+            )
+        )
+    report = write_sections(
+        sections,
         run.path / "report",
         f"Inside {run.path.name}",
         f"{run.spec.task} task, net {run.spec.net.name}",

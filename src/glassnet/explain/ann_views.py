@@ -106,7 +106,7 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
     ]
 
 
-@register_view("mlp", "input")
+@register_view("mlp", "inputs")
 def decision_regions(run: Any, encoded: Any) -> list[View]:
     """What the net answers across the data: a 2-D projection (PCA) of the inputs, with the
     predicted class painted on the plane behind them."""

@@ -10,6 +10,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # no display here or in CI
+matplotlib.rcParams["figure.max_open_warning"] = 0  # explain holds a page of figures at once
 # Text from users may hold characters no bundled font draws; a box is drawn, say nothing.
 warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
 import matplotlib.pyplot as plt  # noqa: E402

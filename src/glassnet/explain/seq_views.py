@@ -144,7 +144,7 @@ def hidden_over_tokens(run: Any, encoded: Any) -> list[View]:
     ]
 
 
-@register_view("seq2seq", "input")
+@register_view("seq2seq", "inputs")
 def attention_matrix(run: Any, encoded: Any) -> list[View]:
     """Which source tokens each generated token attended to, for up to three inputs."""
     net = run.net.eval()

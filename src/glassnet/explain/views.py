@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-Scope = Literal["model", "input"]
+# model: about the net alone; input: about one input (called once per input given);
+# inputs: about the inputs together (e.g. where they fall on the decision regions)
+Scope = Literal["model", "input", "inputs"]
 
 
 @dataclass
@@ -26,6 +28,7 @@ class View:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # the numbers behind it
     checks: dict[str, Any] = field(default_factory=dict)  # e.g. IG completeness
     png: Path | None = None
+    about: str = ""  # the input a per-input view explains ("" for the others)
 
 
 ViewFn = Callable[[Any, Any], list[View]]

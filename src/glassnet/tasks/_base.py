@@ -27,7 +27,7 @@ from glassnet.config import (
     task_entries,
     task_entry,
 )
-from glassnet.data.splits import Batch, Split, concat_batches, materialise
+from glassnet.data.splits import Batch, Split, TensorSplit, concat_batches, materialise
 from glassnet.errors import ConfigError
 from glassnet.tasks import sources
 from glassnet.tasks.messages import Request, RowsRequest
@@ -58,6 +58,18 @@ class Encoded:
         if self._batch is None:
             self._batch = materialise(self.data).batch
         return self._batch
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def only(self, i: int) -> Encoded:
+        """Sample i alone (per-sample lists in `extra` cut down with it)."""
+        n = len(self.data)
+        extra = {
+            k: [v[i]] if isinstance(v, list) and len(v) == n else v for k, v in self.extra.items()
+        }
+        names = [self.names[i]] if self.names else None
+        return Encoded(TensorSplit(self.data.take([i])), list(self.notes), names, extra)
 
 
 @dataclass
