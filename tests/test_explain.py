@@ -264,3 +264,44 @@ def test_gradcam_finds_the_only_quadrant_that_decides(workdir: Path) -> None:
     # any distractor quadrant.
     assert mean[0] > 0.35 and mean[0] == mean.max(), mean
     assert np.mean(passed) >= 0.8, passed
+
+
+def test_forecast_attribution_finds_the_lag_the_series_depends_on(workdir: Path) -> None:
+    """Known structure: y[t] = -0.9 y[t-5] + noise. With --season 1 the net starts from the
+    last value or the window mean, not from the answer; after training, every forecast
+    step's attribution must peak at lag 5."""
+    import pandas as pd
+
+    from glassnet.explain.figures import close_figures
+    from glassnet.explain.rnn_views import step_attribution
+
+    rng = np.random.default_rng(0)
+    y = np.zeros(420)
+    y[:5] = rng.normal(0, 1, 5)
+    for t in range(5, 420):
+        y[t] = -0.9 * y[t - 5] + rng.normal(0, 0.3)
+    frame = pd.DataFrame({"step": np.arange(420), "y": y + 10})
+    run = glassnet.train(
+        "forecasting",
+        frame,
+        time="step",
+        target="y",
+        horizon=5,
+        season=1,
+        lookback=15,
+        quiet=True,
+        out="lag",
+    )
+    assert run.task.state()["start_lag"] in (0, 1)  # the start is not the answer
+    # One window's attribution also carries that window's values (IG starts from the window
+    # mean): the reliance shows in the average over windows.
+    total, passed = 0.0, []
+    for end in range(300, 420, 12):
+        views = step_attribution(run, run.task.encode(frame.iloc[:end], with_targets=False))
+        total = total + np.abs(views[0].arrays["per_horizon"])  # (horizon, lookback)
+        passed.append(views[0].checks["trustworthy"])
+        close_figures(views)
+    look = total.shape[1]
+    peaks = total.argmax(1)
+    assert (peaks == [look - 5 + h for h in range(5)]).all(), peaks
+    assert np.mean(passed) >= 0.8, passed

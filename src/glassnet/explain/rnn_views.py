@@ -105,57 +105,82 @@ def _units_by_tracking(hidden: np.ndarray, series: np.ndarray) -> np.ndarray:
 
 @register_view("rnn", "input")
 def step_attribution(run: Any, encoded: Any) -> list[View]:
-    """Which past steps drove the forecast: Integrated Gradients over the input window."""
+    """Which past steps drove each step of the forecast: Integrated Gradients of every
+    forecast step's median, over the input window (baseline: the window at its own mean)."""
     from captum.attr import IntegratedGradients
 
     from glassnet.explain.sanity import randomisation_check
 
     net = run.net.eval()
     x = encoded.batch["x"][-1:].float()
-    mid = net.n_quantiles // 2
-
-    def forecast_total(inp: torch.Tensor, model: Any = net) -> torch.Tensor:
-        return model(inp)[..., mid].sum(-1, keepdim=True)  # (B, 1): the median path's sum
+    mid, look, horizon = net.n_quantiles // 2, net.lookback, net.horizon
 
     def ig_of(model: Any) -> np.ndarray:
+        """(horizon, lookback + horizon, features): one attribution per forecast step."""
+        many = x.expand(horizon, *x.shape[1:]).contiguous()
         # cuDNN's RNN backward refuses eval mode ("cudnn RNN backward can only be called in
         # training mode"); the non-cuDNN kernels give the same numbers.
         with torch.backends.cudnn.flags(enabled=False):
-            attr = IntegratedGradients(lambda inp: forecast_total(inp, model)).attribute(
-                x, baselines=torch.zeros_like(x), target=0, n_steps=64
+            attr = IntegratedGradients(lambda inp: model(inp)[..., mid]).attribute(
+                many, baselines=torch.zeros_like(many), target=list(range(horizon)), n_steps=64
             )
-        return attr.detach().cpu().numpy()[0]
+        return attr.detach().cpu().numpy()
 
-    attr = ig_of(net)  # (L + H, F)
-    per_step = attr[: net.lookback].sum(-1)
-    series = x[0, : net.lookback, 0].numpy()
-    fig, axes = new_figure(8, 3.6, 2, 1)
+    def past_map(model: Any) -> np.ndarray:
+        return ig_of(model)[:, :look].sum(-1)  # (horizon, lookback)
+
+    every = ig_of(net)
+    per_horizon = every[:, :look].sum(-1)
+    per_step = per_horizon.sum(0)
+    series = x[0, :look, 0].numpy()
+    season = run.task.state().get("season", 1)
+    fig, axes = new_figure(8, 6.2, 3, 1)
     axes = np.atleast_1d(axes).ravel()
     axes[0].plot(series, color="#333333")
     axes[0].set_title(
         "input window (the target as the net reads it: scaled, relative to the window mean)",
         fontsize=8,
     )
-    axes[1].bar(
-        range(len(per_step)), per_step, color=["#c44e52" if v > 0 else "#4c72b0" for v in per_step]
+    lim = float(np.abs(per_horizon).max()) or 1.0
+    shown = axes[1].imshow(
+        per_horizon, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest"
     )
-    axes[1].set_title("contribution of each past step to the forecast", fontsize=8)
-    axes[1].set_xlabel("time step in the window (right = most recent)")
-    for ax in axes:
-        ax.set_xlim(-0.5, len(series) - 0.5)
+    fig.colorbar(shown, ax=axes[1], fraction=0.02, pad=0.01, label="contribution")
+    if 1 < season <= look:  # where "the same step one season ago" sits for each forecast step
+        axes[1].scatter(
+            [look - season + h % season for h in range(horizon)],
+            range(horizon),
+            marker="o",
+            facecolors="none",
+            edgecolors="#222222",
+            s=14,
+            label=f"one season ({season} steps) back",
+        )
+        axes[1].legend(fontsize=7, loc="lower left")
+    axes[1].set_ylabel("forecast step", fontsize=8)
+    axes[1].set_yticks(range(horizon), [str(h + 1) for h in range(horizon)], fontsize=6)
+    axes[1].set_title(
+        "each forecast step (rows): which window steps raised (red) or lowered it", fontsize=8
+    )
+    axes[2].bar(range(look), per_step, color=["#c44e52" if v > 0 else "#4c72b0" for v in per_step])
+    axes[2].set_title("summed over the forecast steps", fontsize=8)
+    axes[2].set_xlabel("time step in the window (right = most recent)")
+    for ax in (axes[0], axes[2]):
+        ax.set_xlim(-0.5, look - 0.5)
     fig.tight_layout()
     return [
         View(
             "rnn-step-attribution",
-            "Which past steps drove this forecast",
+            "Which past steps drove each step of this forecast",
             (
-                "Integrated Gradients splits the forecast (the sum of its median path) among the "
-                "steps of the input window. Tall bars are the moments the network leaned on - "
-                "often "
-                "the latest steps and the same season a cycle ago."
+                "Integrated Gradients splits each forecast step's median among the steps of the "
+                "input window, starting from a window flat at its own mean (so the level itself "
+                "gets no credit; only the shape does). Each row of the heat map is one forecast "
+                "step: a net that learned the season lights the circles, one season back; one "
+                "that follows the trend lights the most recent steps."
             ),
             fig,
-            {"per_step": per_step, "attributions": attr},
-            randomisation_check(ig_of, net, run.metrics),
+            {"per_step": per_step, "per_horizon": per_horizon, "attributions": every.sum(0)},
+            randomisation_check(past_map, net, run.metrics),
         )
     ]
