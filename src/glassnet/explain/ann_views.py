@@ -21,16 +21,26 @@ def weight_maps(run: Any, encoded: Any) -> list[View]:
     fig, axes = new_figure(4.8 * len(linears), 3.8, 1, len(linears))
     arrays = {}
     names = run.task.feature_names()
+    labels = run.task.class_labels()
     for i, (ax, layer) in enumerate(zip(np.atleast_1d(axes).ravel(), linears, strict=True)):
         w = layer.weight.detach().cpu().numpy()
         arrays[f"layer{i}"] = w
         lim = float(np.abs(w).max()) or 1.0
-        im = ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        im = ax.imshow(
+            w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest"
+        )
         ax.set_title(f"layer {i + 1}: {w.shape[1]} -> {w.shape[0]}", fontsize=9)
         ax.set_xlabel("input unit")
         ax.set_ylabel("neuron")
-        if i == 0 and names and len(names) == w.shape[1] and len(names) <= 30:
-            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+        if i == 0 and names and len(names) == w.shape[1]:
+            step = -(-len(names) // 60)  # every name up to 60 columns, then every k-th
+            ticks = list(range(0, len(names), step))
+            ax.set_xticks(ticks, [names[t][:24] for t in ticks], rotation=90, fontsize=6)
+            if step > 1:
+                ax.set_xlabel(f"input feature (every {step}th named)")
+        if i == len(linears) - 1 and labels and len(labels) == w.shape[0]:
+            ax.set_yticks(range(len(labels)), [str(c)[:20] for c in labels], fontsize=6)
+            ax.set_ylabel("class")
         fig.colorbar(im, ax=ax, fraction=0.04)
     fig.tight_layout()
     return [
@@ -209,13 +219,16 @@ def network_drawing(run: Any, encoded: Any) -> list[View]:
         ys = np.linspace(0.05, 0.95, len(idx)) if len(idx) > 1 else np.array([0.5])
         positions.append((c, idx, ys))
         lim = float(np.abs(acts).max()) or 1.0
+        # Activations that cannot be negative (after ReLU, class probabilities) get a one-sided
+        # scale, white to red; signed ones (inputs, other activations) white in the middle.
+        one_sided = bool((acts >= 0).all())
         ax.scatter(
             np.full(len(idx), c),
             ys,
             s=140,
             c=acts[idx],
-            cmap="RdBu_r",
-            vmin=-lim,
+            cmap="Reds" if one_sided else "RdBu_r",
+            vmin=0 if one_sided else -lim,
             vmax=lim,
             edgecolors="black",
             linewidths=0.5,
@@ -260,7 +273,11 @@ def network_drawing(run: Any, encoded: Any) -> list[View]:
     ax.set_xticks(range(len(columns)), names)
     ax.set_xlim(-1.2, len(columns) - 1 + 1.2)
     ax.set_yticks([])
-    ax.set_title("neurons lit by this input (red = positive, blue = negative)", fontsize=9)
+    ax.set_title(
+        "neurons lit by this input (red = positive, blue = negative; layers that cannot go "
+        "negative, after ReLU or softmax, run from white to red)",
+        fontsize=9,
+    )
     return [
         View(
             "ann-network",
