@@ -14,7 +14,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic.fields import FieldInfo
 
-from glassnet.config import TOP_LEVEL, RunSpec, TrainSpec, data_spec_class
+from glassnet.config import TOP_LEVEL, RunSpec, TrainSpec, data_spec_class, train_defaults
 from glassnet.nets import list_nets
 
 SEQUENCE_TYPES = (list, tuple)
@@ -114,9 +114,11 @@ def add_spec_options(parser: argparse.ArgumentParser, task: str, default_net: st
             if name not in seen:
                 seen.add(name)
                 add_option(net_group, name, tp, default, doc)
-    train_group = parser.add_argument_group("training")
+    train_group = parser.add_argument_group(f"training (defaults for {task})")
+    task_defaults = train_defaults(task)  # what the trainer will really use for this task
     for name, f in _fields(TrainSpec).items():
-        add_option(train_group, name, f.annotation, f.default, f.description or "")
+        default = task_defaults.get(name, f.default)
+        add_option(train_group, name, f.annotation, default, f.description or "")
     for name in TOP_LEVEL:
         f = RunSpec.model_fields[name]
         add_option(train_group, name, f.annotation, f.default, f.description or "")

@@ -166,6 +166,37 @@ def test_list_and_help() -> None:
     assert "tabular" in glassnet("list", "tasks").stdout
 
 
+def test_train_help_shows_each_tasks_real_defaults() -> None:
+    """--help is built from the same per-task defaults the trainer uses (forecasting trains
+    150 epochs with batch 32 and patience 25; the help once said 30, 64 and 10)."""
+    import argparse
+
+    from glassnet.cli import build_parser
+    from glassnet.config import TrainSpec, train_defaults
+    from glassnet.tasks import list_tasks
+
+    parser = build_parser()
+    for entry in list_tasks():
+        helptext = " ".join(
+            _subparser(parser, "train", entry.name).format_help().split()
+        )  # one line: argparse wraps
+        for name in ("epochs", "batch_size", "patience"):
+            value = train_defaults(entry.name).get(name, TrainSpec.model_fields[name].default)
+            flag = "--" + name.replace("_", "-")
+            after = helptext.rsplit(flag + " INT", 1)[1].split("--", 1)[0]  # not the usage
+            assert f"(default: {value})" in after, (entry.name, flag, after)
+    assert isinstance(parser, argparse.ArgumentParser)
+
+
+def _subparser(parser, *path):  # noqa: ANN001, ANN202
+    import argparse
+
+    for name in path:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return parser
+
+
 def test_ctrl_c_saves_and_resume_finishes(workdir: Path) -> None:
     mixed_frame(2000).to_csv("d.csv", index=False)
     proc = subprocess.Popen(
