@@ -152,3 +152,21 @@ def test_infinite_and_huge_values_are_named_when_training(workdir: Path) -> None
     )
     state = (run.path / "preprocess.json").read_text()
     assert "Infinity" not in state and "NaN" not in state
+
+
+def test_whole_number_targets_and_tiny_tables_are_said(workdir: Path) -> None:
+    """'auto' taking body weights as classes is said at once, and when a weight in the
+    validation rows was never seen the error points at --kind regression; class codes
+    0..k-1 pass quietly; a table under 50 rows gets a warning."""
+    rng = np.random.default_rng(0)
+    weights = pd.DataFrame({"a": rng.normal(size=30), "w": rng.integers(150, 170, 30)})
+    with pytest.raises(glassnet.errors.DataError, match="pass --kind regression"):
+        glassnet.train("tabular", weights, target="w", epochs=1, quiet=True, out="w")
+    from glassnet.tasks.tabular import kind_notes
+
+    assert "--kind regression" in kind_notes(weights["w"], "classification", "auto", "w")[0]
+    assert kind_notes(pd.Series([0, 1, 2, 1]), "classification", "auto", "y") == []
+    assert kind_notes(weights["w"], "classification", "classification", "w") == []
+    small = pd.DataFrame({"a": rng.normal(size=40), "y": rng.integers(0, 2, 40)})
+    run = glassnet.train("tabular", small, target="y", epochs=1, quiet=True, out="s")
+    assert any("only 40 rows" in n for n in run.task.load_data().notes)

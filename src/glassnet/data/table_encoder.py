@@ -320,10 +320,18 @@ class TableEncoder:
             strings = _as_strings(y)
             unknown = sorted(set(strings) - set(index))
             if unknown:
+                numeric = pd.to_numeric(pd.Series(unknown + self.labels), errors="coerce")
+                amounts = (
+                    f"'{name}' was taken as classes because it holds few whole numbers; if they "
+                    "are amounts (a weight, a count), pass --kind regression. "
+                    if numeric.notna().all()
+                    else ""
+                )
                 raise DataError(
                     f"target '{name}' has labels the model does not know: {', '.join(unknown[:5])}",
                     where=source,
-                    fix=f"Known labels: {', '.join(self.labels)}",
+                    fix=f"{amounts}Known labels: {', '.join(self.labels[:20])}"
+                    + (" ..." if len(self.labels) > 20 else ""),
                 )
             return strings.map(index).to_numpy(dtype=np.int64)
         values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)

@@ -40,6 +40,27 @@ class TabularDataSpec(TableDataSpec):
     drop: list[str] = Field(default_factory=list, description="columns to leave out")
 
 
+SMALL_TABLE = 50  # rows below which every score is mostly noise: say so
+
+
+def kind_notes(y: pd.Series, kind: str, asked: str, target: str) -> list[str]:
+    """Say what 'auto' decided when the column could be read either way: whole numbers
+    (ages, weights, counts) taken as classes."""
+    if asked != "auto" or kind != "classification":
+        return []
+    numbers = pd.to_numeric(y.dropna(), errors="coerce")
+    if numbers.isna().any():
+        return []  # text labels: classes, nothing to say
+    codes = sorted(numbers.unique())
+    k = len(codes)
+    if k <= 10 and codes in (list(range(k)), list(range(1, k + 1))):
+        return []  # 0..k-1 or 1..k: class codes, nothing to say
+    return [
+        f"'{target}' holds {y.nunique()} whole-number values, taken as classes; if they are "
+        "amounts (a weight, a count), pass --kind regression"
+    ]
+
+
 @register_task
 class TabularTask(Task):
     """Rows in, a class or a number out."""
@@ -89,6 +110,13 @@ class TabularTask(Task):
         # Checked on the whole file first, so its errors name the file, not a split.
         kind = check_target(frame, target=target, source=source, kind=self.spec.kind)
         check_values(frame, source)
+        notes += kind_notes(frame[target], kind, self.spec.kind, target)
+        if len(frame) < SMALL_TABLE:
+            notes.append(
+                f"only {len(frame)} rows: the validation and test splits hold a handful each, "
+                "so their scores swing from run to run; more rows, or fewer features and a "
+                "smaller net (--hidden 16), help most"
+            )
         train_idx, val_idx, test_idx = split_indices(
             len(frame),
             val_fraction=self.spec.val_fraction,
