@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,22 @@ def test_spec_round_trips_through_yaml(tmp_path: Path) -> None:
     spec = build_spec("tabular", {"data": "a.csv", "target": "t", "hidden": [5, 3]})
     again = validate_spec(__import__("yaml").safe_load(dump_yaml(spec.to_dict())))
     assert again == spec
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"dropout": 2.0}, "'net.dropout' got 2.0: Input should be less than 1"),
+        ({"hidden": [0]}, "'net.hidden.0' got 0: Input should be greater than 0"),
+        ({"net": "rnn.gru", "layers": 0}, "'net.layers' got 0"),
+    ],
+)
+def test_net_option_ranges_are_checked_before_any_data(options: dict, message: str) -> None:
+    """Out-of-range net options are refused by the spec (they used to end in a traceback or
+    in a silent chance-level model)."""
+    if options.get("net", "").startswith("rnn"):
+        task, data = "forecasting", {"time": "t"}
+    else:
+        task, data = "tabular", {}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_spec(task, {"data": "nowhere.csv", "target": "y", **data, **options})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import types
 import typing
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic.fields import FieldInfo
 
@@ -35,10 +35,14 @@ METAVARS = {
 
 
 def _strip_optional(tp: Any) -> Any:
+    """The plain type argparse converts to: no Optional, no range constraints (pydantic
+    checks those, with its own message)."""
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
     if get_origin(tp) in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1:
-            return args[0]
+            return _strip_optional(args[0])
     return tp
 
 
@@ -70,7 +74,7 @@ def add_option(
     elif origin is Literal:
         parser.add_argument(flag, choices=[str(a) for a in get_args(tp)], **kw)
     elif origin in SEQUENCE_TYPES:
-        item = next((a for a in get_args(tp) if a is not Ellipsis), str)
+        item = _strip_optional(next((a for a in get_args(tp) if a is not Ellipsis), str))
         parser.add_argument(flag, type=_comma_list(item), metavar=METAVARS.get(name, "A,B"), **kw)
     elif tp in (int, float, str):
         parser.add_argument(flag, type=tp, metavar=METAVARS.get(name, tp.__name__.upper()), **kw)

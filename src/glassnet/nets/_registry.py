@@ -3,7 +3,9 @@
 A builder is a function with keyword-only, typed parameters. Parameters the task fills from
 the data (input width, number of outputs, ...) are named in `data_args`; every other
 parameter is a user option, documented with `Annotated[type, "help text"]` so the CLI,
-config validation and `glassnet list nets` all read the same signature.
+config validation and `glassnet list nets` all read the same signature. Ranges ride along
+as `annotated_types` constraints (`Probability`, `Positive`): config validation refuses
+`--dropout 2` or `--hidden 0` before any data loads.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
+from annotated_types import Ge, Gt, Lt
 from torch import nn
+
+Probability = Annotated[float, Ge(0), Lt(1)]  # dropout rates
+Positive = Annotated[int, Gt(0)]  # widths, layer counts
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,8 @@ class NetEntry:
     summary: str
 
     def options(self) -> dict[str, tuple[Any, Any, str]]:
-        """User options as {name: (type, default, help)}."""
+        """User options as {name: (type, default, help)}; the type carries its range
+        constraints (Annotated) where the builder declares them."""
         out: dict[str, tuple[Any, Any, str]] = {}
         hints = get_type_hints(self.builder, include_extras=True)
         for p in inspect.signature(self.builder).parameters.values():
@@ -33,8 +40,10 @@ class NetEntry:
                 continue
             ann, doc = hints.get(p.name, Any), ""
             if get_origin(ann) is Annotated:
-                ann, *meta = get_args(ann)
+                base, *meta = get_args(ann)
                 doc = next((m for m in meta if isinstance(m, str)), "")
+                limits = [m for m in meta if not isinstance(m, str)]
+                ann = Annotated[(base, *limits)] if limits else base  # type: ignore[valid-type]
             out[p.name] = (ann, p.default, doc)
         return out
 

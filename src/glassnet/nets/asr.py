@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from glassnet.nets._registry import register_net
+from glassnet.nets._registry import Positive, Probability, register_net
 
 DATA_ARGS = ("n_mels", "num_classes")
 
@@ -83,9 +83,9 @@ def _builder(cell: Literal["gru", "lstm"]):  # noqa: ANN202
         n_mels: int,
         num_classes: int,
         conv: Annotated[int, "channels of the two convolutions over the spectrogram"] = 32,
-        hidden: Annotated[int, "units of each recurrent direction"] = 128,
-        layers: Annotated[int, "recurrent layers"] = 2,
-        dropout: Annotated[float, "dropout on the recurrent inputs and outputs"] = 0.1,
+        hidden: Annotated[Positive, "units of each recurrent direction"] = 128,
+        layers: Annotated[Positive, "recurrent layers"] = 2,
+        dropout: Annotated[Probability, "dropout on the recurrent inputs and outputs"] = 0.1,
     ) -> CRNN:
         return CRNN(
             n_mels=n_mels,

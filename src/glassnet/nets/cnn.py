@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
-from glassnet.nets._registry import register_net
+from glassnet.nets._registry import Positive, Probability, register_net
 
 DATA_ARGS = ("in_channels", "num_outputs")
 Norm = Literal["batch", "none"]
@@ -157,13 +157,13 @@ def cnn_small(
     *,
     in_channels: int,
     num_outputs: int,
-    widths: Annotated[tuple[int, ...], "channels of each conv stage, e.g. 32,64,128"] = (
+    widths: Annotated[tuple[Positive, ...], "channels of each conv stage, e.g. 32,64,128"] = (
         32,
         64,
         128,
     ),
     norm: Annotated[Norm, "normalisation after each convolution"] = "batch",
-    dropout: Annotated[float, "dropout before the classifier"] = 0.2,
+    dropout: Annotated[Probability, "dropout before the classifier"] = 0.2,
 ) -> ConvNet:
     """A stack of conv-norm-ReLU blocks with pooling: fast, and its filters are easy to read."""
     return ConvNet(

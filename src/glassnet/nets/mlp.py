@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
-from glassnet.nets._registry import register_net
+from glassnet.nets._registry import Positive, Probability, register_net
 
 Activation = Literal["relu", "gelu", "tanh", "silu", "sigmoid"]
 Norm = Literal["none", "batch", "layer"]
@@ -89,15 +89,17 @@ def _builder(default_hidden: tuple[int, ...], default_dropout: float, doc: str):
         in_features: int,
         num_outputs: int,
         cardinalities: tuple[int, ...] = (),
-        hidden: Annotated[tuple[int, ...], "widths of the hidden layers, e.g. 128,64"] = (
+        hidden: Annotated[tuple[Positive, ...], "widths of the hidden layers, e.g. 128,64"] = (
             default_hidden
         ),
         activation: Annotated[Activation, "activation after each hidden layer"] = "relu",
-        dropout: Annotated[float, "dropout probability after each hidden layer"] = (
+        dropout: Annotated[Probability, "dropout probability after each hidden layer"] = (
             default_dropout
         ),
         norm: Annotated[Norm, "normalisation after each hidden linear layer"] = "none",
-        embed_dim: Annotated[int, "largest embedding size for high-cardinality categories"] = 8,
+        embed_dim: Annotated[
+            Positive, "largest embedding size for high-cardinality categories"
+        ] = 8,
     ) -> MLP:
         return MLP(
             in_features=in_features,

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
-from glassnet.nets._registry import register_net
+from glassnet.nets._registry import Positive, Probability, register_net
 
 Cell = Literal["lstm", "gru", "rnn"]
 GATES = {
@@ -250,10 +250,10 @@ def _builder(cell: Cell, doc: str):  # noqa: ANN202
         horizon: int,
         n_quantiles: int,
         start_lag: int = 1,
-        hidden: Annotated[int, "units in each recurrent layer"] = 64,
-        layers: Annotated[int, "stacked recurrent layers"] = 1,
+        hidden: Annotated[Positive, "units in each recurrent layer"] = 64,
+        layers: Annotated[Positive, "stacked recurrent layers"] = 1,
         bidirectional: Annotated[bool, "read the lookback window both ways (encoder)"] = False,
-        dropout: Annotated[float, "dropout between recurrent layers"] = 0.0,
+        dropout: Annotated[Probability, "dropout between recurrent layers"] = 0.0,
         decoder: Annotated[
             Literal["direct", "autoregressive"],
             "direct: all steps at once; autoregressive: one step at a time",

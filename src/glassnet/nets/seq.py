@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from glassnet.nets._registry import register_net
+from glassnet.nets._registry import Positive, Probability, register_net
 from glassnet.nets.rnn import cell_step
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -316,14 +316,14 @@ def _classifier(cell: Cell, doc: str):  # noqa: ANN202
         vocab_size: int,
         n_channels: int,
         num_outputs: int,
-        embed_dim: Annotated[int, "size of each token's vector (text only)"] = 64,
-        hidden: Annotated[int, "units in each recurrent layer (per direction)"] = 128,
-        layers: Annotated[int, "stacked recurrent layers"] = 1,
+        embed_dim: Annotated[Positive, "size of each token's vector (text only)"] = 64,
+        hidden: Annotated[Positive, "units in each recurrent layer (per direction)"] = 128,
+        layers: Annotated[Positive, "stacked recurrent layers"] = 1,
         bidirectional: Annotated[bool, "read the sequence both ways"] = True,
         pooling: Annotated[
             Pooling, "summary of the sequence: last state, mean or max over the steps"
         ] = "max",
-        dropout: Annotated[float, "dropout before the classifier head"] = 0.2,
+        dropout: Annotated[Probability, "dropout before the classifier head"] = 0.2,
     ) -> SequenceClassifier:
         return SequenceClassifier(
             cell=cell,
@@ -347,13 +347,13 @@ def _translator(cell: Cell, doc: str):  # noqa: ANN202
         *,
         src_vocab: int,
         tgt_vocab: int,
-        embed_dim: Annotated[int, "size of each token's vector"] = 96,
-        hidden: Annotated[int, "units of the decoder (and of each encoder direction)"] = 192,
+        embed_dim: Annotated[Positive, "size of each token's vector"] = 96,
+        hidden: Annotated[Positive, "units of the decoder (and of each encoder direction)"] = 192,
         attention: Annotated[
             Literal["bahdanau", "luong"],
             "bahdanau: additive, from the previous state; luong: multiplicative, input feeding",
         ] = "bahdanau",
-        dropout: Annotated[float, "dropout on embeddings and outputs"] = 0.1,
+        dropout: Annotated[Probability, "dropout on embeddings and outputs"] = 0.1,
     ) -> Seq2Seq:
         return Seq2Seq(
             cell=cell,
