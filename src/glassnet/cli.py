@@ -146,6 +146,29 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("inputs", nargs="*", help="inputs to explain (optional)")
     _add_output_flags(ex)
 
+    fc = verbs.add_parser(
+        "faces",
+        help="enrol people, verify two faces, identify a face (faces runs)",
+        description="Use a trained face embedder. Same or different is decided by the run's "
+        "validation threshold (the similarity that --far of different-person pairs exceeded).",
+    )
+    acts = fc.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    en = acts.add_parser("enrol", help="build a gallery: one entry per person sub-folder")
+    en.add_argument("run", help="a faces run directory")
+    en.add_argument("people", help="a folder with one sub-folder of pictures per person")
+    en.add_argument("--out", metavar="DIR", help="gallery folder (default: RUN/gallery)")
+    ve = acts.add_parser("verify", help="are two pictures the same person?")
+    ve.add_argument("run", help="a faces run directory")
+    ve.add_argument("a", help="a picture")
+    ve.add_argument("b", help="another picture")
+    idf = acts.add_parser("identify", help="who in the gallery is this?")
+    idf.add_argument("run", help="a faces run directory")
+    idf.add_argument("probe", help="a picture")
+    idf.add_argument("--gallery", metavar="DIR", help="gallery folder (default: RUN/gallery)")
+    idf.add_argument("--top", type=int, default=5, help="how many matches (default: 5)")
+    for sub in (en, ve, idf):
+        _add_output_flags(sub)
+
     xp = verbs.add_parser(
         "export",
         help="write the model as ONNX or TorchScript, checked against PyTorch",
@@ -519,6 +542,39 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_faces(args: argparse.Namespace) -> int:
+    from glassnet import faces
+
+    run = api.load(args.run)
+    if args.action == "enrol":
+        folder = faces.enrol(run, args.people, out=args.out)
+        doc: dict[str, Any] = {
+            "gallery": str(folder),
+            **json.loads((folder / "gallery.json").read_text()),
+        }
+        text = f"enrolled {len(doc['people'])} people in {folder}"
+    elif args.action == "verify":
+        v = faces.verify(run, args.a, args.b)
+        doc = {"same": v.same, "similarity": v.similarity, "threshold": v.threshold}
+        text = (
+            f"{'same person' if v.same else 'different people'}: similarity {v.similarity:.3f} "
+            f"({'above' if v.same else 'below'} the threshold {v.threshold:.3f})"
+        )
+    else:
+        matches = faces.identify(run, args.probe, gallery=args.gallery, top=args.top)
+        doc = {"matches": matches}
+        text = "\n".join(
+            f"  {m['person']:<24} {m['similarity']:.3f}{'  match' if m['match'] else ''}"
+            for m in matches
+        )
+    _notes(run)
+    if args.json:
+        _emit_json(doc)
+    else:
+        _say(args, text)
+    return EXIT_OK
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "nets":
         for e in list_nets():
@@ -583,6 +639,7 @@ COMMANDS = {
     "explain": _cmd_explain,
     "export": _cmd_export,
     "serve": _cmd_serve,
+    "faces": _cmd_faces,
     "list": _cmd_list,
     "data": _cmd_data,
     "demo": _cmd_demo,

@@ -30,7 +30,7 @@ def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
         rows = frame.drop(columns=[frame.columns[-1]]).to_dict("records")
         (tmp / "rows.json").write_text(json.dumps(rows))
         return [str(tmp / "rows.json")], rows
-    if name in ("images", "detection"):
+    if name in ("images", "detection", "faces"):
         files = sorted(str(p) for p in path.rglob("*") if p.suffix in (".png", ".jpg"))[:4]
         return files, files
     if name == "forecasting":
@@ -93,6 +93,10 @@ def _assert_same_answers(name: str, answer: Any, predicted: pd.DataFrame) -> Non
         np.testing.assert_allclose(got, expected, atol=0.11)  # both round boxes to 0.1 px
     elif name == "speech":
         assert [a["transcript"] for a in answer] == list(predicted["transcript"])
+    elif name == "faces":
+        got = np.array([a["embedding"] for a in answer])
+        expected = np.array([list(e) for e in predicted["embedding"]])
+        np.testing.assert_allclose(got, expected, atol=1e-4)
     elif name == "forecasting":
         for column, values in answer.items():
             np.testing.assert_allclose(values, predicted[column].to_numpy(), atol=1e-3)

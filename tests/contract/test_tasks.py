@@ -24,6 +24,7 @@ TASK_DATA = {
     "translation": ("builtin:numbers-en-es", {}),
     "detection": ("builtin:scenes", {"image_size": 64, "widths": (16, 32)}),
     "speech": ("builtin:spoken-digits", {"hidden": 32, "conv": 8, "layers": 1}),
+    "faces": ("builtin:cartoon-people", {"image_size": 32, "widths": (16, 32)}),
 }
 # Programs a task's built-in data needs (the tests skip, saying why, where they are missing).
 NEEDS = {"speech": "espeak-ng"}

@@ -75,6 +75,7 @@ def _load_all() -> None:
     # Each module registers its data sets on import; kept lazy so `import glassnet` is fast.
     from glassnet.data import (  # noqa: F401
         builtin_images,
+        builtin_people,
         builtin_scenes,
         builtin_series,
         builtin_speech,

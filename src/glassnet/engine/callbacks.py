@@ -167,7 +167,16 @@ class LearningSnapshots(Callback):
         import torch
 
         net = self.trainer.net
-        weight = next((p for p in net.parameters() if p.ndim >= 2), None)
+        # the first layer's weight, in module order (a net's own extra parameters, such as
+        # a face embedder's per-person centres, come first in parameters() but are no layer)
+        weight = next(
+            (
+                m.weight
+                for m in net.modules()
+                if isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.ndim >= 2
+            ),
+            None,
+        )
         if weight is not None:
             self.saved[f"weights_epoch_{epoch}"] = (
                 weight.detach().float().cpu().contiguous().clone()

@@ -200,6 +200,10 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
         )
     )
 
+    labels = task.class_labels()
+    if labels is None:  # an embedder (faces): no class to ask "where did it look" for
+        return views
+
     def gradcam_of(model: Any) -> np.ndarray:
         cam = LayerGradCam(model, model.stages[-1]).attribute(x, target=target)
         cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -208,8 +212,7 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
     cam = gradcam_of(net)
     sal = Saliency(net).attribute(x.clone().requires_grad_(True), target=target)
     sal = sal[0].abs().amax(0).detach().numpy()
-    labels = task.class_labels()
-    label = labels[target] if labels else str(target)
+    label = labels[target]
     fig, axes = new_figure(7.5, 2.8, 1, 3)
     for ax in axes.ravel():
         ax.axis("off")

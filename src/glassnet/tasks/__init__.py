@@ -3,6 +3,7 @@
 from glassnet.data.splits import Batch, ItemSplit, Split, TensorSplit
 from glassnet.tasks import (  # noqa: F401  (registers them)
     detection,
+    faces,
     forecasting,
     images,
     sequences,

@@ -1,0 +1,127 @@
+"""builtin:cartoon-people: generated people for face recognition, one folder per person.
+
+Each person is a fixed set of traits (face shape and skin, hair colour and style, eye
+spacing, size and colour, brows, nose, mouth, ears, glasses, beard); each picture of them
+varies what a camera varies (position, size, tilt, light, background, blur, noise) and the
+expression. Offline and seeded, so a face embedder can be trained, tested on people it never
+saw, and its views checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
+
+from glassnet.data.builtin import BuiltinDataset, register_dataset
+from glassnet.data.builtin_images import _Canvas, _colour, _darker
+
+SKIN = [
+    (255, 224, 196),
+    (241, 194, 125),
+    (224, 172, 105),
+    (198, 134, 66),
+    (141, 85, 36),
+    (92, 56, 32),
+]
+HAIR = [(20, 20, 20), (90, 56, 30), (180, 130, 60), (230, 200, 120), (160, 50, 30), (200, 200, 200)]
+
+
+def person_traits(rng: np.random.Generator) -> dict:
+    return {
+        "skin": SKIN[int(rng.integers(len(SKIN)))],
+        "hair": HAIR[int(rng.integers(len(HAIR)))],
+        "hair_style": int(rng.integers(4)),  # bald, short cap, long sides, fringe
+        "aspect": float(rng.uniform(0.8, 1.15)),  # face height / width
+        "eye_x": float(rng.uniform(0.28, 0.45)),
+        "eye_y": float(rng.uniform(-0.3, -0.05)),
+        "eye_r": float(rng.uniform(0.08, 0.15)),
+        "iris": _colour(rng, 20, 200),
+        "brow": float(rng.uniform(-0.25, 0.25)),  # slant
+        "nose": float(rng.uniform(0.15, 0.4)),  # length
+        "mouth_w": float(rng.uniform(0.2, 0.45)),
+        "mouth_y": float(rng.uniform(0.45, 0.65)),
+        "ears": float(rng.uniform(0.1, 0.25)),
+        "glasses": bool(rng.random() < 0.25),
+        "beard": bool(rng.random() < 0.2),
+    }
+
+
+def draw_person(t: dict, size: int, rng: np.random.Generator) -> np.ndarray:
+    s = size * 2
+    im = Image.new("RGB", (s, s), _colour(rng, 30, 225))
+    d = ImageDraw.Draw(im)
+    for _ in range(int(rng.integers(1, 4))):  # background clutter
+        x, y = rng.uniform(0, s, 2)
+        w, h = rng.uniform(0.1, 0.4, 2) * s
+        d.rectangle([x, y, x + w, y + h], fill=_colour(rng, 30, 225))
+    r = rng.uniform(0.3, 0.36) * s
+    cx, cy = s / 2 + rng.normal(0, 0.03 * s, 2)
+    c = _Canvas(d, cx, cy, r, float(rng.normal(0, 0.12)))
+    skin, dark = t["skin"], _darker(t["skin"], 0.75)
+    for side in (-1, 1):  # ears
+        c.ellipse(side * 0.98, 0.0, t["ears"], 0.22, fill=skin, outline=dark)
+    if t["hair_style"] == 2:  # long hair behind the face
+        c.ellipse(0, 0.1, 1.15, 1.25 * t["aspect"], fill=t["hair"])
+    c.ellipse(0, 0, 1.0, t["aspect"], fill=skin, outline=dark)
+    if t["hair_style"] in (1, 2):  # a cap of hair
+        c.ellipse(0, -0.75 * t["aspect"], 0.98, 0.45, fill=t["hair"])
+    elif t["hair_style"] == 3:  # a fringe
+        c.polygon([(-0.9, -0.5), (0.9, -0.5), (0.7, -0.95), (-0.7, -0.95)], fill=t["hair"])
+    if t["beard"]:
+        c.ellipse(0, 0.62 * t["aspect"], 0.7, 0.38, fill=t["hair"])
+    smile = float(rng.uniform(-0.06, 0.12))  # expression changes from picture to picture
+    blink = rng.random() < 0.1
+    for side in (-1, 1):
+        ex, ey = side * t["eye_x"], t["eye_y"]
+        if blink:
+            c.line((ex - t["eye_r"], ey), (ex + t["eye_r"], ey), fill=(30, 30, 30), width=2)
+        else:
+            c.ellipse(ex, ey, t["eye_r"] * 1.4, t["eye_r"], fill=(245, 245, 240))
+            c.ellipse(ex, ey, t["eye_r"] * 0.6, t["eye_r"] * 0.8, fill=t["iris"])
+            c.ellipse(ex, ey, t["eye_r"] * 0.25, t["eye_r"] * 0.3, fill=(10, 10, 10))
+        by = ey - t["eye_r"] - 0.08
+        c.line(
+            (ex - 0.14, by + side * t["brow"] * 0.3),
+            (ex + 0.14, by - side * t["brow"] * 0.3),
+            fill=_darker(t["hair"], 0.8),
+            width=3,
+        )
+        if t["glasses"]:
+            c.ellipse(ex, ey, t["eye_r"] * 2.1, t["eye_r"] * 1.8, fill=None, outline=(20, 20, 20))
+    c.line((0, t["eye_y"] + 0.05), (0.05, t["eye_y"] + 0.05 + t["nose"]), fill=dark, width=3)
+    my, mw = t["mouth_y"] * t["aspect"], t["mouth_w"]
+    c.line((-mw, my - smile), (0, my + smile), fill=(150, 40, 50), width=3)
+    c.line((0, my + smile), (mw, my - smile), fill=(150, 40, 50), width=3)
+    im = ImageEnhance.Brightness(im).enhance(float(rng.uniform(0.6, 1.3)))
+    im = im.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 1.5))))
+    im = im.resize((size, size), Image.Resampling.LANCZOS)
+    arr = np.asarray(im, dtype=np.float64) + rng.normal(0, rng.uniform(2, 12), (size, size, 3))
+    return arr.clip(0, 255).astype(np.uint8)
+
+
+def make_cartoon_people(
+    directory: Path, people: int = 60, per_person: int = 12, size: int = 48, seed: int = 0
+) -> Path:
+    """`people` folders of `per_person` pictures each."""
+    directory = Path(directory)
+    rng = np.random.default_rng(seed)
+    for p in range(people):
+        traits = person_traits(rng)
+        folder = directory / f"person-{p:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_person):
+            Image.fromarray(draw_person(traits, size, rng)).save(folder / f"{i:02d}.png")
+    return directory
+
+
+register_dataset(
+    BuiltinDataset(
+        "cartoon-people",
+        "faces",
+        "60 generated cartoon people x 12 pictures (48 px): traits fixed per person, pose, "
+        "light and expression per picture",
+        make_cartoon_people,
+    )
+)

@@ -1,0 +1,225 @@
+"""Face recognition: a CNN embedder trained with ArcFace on a folder of people (one
+sub-folder per person), then used to enrol, verify and identify (`glassnet.faces`).
+
+The split is by person: validation and test people are never seen in training, so the
+scores say how the net does on strangers. Validation measures verification over every pair
+of validation pictures: the similarity threshold at the target false-accept rate (`--far`),
+the true-accept rate there, ROC AUC, and rank-1 identification; the threshold of the best
+epoch is what `verify` / `identify` use.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from glassnet.config import DataSpec, NetSpec
+from glassnet.data.images import ImageFiles, check_images, color_mode, pixel_stats, stats_sample
+from glassnet.data.splits import Batch
+from glassnet.errors import ConfigError, DataError
+from glassnet.nets import create_net
+from glassnet.nets.cnn import PretrainedWeightsUnavailable
+from glassnet.nets.face import FaceEmbedder
+from glassnet.tasks._base import DataSplits, StepOutput, register_task
+from glassnet.tasks.images import IMAGE_SNIPPET, ImagesDataSpec, ImagesTask, _auto_size, _unwrap
+
+MAX_VERIFIED = 3000  # pictures per verification score (all pairs: 4.5 M similarities)
+
+
+class FacesDataSpec(ImagesDataSpec):
+    embedding: int = Field(128, ge=8, le=1024, description="length of the face embedding")
+    margin: float = Field(
+        0.3, ge=0.0, le=1.0, description="ArcFace angular margin (radians) between people"
+    )
+    scale: float = Field(30.0, gt=0, le=128, description="ArcFace logit scale")
+    far: float = Field(
+        1e-2, gt=0, lt=1, description="false-accept rate the verification threshold is set at"
+    )
+
+
+def verification(emb: np.ndarray, people: np.ndarray, far: float) -> dict[str, float]:
+    """Every pair of pictures: the threshold that `far` of different-person pairs exceed,
+    the share of same-person pairs above it (TAR), ROC AUC, and rank-1 identification."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(emb) > MAX_VERIFIED:  # a fixed subsample: the same pairs every epoch
+        keep = np.random.default_rng(0).choice(len(emb), MAX_VERIFIED, replace=False)
+        emb, people = emb[keep], people[keep]
+    sims = emb @ emb.T
+    i, j = np.triu_indices(len(emb), k=1)
+    same = people[i] == people[j]
+    pair_sims = sims[i, j]
+    genuine, impostor = pair_sims[same], pair_sims[~same]
+    if len(genuine) == 0 or len(impostor) == 0:
+        return {"tar": float("nan"), "threshold": float("nan")}
+    threshold = float(np.quantile(impostor, 1 - far))
+    np.fill_diagonal(sims, -np.inf)
+    nearest = sims.argmax(1)
+    has_twin = np.array([np.sum(people == p) > 1 for p in people])
+    return {
+        "tar": float(np.mean(genuine > threshold)),
+        "threshold": threshold,
+        "far": float(np.mean(impostor > threshold)),
+        "auc": float(roc_auc_score(same, pair_sims)),
+        "rank1": float(np.mean(people[nearest][has_twin] == people[has_twin])),
+        "genuine_similarity": float(genuine.mean()),
+        "impostor_similarity": float(impostor.mean()),
+    }
+
+
+@register_task
+class FacesTask(ImagesTask):
+    """Faces in, an embedding out; people told apart by how close their embeddings are."""
+
+    name: ClassVar[str] = "faces"
+    data_spec: ClassVar[type[DataSpec]] = FacesDataSpec
+    default_net: ClassVar[str] = "cnn.small"
+    train_defaults: ClassVar[dict[str, Any]] = {"epochs": 25, "monitor": "val_tar", "patience": 8}
+    spec: FacesDataSpec
+
+    def load_data(self) -> DataSplits:
+        images = self._listing("data")
+        assert images is not None and images.labels is not None
+        check = check_images(images, skip_bad=self.spec.skip_bad)
+        paths = [images.paths[i] for i in check.good]
+        names = [images.labels[i] for i in check.good]
+        given = {k: self._listing(k) for k in ("val", "test")}
+        groups = self._split_people(sorted(set(names)), given)
+        order = [p for part in ("train", "val", "test") for p in groups[part]]
+        index = {p: k for k, p in enumerate(order)}
+        for part in ("val", "test"):
+            listed = given[part]
+            if listed is not None:  # people from their own folder: after everyone else
+                check_more = check_images(listed, skip_bad=self.spec.skip_bad)
+                assert listed.labels is not None
+                for k in check_more.good:
+                    paths.append(listed.paths[k])
+                    names.append(f"{part}:{listed.labels[k]}")
+                groups[part] = sorted({f"{part}:{lab}" for lab in listed.labels})
+                index.update({p: len(index) + n for n, p in enumerate(groups[part])})
+        y = np.array([index[n] for n in names])
+        where = {p: part for part, people in groups.items() for p in people}
+        rows = {part: np.flatnonzero([where[n] == part for n in names]) for part in groups}
+        for part in ("val", "test"):
+            if groups[part]:
+                _need_pairs(part, [names[k] for k in rows[part]])
+        mode = color_mode(check.modes)
+        size = self.spec.image_size or _auto_size(check.sizes)
+        files = ImageFiles(paths, size, mode, y.tolist())
+        mean, std = pixel_stats(files.subset(stats_sample(rows["train"], self.seed)))
+        self._st = {
+            "labels": groups["train"],  # the people the margin loss was trained on
+            "mode": mode,
+            "image_size": size,
+            "mean": mean.tolist(),
+            "std": np.maximum(std, 1e-3).tolist(),
+            "augment": self.spec.augment == "on" or (self.spec.augment == "auto" and size >= 32),
+            "class_weights": None,
+            "embedding": self.spec.embedding,
+            "margin": self.spec.margin,
+            "scale": self.spec.scale,
+            "far": self.spec.far,
+        }
+        notes = check.notes + [
+            f"{len(paths)} pictures of {len(index)} people: {len(groups['train'])} to train on, "
+            f"{len(groups['val'])} for validation and {len(groups['test'])} for the test, "
+            "never seen in training; "
+            f"{mode}, {size}x{size} px"
+        ]
+        return DataSplits(
+            train=files.subset(rows["train"]),
+            val=files.subset(rows["val"]) if groups["val"] else None,
+            test=files.subset(rows["test"]) if groups["test"] else None,
+            notes=notes,
+        )
+
+    def _split_people(self, people: list[str], given: dict[str, Any]) -> dict[str, list[str]]:
+        """Whole people to each split: a person's pictures never straddle two."""
+        rng = np.random.default_rng(self.seed)
+        shuffled = [people[k] for k in rng.permutation(len(people))]
+        out: dict[str, list[str]] = {"val": [], "test": []}
+        for part, fraction in (("test", self.spec.test_fraction), ("val", self.spec.val_fraction)):
+            if given[part] is None and fraction > 0:
+                n = max(2, round(fraction * len(people)))
+                out[part], shuffled = shuffled[:n], shuffled[n:]
+        if len(shuffled) < 2:
+            raise DataError(
+                f"only {len(shuffled)} person left to train on after the validation and test "
+                f"people ({len(people)} people in all)",
+                fix="Add people (folders), or lower --val-fraction / --test-fraction",
+            )
+        out["train"] = sorted(shuffled)
+        return out
+
+    # ---- net and loss ----------------------------------------------------------------------
+    def build_net(self, net: NetSpec) -> nn.Module:
+        st = self.state()
+        try:
+            backbone = create_net(
+                net.name,
+                in_channels=1 if st["mode"] == "L" else 3,
+                num_outputs=st["embedding"],
+                **net.options,
+            )
+        except PretrainedWeightsUnavailable as e:
+            raise ConfigError(str(e)) from None
+        return FaceEmbedder(backbone, len(st["labels"]), st["embedding"], st["margin"], st["scale"])
+
+    def step(self, net: nn.Module, batch: Batch) -> StepOutput:
+        (x,) = self.net_inputs(net, batch)
+        y = batch["y"]
+        if net.training:  # margin logits against the training people
+            logits, emb = net(x, y)
+            return StepOutput(torch.nn.functional.cross_entropy(logits, y), emb)
+        emb = net(x)
+        return StepOutput(_pair_loss(emb, y), emb)
+
+    def class_labels(self) -> list[str] | None:
+        return None  # an embedding, not classes: no confusion matrix, no class Grad-CAM
+
+    def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
+        return [{"embedding": [round(float(v), 6) for v in e]} for e in outputs.float().cpu()]
+
+    def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
+        emb = outputs.float().cpu().numpy()
+        return verification(emb, batch["y"].cpu().numpy(), self.state()["far"])
+
+    def export_snippet(self) -> str:
+        return IMAGE_SNIPPET + EMBEDDING_SNIPPET
+
+    def export_module(self, net: nn.Module) -> nn.Module:
+        return super().export_module(_unwrap(net))
+
+
+def _pair_loss(emb: torch.Tensor, people: torch.Tensor) -> torch.Tensor:
+    """A validation loss that needs no training people: same-person pairs should be
+    similar (1 - cos), different people at most orthogonal (max(cos, 0))."""
+    sims = emb @ emb.T
+    same = people[:, None] == people[None, :]
+    off = ~torch.eye(len(emb), dtype=torch.bool, device=emb.device)
+    genuine, impostor = sims[same & off], sims[~same]
+    parts = [(1 - genuine).mean() if len(genuine) else None, impostor.clamp(min=0).mean()]
+    return sum(p for p in parts if p is not None) if len(impostor) else sims.new_zeros(())
+
+
+def _need_pairs(part: str, names: list[str]) -> None:
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    if sum(c >= 2 for c in counts.values()) < 2:
+        raise DataError(
+            f"the {part} people need at least two people with two or more pictures each "
+            f"(to compare same-person pairs); they have {dict(sorted(counts.items()))}",
+            fix="Add pictures, or more people",
+        )
+
+
+EMBEDDING_SNIPPET = """\
+answer = [{"embedding": [round(float(v), 6) for v in e]} for e in out]
+# two faces are the same person when their dot product exceeds the run's validation
+# threshold (metrics.json: val.threshold; glassnet faces verify uses it)
+"""
