@@ -421,6 +421,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 f"{label:>14}  {m['precision']:9.3f}  {m['recall']:6.3f}  "
                 f"{m['f1']:5.3f}  {m['support']:7d}"
             )
+    worst = report.pop("worst", None)
+    if worst:
+        lines.append("\nworst first:")
+        for row in worst:
+            lines.append("  " + "  ".join(f"{k}: {v}" for k, v in row.items()))
     for name, path in report.items():
         lines.append(f"{name.replace('_', ' ')}: {path}")
     explained = run.path / "report" / "index.html"

@@ -146,8 +146,15 @@ def test_predict_evaluate_explain_serve(heard: glassnet.api.Run, digits: Path) -
     assert list(said.columns) == ["source", "transcript"] and len(said) == 3
     beamed = heard.predict([str(c) for c in clips], beam=4)
     assert len(beamed) == 3
-    scores = heard.evaluate(str(digits))
+    scores = heard.evaluate(str(digits), report=True)
     assert {"wer", "cer"} <= set(scores) and scores["n"] == 180
+    worst = scores["report"]["worst"]  # the utterances to listen to first
+    assert len(worst) == 10 and [w["cer"] for w in worst] == sorted(
+        (w["cer"] for w in worst), reverse=True
+    )
+    assert {"clip", "reference", "hypothesis"} <= set(worst[0]) and worst[0]["clip"].endswith(
+        ".flac"
+    )
     views = {v.name: v for v in heard.explain(str(clips[0])).views}
     assert {"asr-alignment", "asr-memory", "asr-saliency"} <= set(views)
     assert "trustworthy" in views["asr-saliency"].checks

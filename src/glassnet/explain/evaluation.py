@@ -23,6 +23,13 @@ def write_evaluation_report(
     """PNG files and per-class numbers for a classification task, the worst pictures of a
     detector (`Task.evaluation_figure` "boxes"), a forecaster's backtest ("backtest");
     {} for other tasks."""
+    worst = task.worst_samples(out.outputs, out.batch, encoded.names)
+    if worst:  # e.g. a recogniser's worst utterances: reference against hypothesis
+        out_dir.mkdir(parents=True, exist_ok=True)
+        import pandas as pd
+
+        pd.DataFrame(worst).to_csv(out_dir / "worst.csv", index=False)
+        return {"worst": worst, "worst_table": str(out_dir / "worst.csv")}
     if task.evaluation_figure == "backtest":
         from glassnet.explain.forecast_plot import backtest_png
 

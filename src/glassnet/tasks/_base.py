@@ -178,6 +178,11 @@ class Task(ABC):
         """A note for the user after an epoch (e.g. 'still only blanks'), or None."""
         return None
 
+    def worst_samples(self, outputs: Any, batch: Batch, names: list[str] | None) -> list[dict]:
+        """The samples the net got most wrong, worst first, as rows a person can read (what
+        was expected, what came out, how wrong); [] where the task has no such list."""
+        return []
+
     def caveats(self, metrics: dict[str, Any]) -> list[str]:
         """Warnings to give with this run's answers, from its own recorded metrics (e.g. a
         forecaster whose backtest lost to its baseline)."""

@@ -65,6 +65,9 @@ class SpeechDecoding(DecodeOptions):
     beam: int = Field(1, ge=1, le=64, description="CTC beam width (1 = greedy)")
 
 
+WORST = 10  # utterances listed by evaluate
+
+
 @register_task
 class SpeechTask(Task):
     """Spoken clips in, transcripts out."""
@@ -242,6 +245,24 @@ class SpeechTask(Task):
             "exact": float(np.mean([r == h for r, h in pairs])),
             "empty": float(np.mean([not h for h in hyps])),
         }
+
+    def worst_samples(self, outputs: Any, batch: Batch, names: list[str] | None) -> list[dict]:
+        import jiwer
+
+        hyps = self.transcripts(outputs)
+        rows = []
+        for k, (y, hyp) in enumerate(zip(batch["y"], hyps, strict=True)):
+            ref = self._ids_text(y.tolist())
+            if ref:
+                rows.append(
+                    {
+                        "clip": names[k] if names else str(k),
+                        "reference": ref,
+                        "hypothesis": hyp,
+                        "cer": round(float(jiwer.cer(ref, hyp)), 4),
+                    }
+                )
+        return sorted(rows, key=lambda r: -r["cer"])[:WORST]
 
     def advise(self, epoch: int, metrics: dict[str, float]) -> str | None:
         if epoch >= 1 and metrics.get("val_empty", 0.0) >= 0.99:
