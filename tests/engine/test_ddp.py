@@ -4,6 +4,7 @@ using the same global batch; rank 0 alone writes the run."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,20 +182,27 @@ def test_ctrl_c_stops_every_process_cleanly_and_resumes(workdir: Path) -> None:
     mixed_frame(500).to_csv("d.csv", index=False)
     args = [a for a in ARGS if a != "--quiet"]
     args[args.index("--epochs") + 1] = "40"
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "glassnet", "train", "tabular", *args]
-        + ["--devices", "2", "--out", "run"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert launcher.stderr is not None
-    for line in launcher.stderr:
-        if line.startswith("epoch 2/"):
+    for attempt in range(2):
+        shutil.rmtree("run", ignore_errors=True)
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "glassnet", "train", "tabular", *args]
+            + ["--devices", "2", "--out", "run"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert launcher.stderr is not None
+        for line in launcher.stderr:
+            if line.startswith("epoch 2/"):
+                break
+        family = _family(launcher.pid)
+        os.kill(launcher.pid, signal.SIGINT)
+        rest = launcher.stderr.read()
+        code = launcher.wait(timeout=120)
+        # On a loaded machine the workers can finish all 40 epochs before this test reads
+        # "epoch 2" from the pipe: the signal then lands on a finished run. Once more.
+        if not (code == 0 and "epoch 40/40" in rest and attempt == 0):
             break
-    family = _family(launcher.pid)
-    os.kill(launcher.pid, signal.SIGINT)
-    rest = launcher.stderr.read()
-    assert launcher.wait(timeout=120) == 130, rest
+    assert code == 130, rest
     assert "--resume run" in rest
     time.sleep(1)
     assert not [p for p in family if Path(f"/proc/{p}").exists()], "processes left running"
