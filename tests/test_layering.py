@@ -24,9 +24,11 @@ LAYERS = {
     "explain": 4,
     "export": 4,
     "api": 5,
+    "faces": 5,  # a task's own Python API beside api (enrol, verify, identify)
     "demo": 6,
     "cli": 7,
     "cli_options": 7,
+    "faces_cli": 7,
     "__main__": 7,
     "serve": 7,
     "lab": 8,

@@ -7,6 +7,7 @@ With --json, stdout carries one JSON document and nothing else; messages go to s
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="run directory (default: runs/TASK-N; an existing non-empty one is refused)",
         )
         run.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
-        _add_output_flags(run)
+        add_output_flags(run)
         add_spec_options(tp, task_cls.name, task_cls.default_net)
 
     ev = verbs.add_parser(
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "builtin:NAME (forecasting: optional; backtests the run's own series)",
     )
     _add_decode_flags(ev)
-    _add_output_flags(ev)
+    add_output_flags(ev)
 
     pr = verbs.add_parser(
         "predict",
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write predictions to FILE (.csv or .json; forecasts also get a .png plot beside it)",
     )
     _add_decode_flags(pr)
-    _add_output_flags(pr)
+    add_output_flags(pr)
 
     ex = verbs.add_parser(
         "explain",
@@ -144,30 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("run", help="the run directory")
     ex.add_argument("inputs", nargs="*", help="inputs to explain (optional)")
-    _add_output_flags(ex)
+    add_output_flags(ex)
 
-    fc = verbs.add_parser(
-        "faces",
-        help="enrol people, verify two faces, identify a face (faces runs)",
-        description="Use a trained face embedder. Same or different is decided by the run's "
-        "validation threshold (the similarity that --far of different-person pairs exceeded).",
-    )
-    acts = fc.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
-    en = acts.add_parser("enrol", help="build a gallery: one entry per person sub-folder")
-    en.add_argument("run", help="a faces run directory")
-    en.add_argument("people", help="a folder with one sub-folder of pictures per person")
-    en.add_argument("--out", metavar="DIR", help="gallery folder (default: RUN/gallery)")
-    ve = acts.add_parser("verify", help="are two pictures the same person?")
-    ve.add_argument("run", help="a faces run directory")
-    ve.add_argument("a", help="a picture")
-    ve.add_argument("b", help="another picture")
-    idf = acts.add_parser("identify", help="who in the gallery is this?")
-    idf.add_argument("run", help="a faces run directory")
-    idf.add_argument("probe", help="a picture")
-    idf.add_argument("--gallery", metavar="DIR", help="gallery folder (default: RUN/gallery)")
-    idf.add_argument("--top", type=int, default=5, help="how many matches (default: 5)")
-    for sub in (en, ve, idf):
-        _add_output_flags(sub)
+    for task_cls in list_tasks():  # verbs a task brings for its runs (faces: enrol, ...)
+        if task_cls.commands:
+            COMMANDS.update(importlib.import_module(task_cls.commands).add_commands(verbs))
 
     xp = verbs.add_parser(
         "export",
@@ -197,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1e-4,
         help="largest allowed |exported - eager| difference (default: 1e-4)",
     )
-    _add_output_flags(xp)
+    add_output_flags(xp)
 
     sv = verbs.add_parser(
         "serve",
@@ -296,7 +278,7 @@ def _decoding(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in _decode_fields() if hasattr(args, k)}
 
 
-def _add_output_flags(group: Any) -> None:
+def add_output_flags(group: Any) -> None:
     group.add_argument(
         "--json",
         action="store_true",
@@ -340,12 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OURS
 
 
-def _say(args: argparse.Namespace, text: str) -> None:
+def say(args: argparse.Namespace, text: str) -> None:
     """Human output: stdout normally, stderr under --json (stdout is for the document)."""
     print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout, flush=True)
 
 
-def _emit_json(doc: dict[str, Any]) -> None:
+def emit_json(doc: dict[str, Any]) -> None:
     print(json.dumps(doc, indent=2, default=str), flush=True)
 
 
@@ -366,7 +348,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if distributed.under_torchrun():
         return EXIT_OK  # a worker process: the launching process reports
     if run is None:
-        _say(args, "This machine's processes are done; the run is written on rank 0's machine.")
+        say(args, "This machine's processes are done; the run is written on rank 0's machine.")
         return EXIT_OK
     fit = run.fit
     if fit is not None and fit.stopped == "interrupted":
@@ -377,9 +359,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     if args.json:
-        _emit_json({"run": str(run.path), "metrics": run.metrics})
+        emit_json({"run": str(run.path), "metrics": run.metrics})
     else:
-        _say(args, _summary(run))
+        say(args, _summary(run))
     return EXIT_OK
 
 
@@ -397,7 +379,7 @@ def _summary(run: api.Run) -> str:
     return "\n".join(lines)
 
 
-def _notes(run: api.Run) -> None:
+def notes(run: api.Run) -> None:
     for note in run.notes:
         print(f"note: {note}", file=sys.stderr)
 
@@ -405,9 +387,9 @@ def _notes(run: api.Run) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     run = api.load(args.run)
     metrics = run.evaluate(args.data, report=True, **_decoding(args))
-    _notes(run)
+    notes(run)
     if args.json:
-        _emit_json({"run": str(run.path), "data": args.data, "metrics": metrics})
+        emit_json({"run": str(run.path), "data": args.data, "metrics": metrics})
         return EXIT_OK
     report = metrics.pop("report", {})
     per_class = report.pop("per_class", None)
@@ -434,7 +416,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if explained.is_file()
         else f"look inside: glassnet explain {run.path} [INPUT...]"
     )
-    _say(args, "\n".join(lines))
+    say(args, "\n".join(lines))
     return EXIT_OK
 
 
@@ -448,7 +430,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise GlassnetError("nothing to predict", fix="Pass input files (or --data PATH)")
     for item in inputs:
         frame = run.predict(item, **_decoding(args))
-        _notes(run)
+        notes(run)
         if len(inputs) > 1 and "source" not in frame.columns:
             frame.insert(0, "source", item)
         frames.append(frame)
@@ -464,9 +446,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if png is not None:
             print(f"wrote the picture of the predictions to {png}", file=sys.stderr)
     if args.json:
-        _emit_json({"run": str(run.path), "predictions": preds.to_dict(orient="records")})
+        emit_json({"run": str(run.path), "predictions": preds.to_dict(orient="records")})
     elif not args.out:
-        _say(args, preds.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        say(args, preds.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return EXIT_OK
 
 
@@ -476,9 +458,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if args.inputs:
         inputs = args.inputs if len(args.inputs) > 1 else args.inputs[0]
     result = run.explain(inputs)
-    _notes(run)
+    notes(run)
     if args.json:
-        _emit_json(
+        emit_json(
             {
                 "run": str(run.path),
                 "report": str(result.report),
@@ -489,7 +471,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             }
         )
     else:
-        _say(
+        say(
             args,
             "\n".join(
                 [
@@ -511,9 +493,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     run = api.load(args.run, device="cpu")
     result = run.export(args.format, out=args.out, data=args.data, tolerance=args.tolerance)
     if args.json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
-        _say(
+        say(
             args,
             f"wrote {result.model}\n"
             f"parity: largest |{result.format} - pytorch| = {result.max_abs_diff:.2g} on "
@@ -544,39 +526,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_wait_ms=args.batch_wait_ms,
         device=args.device,
     )
-    return EXIT_OK
-
-
-def _cmd_faces(args: argparse.Namespace) -> int:
-    from glassnet import faces
-
-    run = api.load(args.run)
-    if args.action == "enrol":
-        folder = faces.enrol(run, args.people, out=args.out)
-        doc: dict[str, Any] = {
-            "gallery": str(folder),
-            **json.loads((folder / "gallery.json").read_text()),
-        }
-        text = f"enrolled {len(doc['people'])} people in {folder}"
-    elif args.action == "verify":
-        v = faces.verify(run, args.a, args.b)
-        doc = {"same": v.same, "similarity": v.similarity, "threshold": v.threshold}
-        text = (
-            f"{'same person' if v.same else 'different people'}: similarity {v.similarity:.3f} "
-            f"({'above' if v.same else 'below'} the threshold {v.threshold:.3f})"
-        )
-    else:
-        matches = faces.identify(run, args.probe, gallery=args.gallery, top=args.top)
-        doc = {"matches": matches}
-        text = "\n".join(
-            f"  {m['person']:<24} {m['similarity']:.3f}{'  match' if m['match'] else ''}"
-            for m in matches
-        )
-    _notes(run)
-    if args.json:
-        _emit_json(doc)
-    else:
-        _say(args, text)
     return EXIT_OK
 
 
@@ -644,7 +593,6 @@ COMMANDS = {
     "explain": _cmd_explain,
     "export": _cmd_export,
     "serve": _cmd_serve,
-    "faces": _cmd_faces,
     "list": _cmd_list,
     "data": _cmd_data,
     "demo": _cmd_demo,

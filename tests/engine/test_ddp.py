@@ -189,6 +189,9 @@ def test_ctrl_c_stops_every_process_cleanly_and_resumes(workdir: Path) -> None:
             + ["--devices", "2", "--out", "run"],
             stderr=subprocess.PIPE,
             text=True,
+            # as from a terminal: pytest-xdist's workers ignore SIGINT, and an ignored
+            # SIGINT is inherited (Python then installs no KeyboardInterrupt handler)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         assert launcher.stderr is not None
         for line in launcher.stderr:

@@ -105,6 +105,9 @@ class Task(ABC):
     takes_objects: ClassVar[bool] = True  # the Python API may hand it in-memory data
     input_keys: ClassVar[tuple[str, ...]] = ("x",)  # batch values the net reads, in order
     decode_options: ClassVar[type[DecodeOptions]] = DecodeOptions
+    # a module whose `add_commands(verbs) -> {verb: handler}` adds CLI verbs for this task's
+    # runs (faces: enrol, verify, identify); the CLI imports it without naming the task
+    commands: ClassVar[str | None] = None
     prediction_figure: ClassVar[str | None] = None  # a figure kind `explain` draws (predict)
     # the evaluation report's pictures: None = a classifier's (confusion matrix, mistakes)
     evaluation_figure: ClassVar[str | None] = None

@@ -79,6 +79,7 @@ class FacesTask(ImagesTask):
     data_spec: ClassVar[type[DataSpec]] = FacesDataSpec
     default_net: ClassVar[str] = "cnn.small"
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 25, "monitor": "val_tar", "patience": 8}
+    commands: ClassVar[str | None] = "glassnet.faces_cli"
     spec: FacesDataSpec
 
     def load_data(self) -> DataSplits:
