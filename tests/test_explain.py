@@ -39,7 +39,7 @@ def test_ann_views_and_integrated_gradients_completeness(workdir: Path) -> None:
     # the model, the inputs together, then every input on its own (the first 16 of 178)
     assert names[:2] == ["ann-weights", "ann-decision-regions"]
     assert names[2:] == [f"ann-{k}-{i}" for i in range(1, 17) for k in ("attributions", "network")]
-    assert "explained the first 16 of 178 inputs" in run.notes
+    assert "explained the first 16 of 178 inputs one by one" in run.notes
     drawn = result.views[3].arrays
     assert drawn["layer0"].shape == (13,) and drawn["layer3"].shape == (3,)  # wine: 13 -> 3
     regions = result.views[1].arrays

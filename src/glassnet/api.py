@@ -37,6 +37,8 @@ from glassnet.tasks.messages import (
     ViewOut,
 )
 
+MAX_EXPLAINED = 16  # inputs explained one by one (a page section each); the rest are noted
+
 
 class Run:
     """A trained model on disk, ready to predict, evaluate (and, later, explain and export).
@@ -104,15 +106,16 @@ class Run:
 
         return draw_prediction(self, predictions, Path(path))
 
-    def explain(self, inputs: Any = None) -> Explanation:
+    def explain(self, inputs: Any = None, each: int = MAX_EXPLAINED) -> Explanation:
         """Look inside the net: views as figures + the numbers behind them, and a
-        self-contained `report/index.html`.
+        self-contained `report/index.html`. The first `each` inputs are also explained one
+        by one (a section each); views over all inputs (decision regions) see them all.
 
         Example:
             >>> ex = glassnet.load("runs/images-1").explain("cat.png")   # doctest: +SKIP
             >>> [v.title for v in ex.views], ex.report                   # doctest: +SKIP
         """
-        return explain_run(self, inputs)
+        return explain_run(self, inputs, each)
 
     def export(
         self,
@@ -225,10 +228,7 @@ class Run:
         return result
 
 
-MAX_EXPLAINED = 16  # inputs explained one by one (a page section each); the rest are noted
-
-
-def explain_views(run: Run, inputs: Any = None) -> list[Any]:
+def explain_views(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> list[Any]:
     """Views inside `run`'s net: model-level, plus per-input when inputs are given (a
     forecaster shows its memory on the latest window of its own series)."""
     from glassnet.explain.figures import close_figures
@@ -249,9 +249,9 @@ def explain_views(run: Run, inputs: Any = None) -> list[Any]:
             for fn in views_for(family, "inputs"):
                 views += fn(run, encoded)
             n = len(encoded)
-            if n > MAX_EXPLAINED:
-                run.notes = [*run.notes, f"explained the first {MAX_EXPLAINED} of {n} inputs"]
-            for i in range(min(n, MAX_EXPLAINED)):
+            if n > each:
+                run.notes = [*run.notes, f"explained the first {each} of {n} inputs one by one"]
+            for i in range(min(n, each)):
                 one = encoded.only(i) if n > 1 else encoded
                 about = one.names[0] if one.names else f"input {i + 1}"
                 for fn in views_for(family, "input"):
@@ -266,11 +266,11 @@ def explain_views(run: Run, inputs: Any = None) -> list[Any]:
     return views
 
 
-def explain_run(run: Run, inputs: Any = None) -> Explanation:
+def explain_run(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> Explanation:
     """The views and the self-contained report `<run>/report/index.html`."""
     from glassnet.explain.report import write_sections
 
-    views = explain_views(run, inputs)
+    views = explain_views(run, inputs, each)
     overall = [v for v in views if not v.about]
     sections = [("", "", overall)]
     for about in dict.fromkeys(v.about for v in views if v.about):

@@ -145,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("run", help="the run directory")
     ex.add_argument("inputs", nargs="*", help="inputs to explain (optional)")
+    ex.add_argument(
+        "--each",
+        type=int,
+        default=16,
+        metavar="N",
+        help="explain the first N inputs one by one, a section each (default: 16)",
+    )
     add_output_flags(ex)
 
     for task_cls in list_tasks():  # verbs a task brings for its runs (faces: enrol, ...)
@@ -457,7 +464,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     inputs: Any = None
     if args.inputs:
         inputs = args.inputs if len(args.inputs) > 1 else args.inputs[0]
-    result = run.explain(inputs)
+    result = run.explain(inputs, each=args.each)
     notes(run)
     if args.json:
         emit_json(

@@ -91,7 +91,7 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
         (
             "The ANN: neurons and weights",
             "A multilayer perceptron on the customer table.",
-            runs["ann"].explain("builtin:customers").views,
+            runs["ann"].explain("builtin:customers", each=2).views,
         ),
         (
             "The CNN: edges, shapes, and where it looks on a cat",
