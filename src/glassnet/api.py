@@ -213,18 +213,20 @@ class Run:
                     fix="Pass a file or folder like the training data",
                 )
             data = self.spec.data.data
+        # Scored inside the block too: a recogniser's beam search runs when it decodes the
+        # outputs, not in the forward pass (speech's --beam was ignored by evaluate).
         with self.task.decoded_with(**decoding):
             encoded = self.task.encode(data, with_targets=True)
             self.notes = encoded.notes
             out = self._outputs(encoded, with_loss=True)
-        result: dict[str, Any] = dict(self.task.score(out.outputs, out.batch))
-        result["n"] = out.n
-        if report:
-            from glassnet.explain.evaluation import write_evaluation_report
+            result: dict[str, Any] = dict(self.task.score(out.outputs, out.batch))
+            result["n"] = out.n
+            if report:
+                from glassnet.explain.evaluation import write_evaluation_report
 
-            result["report"] = write_evaluation_report(
-                self.task, out, encoded, self.path / "report"
-            )
+                result["report"] = write_evaluation_report(
+                    self.task, out, encoded, self.path / "report"
+                )
         return result
 
 

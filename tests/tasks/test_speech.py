@@ -4,6 +4,7 @@ on spoken digits (espeak-ng) clears a bar; predict / evaluate / explain / serve.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -183,3 +184,40 @@ def test_cli_help_lists_the_beam(workdir: Path) -> None:
         [sys.executable, "-m", "glassnet", "predict", "--help"], capture_output=True, text=True
     )
     assert "--beam" in done.stdout and "speech" in done.stdout
+
+
+def test_a_character_prior_settles_what_the_sound_leaves_open() -> None:
+    """Frames say 'a', then 'b' or 'c' (c slightly louder), then 'c'. Alone, the search hears
+    'ac'; with a trigram prior fitted on transcripts that always say 'abc', it hears 'abc'."""
+    from glassnet.tasks.ctc import CharNgram, prefix_beam
+
+    def frame(probs: dict[int, float]) -> list[float]:
+        row = [1e-4] * 4
+        for k, v in probs.items():
+            row[k] = v
+        return row
+
+    logp = np.log(np.array([frame({1: 0.98}), frame({2: 0.45, 3: 0.53}), frame({3: 0.98})]))
+    assert prefix_beam(logp, 8) == [1, 3]
+    prior = CharNgram.fit([[1, 2, 3]] * 20, classes=4)
+    assert prior.logp((1,), 2) > prior.logp((1,), 3)
+    again = CharNgram.from_state(json.loads(json.dumps(prior.to_state())))  # plain JSON
+    assert prefix_beam(logp, 8, prior=again, weight=1.0) == [1, 2, 3]
+
+
+@needs_espeak
+def test_evaluate_decodes_with_the_options_it_is_given(
+    heard: glassnet.api.Run, digits: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recogniser searches when it decodes, after the forward pass: evaluate must still be
+    inside its decode options then (`--beam` was once silently ignored there)."""
+    seen: list[tuple[int, float]] = []
+    original = heard.task.transcripts
+
+    def spy(outputs: dict) -> list[str]:
+        seen.append((heard.task.decoding.beam, heard.task.decoding.prior))
+        return original(outputs)
+
+    monkeypatch.setattr(heard.task, "transcripts", spy)
+    heard.evaluate(str(digits / "test"), beam=3, prior=0.2)
+    assert seen and set(seen) == {(3, 0.2)}

@@ -47,7 +47,7 @@ from glassnet.tasks._base import (
     Task,
     register_task,
 )
-from glassnet.tasks.ctc import greedy, prefix_beam
+from glassnet.tasks.ctc import CharNgram, greedy, prefix_beam
 from glassnet.tasks.messages import MAX_FILES, AudioRequest, Request, UploadedFile
 from glassnet.tasks.splitting import split_indices
 
@@ -62,7 +62,17 @@ class SpeechDataSpec(DataSpec):
 
 
 class SpeechDecoding(DecodeOptions):
-    beam: int = Field(1, ge=1, le=64, description="CTC beam width (1 = greedy)")
+    # Defaults measured on spoken digits in unheard accents (900 clips): greedy WER 16.0 %,
+    # beam 8 13.9 %, beam 8 + prior 0.3 / 0.6 / 1.0 / 2.0: 7.1 / 6.4 / 4.1 / 5.8 %. 0.5 is
+    # kept below that set's best, as other vocabularies are less predictable.
+    beam: int = Field(8, ge=1, le=64, description="CTC beam width (1 = greedy)")
+    prior: float = Field(
+        0.5,
+        ge=0.0,
+        le=5.0,
+        description="weight of the character trigram prior fitted on the training "
+        "transcripts, in beam search (0 = none)",
+    )
 
 
 WORST = 10  # utterances listed by evaluate
@@ -154,6 +164,10 @@ class SpeechTask(Task):
                 held, more, _ = self._checked(given[key])
                 notes += more + self._unknown_chars(held, given[key].source)
                 splits[key] = SpeechClips(held, self.spec.n_mels, self.text_ids)
+        trained_on = [texts[i] for i in train_idx]
+        self._st["prior"] = CharNgram.fit(
+            [self.text_ids(t) for t in trained_on], classes=len(alphabet) + 1
+        ).to_state()
         notes.append(
             f"{len(items)} clips ({sum(seconds) / 60:.1f} minutes, {np.mean(seconds):.1f} s "
             f"on average), alphabet of {len(alphabet)}: {''.join(alphabet)!r}"
@@ -223,9 +237,16 @@ class SpeechTask(Task):
     # ---- answers -------------------------------------------------------------------------
     def transcripts(self, outputs: dict[str, torch.Tensor]) -> list[str]:
         beam = self.decoding.beam  # type: ignore[attr-defined]
+        weight = self.decoding.prior  # type: ignore[attr-defined]
+        lm = self.state().get("prior")
+        prior = CharNgram.from_state(lm) if lm and weight > 0 and beam > 1 else None
         logp, lengths = outputs["logp"].float().numpy(), outputs["lengths"].tolist()
         return [
-            self._ids_text(greedy(lp[:n]) if beam <= 1 else prefix_beam(lp[:n], beam))
+            self._ids_text(
+                greedy(lp[:n])
+                if beam <= 1
+                else prefix_beam(lp[:n], beam, prior=prior, weight=weight)
+            )
             for lp, n in zip(logp, lengths, strict=True)
         ]
 
