@@ -170,3 +170,21 @@ def test_whole_number_targets_and_tiny_tables_are_said(workdir: Path) -> None:
     small = pd.DataFrame({"a": rng.normal(size=40), "y": rng.integers(0, 2, 40)})
     run = glassnet.train("tabular", small, target="y", epochs=1, quiet=True, out="s")
     assert any("only 40 rows" in n for n in run.task.load_data().notes)
+
+
+def test_numpy_rows_for_numeric_models_and_a_clear_word_otherwise(workdir: Path) -> None:
+    """A 2-D array predicts like the same rows as a DataFrame when every input is numeric
+    (columns in the training table's order); a wrong width or a training array is refused
+    with what to pass instead."""
+    from glassnet.data.builtin import get_dataset
+
+    ds = get_dataset("wine")
+    frame = pd.read_csv(ds.make(Path("wine")))
+    target = ds.defaults["target"]
+    run = glassnet.train("tabular", frame, target=target, epochs=2, quiet=True, out="r")
+    rows = frame.drop(columns=[target]).head(5)
+    pd.testing.assert_frame_equal(run.predict(rows.to_numpy()), run.predict(rows))
+    with pytest.raises(ConfigError, match=r"shape \(5, 3\) cannot be matched"):
+        run.predict(rows.to_numpy()[:, :3])
+    with pytest.raises(ConfigError, match="no column names"):
+        glassnet.train("tabular", rows.to_numpy(), target="y", quiet=True, out="x")

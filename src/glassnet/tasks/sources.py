@@ -118,9 +118,12 @@ def frame_of(source: Source, sep: str | None = None) -> Any:
     if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
         return pd.DataFrame(obj)
     if obj is not None:
+        array = type(obj).__module__ == "numpy"
         raise ConfigError(
-            f"a table was expected, got {source.name}",
-            fix="Pass a pandas DataFrame, a list of row dicts, or a file path",
+            f"a table was expected, got {source.name}"
+            + (" (a numpy array has no column names, so no target column)" if array else ""),
+            fix="Pass a pandas DataFrame, a list of row dicts, or a file path"
+            + (", e.g. pd.DataFrame(X, columns=names).assign(target=y)" if array else ""),
         )
     assert source.path is not None
     return read_table(source.path, sep=sep)

@@ -189,11 +189,35 @@ class TabularTask(Task):
         return self.encoder.kind == "classification"
 
     # ---- use -----------------------------------------------------------------------------
+    def _array_frame(self, array: np.ndarray, notes: list[str]) -> pd.DataFrame:
+        """A 2-D numpy array as rows: possible when every input column of the model is
+        numeric (their order is then the training table's) and the widths agree."""
+        assert self.encoder is not None
+        columns = self.encoder.state["columns"]
+        names = [c["name"] for c in columns]
+        rows = array.reshape(1, -1) if array.ndim == 1 else array
+        if (
+            any(c["type"] != "numeric" for c in columns)
+            or rows.ndim != 2
+            or rows.shape[1] != len(names)
+        ):
+            raise ConfigError(
+                f"a numpy array of shape {array.shape} cannot be matched to this model's "
+                f"columns ({len(names)}: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''})",
+                fix="Pass a pandas DataFrame (or row dicts) with those column names",
+            )
+        notes.append(
+            f"array columns taken as {', '.join(names[:8])}{' ...' if len(names) > 8 else ''}"
+        )
+        return pd.DataFrame(rows, columns=names)
+
     def encode(self, source: Any, *, with_targets: bool) -> Encoded:
         assert self.encoder is not None
         notes: list[str] = []
         if isinstance(source, list) and source and all(isinstance(r, dict) for r in source):
             notes += self._check_rows(source)
+        if isinstance(source, np.ndarray):
+            source = self._array_frame(source, notes)
         src = sources.open_source(source)
         frame, name = sources.frame_of(src, self.spec.sep), src.name
         target = self.encoder.state["target"]
