@@ -108,8 +108,8 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
             fig,
             {"attributions": attr_np},
             {
-                "completeness_gap": abs(float(attr_np.sum()) - gap),
-                "captum_delta": float(delta.abs().max()),
+                "completeness_gap": round(abs(float(attr_np.sum()) - gap), 6),
+                "captum_delta": round(float(delta.abs().max()), 6),
                 **randomisation_check(ig_of, net, run.metrics),
             },
         )

@@ -76,7 +76,7 @@ def _section(v: View) -> str:
     assert v.png is not None
     data = base64.b64encode(v.png.read_bytes()).decode("ascii")
     checks = "".join(
-        f"<div class='check'>{html.escape(k)}: {html.escape(str(val))}</div>"
+        f"<div class='check'>{html.escape(k)}: {html.escape(_shown(val))}</div>"
         for k, val in v.checks.items()
     )
     if v.checks.get("trustworthy") is False:
@@ -87,3 +87,12 @@ def _section(v: View) -> str:
         f"<img alt='{html.escape(v.title)}' src='data:image/png;base64,{data}'>"
         f"{checks}</section>"
     )
+
+
+def _shown(value: object) -> str:
+    """A check's value as a person reads it: 4 significant digits, not 0.00014197826385."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_shown(v)}" for k, v in value.items())
+    return str(value)
