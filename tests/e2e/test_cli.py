@@ -266,6 +266,7 @@ def test_demo_quick_trains_all_three_families(workdir: Path) -> None:
     assert page.count("data:image/png;base64,") >= 6 and "src='runs" not in page
 
 
+@pytest.mark.slow  # the default suite keeps under 15 minutes on 2 cores
 def test_translation_and_text_from_the_command_line(workdir: Path) -> None:
     pairs = [f"{a} {b}\t{b} {a}" for a in ("red", "blue", "big", "old") for b in ("cat", "dog")]
     Path("pairs.tsv").write_text("\n".join(pairs * 3) + "\n", encoding="utf-8")

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -52,6 +53,7 @@ def test_two_processes_match_one(workdir: Path) -> None:
     assert "processes: 2" in Path("two/run.yaml").read_text()
 
 
+@pytest.mark.slow  # the default suite keeps under 15 minutes on 2 cores
 def test_streamed_data_in_two_processes_matches_one(workdir: Path) -> None:
     """Each rank's loader process reads its own share of the same global batch."""
     mixed_frame(500).to_csv("d.csv", index=False)
@@ -70,6 +72,7 @@ def test_streamed_data_in_two_processes_matches_one(workdir: Path) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # the default suite keeps under 15 minutes on 2 cores
 def test_two_nodes_on_loopback_match_one_process(workdir: Path) -> None:
     """Two "machines" of one process each meet at --master (c10d rendezvous on loopback)."""
     mixed_frame(500).to_csv("d.csv", index=False)
@@ -104,6 +107,7 @@ def test_more_nodes_need_a_master(workdir: Path) -> None:
 
 SCRIPT = """
 import os, sys
+import pytest
 import torch
 import glassnet
 from glassnet.engine.callbacks import Callback
