@@ -48,10 +48,22 @@ def setup(name: str) -> dict[str, Any]:
 
 
 def relative_mase(s: dict[str, Any], forecasts: list[np.ndarray]) -> float:
-    values, h, m = s["values"], s["h"], s["m"]
-    truth = np.array([values[e : e + h] for e in s["origins"]])
-    snaive = np.array([[values[e + k - m * (k // m + 1)] for k in range(h)] for e in s["origins"]])
-    return float(np.abs(np.array(forecasts) - truth).mean() / np.abs(snaive - truth).mean())
+    """MAE of `forecasts` over the folds, divided by seasonal naive's on the same points."""
+    return float(np.abs(np.array(forecasts) - _truth(s)).mean() / _snaive_mae(s))
+
+
+def _truth(s: dict[str, Any]) -> np.ndarray:
+    return np.array([s["values"][e : e + s["h"]] for e in s["origins"]])
+
+
+def _snaive(s: dict[str, Any], e: int) -> np.ndarray:
+    """The same step one season before, for each step of the fold starting at e."""
+    v, m = s["values"], s["m"]
+    return np.array([v[e + k - m * (k // m + 1)] for k in range(s["h"])])
+
+
+def _snaive_mae(s: dict[str, Any]) -> float:
+    return float(np.abs(np.array([_snaive(s, e) for e in s["origins"]]) - _truth(s)).mean())
 
 
 def run_glassnet(name: str, net: str) -> dict[str, Any]:
@@ -75,9 +87,8 @@ def run_glassnet(name: str, net: str) -> dict[str, Any]:
         )
         walls.append(time.perf_counter() - start)
         assert run.task._fold_origins(len(s["values"])) == s["origins"]
-        truth = np.array([s["values"][e : e + s["h"]] for e in s["origins"]])
         # the run's own backtest MAE is over exactly these folds
-        scores.append(run.metrics["test"]["mae"] / _snaive_mae(s, truth))
+        scores.append(run.metrics["test"]["mae"] / _snaive_mae(s))
     return {
         "rel_mase": float(np.mean(scores)),
         "spread": float(np.max(scores) - np.min(scores)),
@@ -86,20 +97,9 @@ def run_glassnet(name: str, net: str) -> dict[str, Any]:
     }
 
 
-def _snaive_mae(s: dict[str, Any], truth: np.ndarray) -> float:
-    v, h, m = s["values"], s["h"], s["m"]
-    snaive = np.array([[v[e + k - m * (k // m + 1)] for k in range(h)] for e in s["origins"]])
-    return float(np.abs(snaive - truth).mean())
-
-
 def run_seasonal_naive(name: str) -> dict[str, Any]:
     s = setup(name)
     return {"rel_mase": relative_mase(s, [_snaive(s, e) for e in s["origins"]]), "wall_s": 0.0}
-
-
-def _snaive(s: dict[str, Any], e: int) -> np.ndarray:
-    v, m = s["values"], s["m"]
-    return np.array([v[e + k - m * (k // m + 1)] for k in range(s["h"])])
 
 
 def run_statsforecast(name: str, model: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ different-person pairs exceeded; `metrics.json`, `val.threshold`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,6 @@ def identify(
             f"no gallery in '{folder}'",
             fix=f"Build one first: glassnet faces enrol {run.path} PEOPLE_FOLDER",
         )
-    import json
-
     means = load_file(str(folder / "gallery.safetensors"))["embeddings"].numpy()
     people = json.loads((folder / "gallery.json").read_text(encoding="utf-8"))["people"]
     emb, _ = embed(run, [str(probe)])

@@ -36,13 +36,7 @@ def randomised_copy(net: nn.Module, seed: int = 0, top: int | None = None) -> nn
     """A copy of `net` with its last `top` parametrised layers re-initialised (all of them
     when None): the cascade starts from the output and moves towards the input."""
     twin = copy.deepcopy(net)
-    layers = [
-        m
-        for m in twin.modules()
-        if m is not twin
-        and hasattr(m, "reset_parameters")
-        and any(True for _ in m.parameters(recurse=False))
-    ]
+    layers = _layers(twin)
     chosen = layers if top is None else layers[len(layers) - top :]
     torch.manual_seed(seed)
     for module in chosen:
@@ -141,15 +135,20 @@ def randomisation_check(
 
 def _stages(net: nn.Module) -> list[tuple[str, int | None]]:
     """The cascade: the top layer, the top half, all layers."""
-    layers = sum(
-        1
-        for m in net.modules()
-        if m is not net
-        and hasattr(m, "reset_parameters")
-        and any(True for _ in m.parameters(recurse=False))
-    )
+    layers = len(_layers(net))
     stages: list[tuple[str, int | None]] = [("top layer", 1)]
     if layers >= 4:
         stages.append(("top half", layers // 2))
     stages.append(("all layers", None))
     return stages
+
+
+def _layers(net: nn.Module) -> list[nn.Module]:
+    """The modules that own parameters and can re-initialise them, input side first."""
+    return [
+        m
+        for m in net.modules()
+        if m is not net
+        and hasattr(m, "reset_parameters")
+        and any(True for _ in m.parameters(recurse=False))
+    ]
