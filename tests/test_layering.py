@@ -26,12 +26,12 @@ LAYERS = {
     "api": 5,
     "faces": 5,  # a task's own Python API beside api (enrol, verify, identify)
     "demo": 6,
+    "serve": 6,
+    "lab": 6,  # the web lab: serve's guards, api's runs, the engine's sessions
     "cli": 7,
     "cli_options": 7,
     "faces_cli": 7,
     "__main__": 7,
-    "serve": 7,
-    "lab": 8,
     "__init__": 9,
 }
 

@@ -171,14 +171,15 @@ class Run:
             model=self.name, task=self.spec.task, predictions=records, notes=encoded.notes
         )
 
-    def explain_request(self, request: Request) -> ExplainResponse:
+    def explain_request(self, request: Request | None = None) -> ExplainResponse:
         """`explain` for a request model: the views with their figures as PNG data URLs;
-        nothing is written to disk."""
+        nothing is written to disk. Without a request: the views of the net alone."""
         from glassnet.explain.figures import png_bytes
         from glassnet.explain.report import stamp_verdict
 
-        self._check_request(request)
-        views = explain_views(self, self.task.request_source(request))
+        if request is not None:
+            self._check_request(request)
+        views = explain_views(self, None if request is None else self.task.request_source(request))
         out = []
         for v in views:
             stamp_verdict(v)
@@ -190,6 +191,7 @@ class Run:
                     how_to_read=v.how_to_read,
                     png=f"data:image/png;base64,{data}",
                     checks=plain(v.checks),
+                    about=v.about,
                 )
             )
         return ExplainResponse(model=self.name, task=self.spec.task, views=out, notes=self.notes)

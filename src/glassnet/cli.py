@@ -230,6 +230,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
 
+    lab = verbs.add_parser(
+        "lab",
+        help="the web lab: train, compare and look inside runs in a browser",
+        description="Start the lab on this machine and open the address it prints: a Runs "
+        "table (sort, filter, compare curves), each run's curves, metrics and pictures, "
+        "Look inside (every view of the net, and of an input you send, with its "
+        "faithfulness check), and Train (every option of `glassnet train`, a live loss curve "
+        "and first layer, one training at a time). Works offline.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  glassnet lab                      # runs/ at http://127.0.0.1:8000\n"
+        "  glassnet lab --runs runs/demo --port 8001",
+    )
+    lab.add_argument(
+        "--runs", default="runs", metavar="DIR", help="the runs folder (default: runs)"
+    )
+    lab.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    lab.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    lab.add_argument(
+        "--token", help="require this bearer token on the lab's API (default: $GLASSNET_TOKEN)"
+    )
+    lab.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=200.0,
+        help="largest upload accepted, in MB (default: 200)",
+    )
+
     ls = verbs.add_parser("list", help="list registered nets, tasks or data sets")
     ls.add_argument("what", choices=["nets", "tasks", "data"])
 
@@ -536,6 +563,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from glassnet.lab.runner import run_lab
+
+    run_lab(
+        args.runs,
+        host=args.host,
+        port=args.port,
+        token=args.token or os.environ.get("GLASSNET_TOKEN") or None,
+        max_body_mb=args.max_body_mb,
+    )
+    return EXIT_OK
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "nets":
         for e in list_nets():
@@ -600,6 +640,7 @@ COMMANDS = {
     "explain": _cmd_explain,
     "export": _cmd_export,
     "serve": _cmd_serve,
+    "lab": _cmd_lab,
     "list": _cmd_list,
     "data": _cmd_data,
     "demo": _cmd_demo,

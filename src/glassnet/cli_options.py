@@ -12,10 +12,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic.fields import FieldInfo
-
-from glassnet.config import TOP_LEVEL, RunSpec, TrainSpec, data_spec_class, train_defaults
-from glassnet.nets import list_nets
+from glassnet.config import family_nets, option_fields
 
 SEQUENCE_TYPES = (list, tuple)
 METAVARS = {
@@ -82,50 +79,24 @@ def add_option(
         parser.add_argument(flag, metavar="VALUE", **kw)
 
 
-def _fields(model: Any) -> dict[str, FieldInfo]:
-    return dict(model.model_fields)
-
-
 def add_spec_options(parser: argparse.ArgumentParser, task: str, default_net: str) -> None:
-    """Every option of `glassnet train TASK`, in groups: data, net, training. Net options
-    show the defaults of the task's default net."""
-    data_group = parser.add_argument_group("data")
-    spec_cls = data_spec_class(task)
-    hidden = getattr(spec_cls, "not_used", ())
-    for name, f in _fields(spec_cls).items():
-        if name in hidden:
-            continue
-        add_option(
-            data_group,
-            name,
-            f.annotation,
-            f.default if f.default_factory is None else f.default_factory(),
-            f.description or "",
-        )
+    """Every option of `glassnet train TASK` (`config.option_fields`), in groups: data,
+    net, training. Net options show the defaults of the task's default net."""
     family = default_net.split(".")[0]
-    net_group = parser.add_argument_group(f"net (family '{family}'; `glassnet list nets`)")
-    nets = sorted(list_nets(family), key=lambda e: e.name != default_net)
-    net_group.add_argument(
+    groups = {
+        "data": parser.add_argument_group("data"),
+        "net": parser.add_argument_group(f"net (family '{family}'; `glassnet list nets`)"),
+        "train": parser.add_argument_group(f"training (defaults for {task})"),
+    }
+    groups["net"].add_argument(
         "--net",
         dest="net",
         default=argparse.SUPPRESS,
-        choices=[n.name for n in nets],
+        choices=[n.name for n in family_nets(task)],
         help=f"which registered net (default: {default_net})",
     )
-    seen: set[str] = set()
-    for entry in nets:
-        for name, (tp, default, doc) in entry.options().items():
-            if name not in seen:
-                seen.add(name)
-                add_option(net_group, name, tp, default, doc)
-    train_group = parser.add_argument_group(f"training (defaults for {task})")
-    task_defaults = train_defaults(task)  # what the trainer will really use for this task
-    for name, f in _fields(TrainSpec).items():
-        default = task_defaults.get(name, f.default)
-        add_option(train_group, name, f.annotation, default, f.description or "")
-    for name in TOP_LEVEL:
-        f = RunSpec.model_fields[name]
-        add_option(train_group, name, f.annotation, f.default, f.description or "")
+    for f in option_fields(task):
+        add_option(groups[f.group], f.name, f.annotation, f.default, f.help)
 
 
 def given_options(ns: argparse.Namespace, exclude: typing.Iterable[str]) -> dict[str, Any]:

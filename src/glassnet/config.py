@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from glassnet.errors import ConfigError, did_you_mean
-from glassnet.nets import get_net_entry
+from glassnet.nets import get_net_entry, list_nets
 
 
 class Spec(BaseModel):
@@ -181,6 +181,52 @@ def data_spec_class(task: str) -> type[DataSpec]:
 
 def default_net(task: str) -> str:
     return task_entry(task).default_net
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """One option of `train TASK`, as every front end shows it (CLI flags, the lab's form):
+    its section, flat name, type (with constraints), the default this task really uses,
+    and its help."""
+
+    group: str  # "data", "net" or "train"
+    name: str
+    annotation: Any
+    default: Any
+    help: str
+
+
+def option_fields(task: str) -> list[OptionField]:
+    """Every option of `train TASK`, grouped data / net / train. Net options are those of
+    every net of the task's family (first seen wins), with the default net's defaults;
+    training options show the task's own defaults (images train 10 epochs, not 30)."""
+    out: list[OptionField] = []
+    spec_cls = data_spec_class(task)
+    hidden = getattr(spec_cls, "not_used", ())
+    for name, f in spec_cls.model_fields.items():
+        if name not in hidden:
+            default = f.default if f.default_factory is None else f.default_factory()
+            out.append(OptionField("data", name, f.annotation, default, f.description or ""))
+    seen: set[str] = set()
+    for entry in family_nets(task):
+        for name, (tp, default, doc) in entry.options().items():
+            if name not in seen:
+                seen.add(name)
+                out.append(OptionField("net", name, tp, default, doc))
+    task_defaults = train_defaults(task)
+    for name, f in TrainSpec.model_fields.items():
+        default = task_defaults.get(name, f.default)
+        out.append(OptionField("train", name, f.annotation, default, f.description or ""))
+    for name in TOP_LEVEL:
+        f = RunSpec.model_fields[name]
+        out.append(OptionField("train", name, f.annotation, f.default, f.description or ""))
+    return out
+
+
+def family_nets(task: str) -> list[Any]:
+    """The registered nets a task can use (its default net's family), the default first."""
+    default = default_net(task)
+    return sorted(list_nets(default.split(".")[0]), key=lambda e: e.name != default)
 
 
 class RunSpec(Spec):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glassnet.explain.figures import new_figure
+from glassnet.explain.figures import new_figure, weights_figure
 from glassnet.explain.sanity import randomisation_check
 from glassnet.explain.views import View, register_view
 
@@ -28,21 +28,7 @@ def _first_conv(net: nn.Module) -> nn.Conv2d:
 @register_view("cnn", "model")
 def first_layer_filters(run: Any, encoded: Any) -> list[View]:
     w = _first_conv(run.net).weight.detach().float().cpu().numpy()  # (C_out, C_in, k, k)
-    n = w.shape[0]
-    cols = min(8, n)
-    rows = -(-n // cols)
-    fig, axes = new_figure(1.1 * cols, 1.1 * rows + 0.3, rows, cols)
-    for ax in np.atleast_1d(axes).ravel():
-        ax.axis("off")
-    for i, ax in zip(range(n), np.atleast_1d(axes).ravel(), strict=False):
-        f = w[i]
-        f = (f - f.min()) / (f.max() - f.min() + 1e-12)
-        ax.imshow(
-            f.transpose(1, 2, 0) if f.shape[0] == 3 else f[0],
-            cmap=None if f.shape[0] == 3 else "gray",
-            interpolation="nearest",
-        )
-    fig.suptitle("first-layer filters", fontsize=9)
+    fig = weights_figure(w, "first-layer filters", max_filters=w.shape[0])
     return [
         View(
             "cnn-filters",

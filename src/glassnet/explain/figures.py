@@ -43,3 +43,37 @@ def png_bytes(fig: Any) -> bytes:
 def save_png(fig: Any, path: Path) -> Path:
     atomic_write_bytes(path, png_bytes(fig))
     return path
+
+
+def weights_figure(w: Any, title: str, max_filters: int = 32) -> Any:
+    """A first layer's weights as people read them: conv filters (out, in, k, k) as tiles,
+    each stretched to full contrast (colour when they see RGB); a matrix (out, in) as a
+    heat map around zero, red positive and blue negative, on one symmetric scale."""
+    import numpy as np
+
+    w = np.asarray(w, dtype=np.float32)
+    if w.ndim == 4:
+        n = min(w.shape[0], max_filters)
+        cols = min(8, n)
+        rows = -(-n // cols)
+        fig, axes = new_figure(1.1 * cols, 1.1 * rows + 0.3, rows, cols)
+        for ax in np.atleast_1d(axes).ravel():
+            ax.axis("off")
+        for i, ax in zip(range(n), np.atleast_1d(axes).ravel(), strict=False):
+            f = w[i]
+            f = (f - f.min()) / (f.max() - f.min() + 1e-12)
+            ax.imshow(
+                f.transpose(1, 2, 0) if f.shape[0] == 3 else f[0],
+                cmap=None if f.shape[0] == 3 else "gray",
+                interpolation="nearest",
+            )
+    else:
+        m = w.reshape(w.shape[0], -1)
+        fig, ax = new_figure(min(9.0, 1.5 + 0.12 * m.shape[1]), min(6.0, 1.2 + 0.05 * m.shape[0]))
+        scale = float(np.abs(m).max()) or 1.0
+        image = ax.imshow(m, cmap="RdBu_r", vmin=-scale, vmax=scale, aspect="auto")
+        ax.set_xlabel("input")
+        ax.set_ylabel("unit")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(title, fontsize=9)
+    return fig

@@ -124,11 +124,18 @@ class TokenGate:
     """ASGI middleware: with a token configured, every path but /health (the API document
     included) needs it, checked before a byte of the body is read."""
 
-    def __init__(self, app: Any, token: str | None) -> None:
-        self.app, self.token = app, token
+    def __init__(
+        self, app: Any, token: str | None, open_paths: tuple[str, ...] = OPEN_PATHS
+    ) -> None:
+        # open_paths: exact paths, or prefixes ending in "/" (the lab's page and scripts,
+        # which hold no data; every API call they make sends the token)
+        self.app, self.token, self.open_paths = app, token, open_paths
+
+    def _open(self, path: str) -> bool:
+        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.open_paths)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.token and scope.get("path") not in OPEN_PATHS:
+        if scope["type"] == "http" and self.token and not self._open(scope.get("path", "")):
             header = dict(scope.get("headers", [])).get(b"authorization", b"")
             if not token_ok(self.token, header.decode("latin-1")):
                 data = json.dumps({"error": "unauthorized", "message": NEEDS_TOKEN}).encode()

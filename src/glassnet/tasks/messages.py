@@ -108,6 +108,7 @@ class ViewOut(BaseModel):
     how_to_read: str
     png: str = Field(description="the figure as a data:image/png;base64 URL")
     checks: dict[str, Any] = Field(default_factory=dict)
+    about: str = Field("", description="the input a per-input view explains ('' for the net)")
 
 
 class ExplainResponse(BaseModel):
