@@ -15,16 +15,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/glassnet demo
 
-# espeak-ng speaks the built-in speech data; installed where apt can, else its tests skip.
+# espeak-ng speaks the built-in speech data; Chromium runs the lab's browser tests.
+# Installed where apt can, else those tests skip and say why.
+SYSTEM_PACKAGES := espeak-ng:espeak-ng chromium:chromium
 system-deps:
-	@command -v espeak-ng >/dev/null 2>&1 || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	for pair in $(SYSTEM_PACKAGES); do \
+	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 && continue; \
 	  command -v apt-get >/dev/null 2>&1 && \
-	  ( $$SUDO apt-get install -y -qq espeak-ng >/dev/null 2>&1 || \
+	  ( $$SUDO apt-get install -y -qq $$pkg >/dev/null 2>&1 || \
 	    ( $$SUDO apt-get update -qq >/dev/null 2>&1 && \
-	      $$SUDO apt-get install -y -qq espeak-ng >/dev/null 2>&1 ) ) || \
-	  echo "note: espeak-ng could not be installed; the speech tests will be skipped" \
-	       "(sudo apt-get install espeak-ng)"; }
+	      $$SUDO apt-get install -y -qq $$pkg >/dev/null 2>&1 ) ) || \
+	  echo "note: $$pkg could not be installed; the tests that need it will be skipped" \
+	       "(sudo apt-get install $$pkg)"; \
+	done
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q

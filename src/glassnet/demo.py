@@ -119,6 +119,8 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
     print("\nRuns:\n" + "\n".join(f"  {k.upper()}: {r.path}" for k, r in runs.items()))
     print(
         f"Next: glassnet evaluate {runs['cnn'].path} {pets}   (confusion matrix, mistakes)\n"
-        f"      glassnet predict {runs['rnn'].path} --data builtin:co2 --out forecast.csv"
+        f"      glassnet predict {runs['rnn'].path} --data builtin:co2 --out forecast.csv\n"
+        f"      glassnet lab --runs {out}   (open the address it prints: compare the runs, "
+        "look inside them, train your own)"
     )
     return runs

@@ -132,7 +132,10 @@ class TokenGate:
         self.app, self.token, self.open_paths = app, token, open_paths
 
     def _open(self, path: str) -> bool:
-        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.open_paths)
+        return any(
+            path == p or (len(p) > 1 and p.endswith("/") and path.startswith(p))
+            for p in self.open_paths
+        )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self.token and not self._open(scope.get("path", "")):

@@ -6,6 +6,7 @@ Classification or regression is inferred from the target column (override with `
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -17,9 +18,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec, TableDataSpec
+from glassnet.data.builtin import is_builtin
 from glassnet.data.splits import Batch, TensorSplit
 from glassnet.data.table_encoder import MISSING, TableEncoder, check_target, check_values
-from glassnet.errors import ConfigError, DataError
+from glassnet.errors import ConfigError, DataError, did_you_mean
 from glassnet.nets import create_net
 from glassnet.tasks import sources
 from glassnet.tasks._base import DataSplits, Encoded, StepOutput, Task, register_task
@@ -80,12 +82,19 @@ class TabularTask(Task):
     def check_spec(cls, spec: DataSpec) -> None:
         super().check_spec(spec)
         assert isinstance(spec, TabularDataSpec)
+        columns = sources.peek_columns(spec.data)
         if not spec.target:
-            columns = sources.peek_columns(spec.data)
             raise ConfigError(
                 "no target column given",
                 fix="Pass --target COLUMN"
                 + (f"; columns are: {', '.join(columns)}" if columns else ""),
+            )
+        if columns is not None and spec.target not in columns:  # before any data loads
+            name = spec.data if is_builtin(spec.data) else Path(str(spec.data)).name
+            raise DataError(
+                f"the target column '{spec.target}' is not in '{name}'."
+                f"{did_you_mean(spec.target, columns)}",
+                fix=f"Columns are: {', '.join(columns[:30])}{' ...' if len(columns) > 30 else ''}",
             )
 
     # ---- data ----------------------------------------------------------------------------

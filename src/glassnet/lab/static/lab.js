@@ -400,6 +400,8 @@ async function pageTrain() {
         builtin.value = "";
         uploaded.className = "ok";
         uploaded.textContent = `${upload.name} is readable` + (upload.columns ? `; columns: ${upload.columns.join(", ")}` : "") + ".";
+        // column options (target, features, ...) now offer the file's columns
+        document.getElementById("upload-columns").replaceChildren(...(upload.columns || []).map(c => h("option", { value: c })));
       } catch (e) {
         upload = null;
         uploaded.className = "";
@@ -410,6 +412,7 @@ async function pageTrain() {
     dataBox.replaceChildren(
       h("label", { for: "builtin" }, "Built-in data"), builtin,
       h("label", { for: "upload" }, "Or your own file"), file,
+      h("datalist", { id: "upload-columns" }),
       h("p", { id: "upload-help", class: "hint" }, "A table (.csv, .tsv, .parquet), or a folder packed as .zip (one sub-folder per class for images). The data doctor reads it at once."),
       uploaded);
     netSelect.replaceChildren(...form.nets.map(n => h("option", { value: n }, n)));
@@ -432,7 +435,7 @@ async function pageTrain() {
         f.choices.map(c => h("option", { value: c }, c)));
     } else {
       input = h("input", {
-        id, name: f.name, type: "text", placeholder,
+        id, name: f.name, type: "text", placeholder, list: f.kind === "text" || f.kind === "list" ? "upload-columns" : undefined,
         inputmode: f.kind === "int" || f.kind === "float" ? "decimal" : undefined,
       });
     }
