@@ -83,6 +83,19 @@ def test_look_inside_an_image_gives_gradcam_with_its_verdict(
     assert bad.status_code == 422 and "x.png" in bad.json()["message"]
 
 
+def test_feature_maps_with_receptive_fields_for_a_cnn_only(
+    client: TestClient, face_image: Path
+) -> None:
+    sent = [("files", (face_image.name, face_image.read_bytes(), "image/png"))]
+    out = client.post("/lab/api/runs/faces/maps", files=sent).json()
+    sizes = [layer["field"]["size"] for layer in out["layers"]]
+    assert len(sizes) >= 2 and sizes == sorted(sizes) and sizes[0] > 1
+    assert out["about"] == face_image.name and out["layers"][0]["channels"][0]["png"]
+    example = client.get("/lab/api/runs/iris-fast").json()["inputs"]["example"]
+    r = client.post("/lab/api/runs/iris-fast/maps", json=example)
+    assert r.status_code == 422 and "no convolutional stages" in r.json()["message"]
+
+
 def test_net_views_and_a_table_row(client: TestClient) -> None:
     views = client.post("/lab/api/runs/iris-fast/views").json()["views"]
     assert any(v["name"] == "ann-weights" for v in views)

@@ -128,6 +128,17 @@ def test_upload_an_image_and_see_where_the_net_looked(page: Any, face_image: Pat
     assert "Faithfulness check" in card.locator(".verdict").inner_text()
     assert page.locator(".look-results table.predictions td").first.inner_text() == face_image.name
     shot(page, "4-look-inside-image")
+    page.click("#maps-go")
+    tile = page.locator(".map-tile img").first
+    tile.hover(position={"x": 5, "y": 5})  # a cell near the top-left corner
+    readout = page.locator("#rf-readout").inner_text()
+    assert "channel" in readout and "px patch from (0, 0)" in readout
+    assert page.locator(".rf-box").is_visible()
+    page.select_option("#maps-layer", index=2)
+    page.locator(".map-tile img").first.focus()
+    page.keyboard.press("ArrowRight")  # keyboard users move the cell too
+    assert "column 1" in page.locator("#rf-readout").inner_text()
+    shot(page, "5-feature-maps")
 
 
 def test_train_watch_the_curve_grow_and_find_the_run(page: Any) -> None:
@@ -137,7 +148,7 @@ def test_train_watch_the_curve_grow_and_find_the_run(page: Any) -> None:
     page.fill("#opt-epochs", "25")
     page.click("summary:has-text('Net options')")  # a closed section, as a user opens it
     page.fill("#opt-hidden", "32, 16")
-    shot(page, "5-train-form")
+    shot(page, "6-train-form")
     page.click("#train-go")
     page.wait_for_selector("#live-weights[src]")  # the first layer, drawn from a snapshot
     link = page.locator("#live-run")
@@ -145,7 +156,7 @@ def test_train_watch_the_curve_grow_and_find_the_run(page: Any) -> None:
     points = page.locator("#live figure.chart").first.locator("polyline").get_attribute("points")
     assert len(points.split()) >= 5  # the loss curve grew while it trained
     assert len(page.locator("#live-epochs tbody tr").all()) == 10  # the last 10 epochs
-    shot(page, "6-trained")
+    shot(page, "7-trained")
     run = link.inner_text().removeprefix("Open ")
     link.click()
     page.wait_for_selector("figure.chart svg polyline")
@@ -181,4 +192,4 @@ def test_a_bad_file_shows_the_data_doctors_message(page: Any, tmp_path: Path) ->
     page.wait_for_function(
         "document.querySelector('#train-errors .alert')?.innerText.includes('dropout')"
     )
-    shot(page, "7-doctor")
+    shot(page, "8-doctor")

@@ -148,6 +148,29 @@ def create_lab_app(
 
         return await asyncio.to_thread(answer)
 
+    @app.post("/lab/api/runs/{name}/maps", tags=["look inside"])
+    async def feature_maps(name: str, request: Request) -> dict[str, Any]:
+        """For a CNN and one input: each stage's strongest channels and its receptive field
+        (the page shows which patch of the input a cell under the pointer saw)."""
+        run = loaded.get(name)
+        message = await _request_for(run, request)
+
+        def maps() -> dict[str, Any]:
+            from glassnet.explain.cnn_probe import stage_maps
+
+            encoded = run.task.encode(run.task.request_source(message), with_targets=False)
+            batch = encoded.only(0).batch if len(encoded) > 1 else encoded.batch
+            with _FIGURES:
+                x = run.task.net_inputs(run.net.eval(), batch)[0]
+                try:
+                    out = stage_maps(run.net, x)
+                except ValueError as e:
+                    raise ConfigError(f"run '{name}': {e}", fix="Pick a CNN run") from None
+            out["about"] = encoded.names[0] if encoded.names else "input 1"
+            return out
+
+        return await asyncio.to_thread(maps)
+
     # ---- training -------------------------------------------------------------------------
     @app.get("/lab/api/tasks", tags=["train"])
     def tasks() -> list[dict[str, Any]]:
@@ -246,6 +269,7 @@ def _what_it_takes(loaded: LoadedRuns, name: str) -> dict[str, Any] | None:
         return None
     model = run.task.request_model
     return {
+        "family": run.spec.net.name.split(".")[0],
         "transport": model.transport,
         "what": getattr(model, "what", ""),
         "example": run.task.request_example(),

@@ -298,15 +298,95 @@ function lookInside(name, run) {
       go.disabled = false;
     }
   });
+  const mapsBox = h("div", { id: "maps", "aria-live": "polite" });
+  let explore = null;
+  if (files && run.inputs.family === "cnn") {
+    explore = h("button", { type: "button", id: "maps-go" }, "Explore feature maps");
+    explore.addEventListener("click", async () => {
+      explore.disabled = true;
+      mapsBox.replaceChildren(h("p", { class: "muted" }, "Running the picture through the net…"));
+      try {
+        if (!input.files.length) throw new ApiError("Choose an image first.");
+        const form = new FormData();
+        form.append("files", input.files[0]);
+        const data = await api(`/lab/api/runs/${encodeURIComponent(name)}/maps`, { method: "POST", form });
+        mapsBox.replaceChildren(mapsExplorer(data));
+      } catch (e) {
+        mapsBox.replaceChildren(alertBox(e.message));
+      } finally {
+        explore.disabled = false;
+      }
+    });
+  }
   section.append(
     h("div", { class: "look-net" }, netButton, netViews),
     h("h4", {}, files ? `Send ${run.inputs.what || "files"}` : "Send an input"),
     h("p", { class: "muted" }, files ? "The prediction, and every view of it (Grad-CAM, feature maps, …) with its faithfulness check."
       : "Edit the example; the prediction and every view of it come back with their faithfulness checks."),
-    h("div", { class: "look-form" }, input, go),
+    h("div", { class: "look-form" }, input, go, explore),
+    mapsBox,
     results,
   );
   return section;
+}
+
+// Feature maps of every conv stage for one picture. Point at (or focus and move with the
+// arrow keys over) a map: the box on the input is the patch that cell saw, its receptive
+// field, computed from the layers' kernels, strides and paddings.
+function mapsExplorer(data) {
+  const shown = 224;
+  const scale = shown / data.width;
+  const box = h("div", { class: "rf-box", hidden: true });
+  const picture = h("div", { class: "rf-input", style: `width:${shown}px;height:${Math.round(data.height * scale)}px` },
+    h("img", { src: data.input, alt: `${data.about} as the net sees it (${data.width}×${data.height} px)` }), box);
+  const layerSelect = h("select", { id: "maps-layer", "aria-label": "Stage" },
+    data.layers.map((l, i) => h("option", { value: i },
+      `${l.name}: ${l.channels_total} channels of ${l.height}×${l.width}; a cell sees ${fmt(l.field.size)} px`)));
+  const tiles = h("div", { class: "map-tiles" });
+  const readout = h("p", { id: "rf-readout", class: "rf-readout" },
+    "Point at a feature map: the box on the picture is the patch that cell saw.");
+  const cell = { row: 0, col: 0 };
+  function showCell(layer, ch) {
+    const f = layer.field;
+    // pixel k spans [k, k+1]; a cell centred on pixel c sees [c + 0.5 - size/2, c + 0.5 + size/2]
+    const cx = f.start + cell.col * f.jump + 0.5, cy = f.start + cell.row * f.jump + 0.5;
+    const x0 = Math.max(0, cx - f.size / 2), x1 = Math.min(data.width, cx + f.size / 2);
+    const y0 = Math.max(0, cy - f.size / 2), y1 = Math.min(data.height, cy + f.size / 2);
+    Object.assign(box.style, { left: `${x0 * scale}px`, top: `${y0 * scale}px`, width: `${(x1 - x0) * scale}px`, height: `${(y1 - y0) * scale}px` });
+    box.hidden = false;
+    readout.textContent = `${layer.name}, channel ${ch.index}, cell (row ${cell.row}, column ${cell.col}): ` +
+      `it sees the ${fmt(x1 - x0)}×${fmt(y1 - y0)} px patch from (${fmt(x0)}, ${fmt(y0)}) to (${fmt(x1)}, ${fmt(y1)})` +
+      (f.size > Math.max(data.width, data.height) ? " — more than the whole picture: deep cells see everything." : ".");
+  }
+  function render() {
+    const layer = data.layers[+layerSelect.value];
+    box.hidden = true;
+    tiles.replaceChildren(...layer.channels.map(ch => {
+      const img = h("img", { src: ch.png, alt: `${layer.name} channel ${ch.index}`, class: "map", tabindex: 0 });
+      img.addEventListener("mousemove", ev => {
+        const r = img.getBoundingClientRect();
+        cell.col = Math.min(layer.width - 1, Math.floor((ev.clientX - r.left) / r.width * layer.width));
+        cell.row = Math.min(layer.height - 1, Math.floor((ev.clientY - r.top) / r.height * layer.height));
+        showCell(layer, ch);
+      });
+      img.addEventListener("focus", () => showCell(layer, ch));
+      img.addEventListener("keydown", ev => {
+        const move = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] }[ev.key];
+        if (!move) return;
+        ev.preventDefault();
+        cell.row = Math.max(0, Math.min(layer.height - 1, cell.row + move[0]));
+        cell.col = Math.max(0, Math.min(layer.width - 1, cell.col + move[1]));
+        showCell(layer, ch);
+      });
+      return h("figure", { class: "map-tile" }, img, h("figcaption", {}, `channel ${ch.index} · mean ${fmt(ch.mean)}`));
+    }));
+  }
+  layerSelect.addEventListener("change", render);
+  render();
+  return h("div", { class: "maps-explorer" },
+    h("h4", {}, `Feature maps of ${data.about}`),
+    h("p", { class: "muted" }, "The strongest channels of each stage (bright = strong response, one scale per stage). Early stages see small patches at full resolution; each later stage sees larger parts of the picture, more coarsely."),
+    h("div", { class: "maps-grid" }, h("div", {}, picture, readout), h("div", {}, layerSelect, tiles)));
 }
 
 function predictionTable(predictions) {
