@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from torch import nn
 
 from glassnet import tasks as _tasks  # noqa: F401  (registers every task)
 from glassnet.config import RunSpec
+from glassnet.data.splits import TensorSplit
 from glassnet.engine.callbacks import Callback
 from glassnet.engine.checkpoint import load_weights
 from glassnet.engine.device import autocast_dtype, choose_device, place_net
@@ -25,7 +27,7 @@ from glassnet.engine.inference import Outputs, run_outputs
 from glassnet.engine.rundir import RunDir
 from glassnet.engine.session import Notify, TrainingSession, plan, stderr
 from glassnet.engine.trainer import FitResult
-from glassnet.errors import ConfigError, RunError
+from glassnet.errors import ConfigError, GlassnetError, RunError
 from glassnet.export import ExportResult, export_model
 from glassnet.tasks import Encoded, Task, get_task_class
 from glassnet.tasks._base import plain
@@ -37,6 +39,7 @@ from glassnet.tasks.messages import (
     ViewOut,
 )
 
+log = logging.getLogger("glassnet")
 MAX_EXPLAINED = 16  # inputs explained one by one (a page section each); the rest are noted
 
 
@@ -67,11 +70,13 @@ class Run:
         self.fit = fit
         self.notes: list[str] = []
         self.last_encoded: Any = None  # the inputs of the last predict (for plots)
+        self.graph: Any = None  # an ExportedForward answering requests (`use_engine`)
+        self.graph_checked = False
 
     def __repr__(self) -> str:
         return f"Run('{self.path}', task={self.spec.task!r}, net={self.spec.net.name!r})"
 
-    def _outputs(self, encoded: Encoded, with_loss: bool) -> Outputs:
+    def _outputs(self, encoded: Encoded, with_loss: bool, graph: Any = None) -> Outputs:
         return run_outputs(
             self.task,
             self.net,
@@ -79,14 +84,56 @@ class Run:
             device=self.device,
             amp=autocast_dtype(self.device, self.spec.train.precision),
             with_loss=with_loss,
+            forward=graph,
         )
 
-    def _answers(self, data: Any) -> tuple[list[dict[str, Any]], Encoded]:
+    def _answers(self, data: Any, exported: bool = False) -> tuple[list[dict[str, Any]], Encoded]:
         encoded = self.task.encode(data, with_targets=False)
         self.notes = encoded.notes + self.task.caveats(self.metrics or {})
-        out = self._outputs(encoded, with_loss=False)
+        graph = self._graph_if_agrees(encoded) if exported else None
+        out = self._outputs(encoded, with_loss=False, graph=graph)
         self.last_encoded = encoded
         return self.task.decode(out.outputs, out.batch), encoded
+
+    def use_engine(self, engine: str = "auto", threads: int | None = None) -> str:
+        """How `predict_request` (the service) runs the net: "torch" (eager), "onnx" (the
+        exported graph through onnxruntime; exported now, parity-checked, if the run has
+        none) or "auto" (onnx on CPU where it exports, else eager). Returns what was
+        chosen, in words. Answers do not change: the first request is answered by both and
+        compared; on any difference the run stays eager."""
+        from glassnet.export.runtime import ExportedForward, graph_file
+
+        self.graph, self.graph_checked = None, False
+        if engine == "torch" or (engine == "auto" and self.device.type != "cpu"):
+            return "eager PyTorch"
+        path = graph_file(self.path)
+        if not path.is_file():
+            try:
+                self.export("onnx")
+            except GlassnetError as e:
+                if engine == "onnx":
+                    raise
+                return f"eager PyTorch (no ONNX graph: {e})"
+        self.graph = ExportedForward(path, self.task, threads)
+        return f"onnxruntime ({path.relative_to(self.path)})"
+
+    def _graph_if_agrees(self, encoded: Encoded) -> Any:
+        """The exported graph, after it answered one real batch exactly as eager did."""
+        if self.graph is None or self.graph_checked:
+            return self.graph
+        from glassnet.export.runtime import agrees
+
+        first = Encoded(TensorSplit(encoded.data.take(range(min(len(encoded.data), 8)))))
+        eager = self._outputs(first, with_loss=False).outputs
+        exported = self._outputs(first, with_loss=False, graph=self.graph).outputs
+        self.graph_checked = True
+        if not agrees(eager, exported):
+            log.warning(
+                "%s: the exported graph's answers differ from eager PyTorch's; serving eager",
+                self.name,
+            )
+            self.graph = None
+        return self.graph
 
     def predict(self, data: Any, **decoding: Any) -> pd.DataFrame:
         """Predictions as a table: for a table a path, DataFrame or list of row dicts; for
@@ -165,7 +212,9 @@ class Run:
         answers in input order, plus the data check's notes. Requests carry data only."""
         self._check_request(request)
         with self.task.decoded_with(**decoding):
-            predictions, encoded = self._answers(self.task.request_source(request))
+            # the exported graph bakes in the run's own decoding; other options run eager
+            source = self.task.request_source(request)
+            predictions, encoded = self._answers(source, exported=not decoding)
         records = self.task.to_records(predictions, encoded)
         return PredictResponse(
             model=self.name, task=self.spec.task, predictions=records, notes=encoded.notes

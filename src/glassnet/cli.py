@@ -229,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
         "that arrive while the model is busy are batched anyway (default: 0)",
     )
     sv.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
+    sv.add_argument(
+        "--engine",
+        choices=["auto", "onnx", "torch"],
+        default="auto",
+        help="what runs the nets: onnx (the exported graph through onnxruntime; exported "
+        "and parity-checked at start-up if the run has none), torch (eager PyTorch), or auto "
+        "(onnx on CPU where the net exports, else torch). Answers are the same: the first "
+        "request is answered by both and compared (default: auto)",
+    )
 
     lab = verbs.add_parser(
         "lab",
@@ -559,6 +568,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_wait_ms=args.batch_wait_ms,
         device=args.device,
+        engine=args.engine,
     )
     return EXIT_OK
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +58,11 @@ def run_outputs(
     batch_size: int | None = None,
     amp: torch.dtype | None = None,
     with_loss: bool = True,
+    forward: Callable[[Batch], Any] | None = None,
 ) -> Outputs:
-    """The outputs for every sample of `data`, in order, and with targets the mean loss."""
+    """The outputs for every sample of `data`, in order, and with targets the mean loss.
+    `forward` (without loss only) answers a batch in place of `task.forward(net, batch)`:
+    an exported graph, for the service."""
     was_training = net.training
     net.eval()
     outs, kept, loss_sum, n = [], [], 0.0, 0
@@ -72,6 +76,8 @@ def run_outputs(
                     loss_sum += float(step.loss) * size
                     n += size
                     out = step.outputs
+                elif forward is not None:
+                    out = forward(batch)
                 else:
                     out = task.forward(net, batch)
             outs.append(map_tensors(out, _to_cpu))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from glassnet import api
 from glassnet.errors import ConfigError
@@ -13,8 +14,11 @@ from glassnet.serve.guards import deadline_protocol
 TOKEN_ENV = "GLASSNET_TOKEN"
 
 
-def load_models(specs: list[str], device: str = "auto") -> dict[str, api.Run]:
-    """'runs/tabular-1' (named 'tabular-1') or 'iris=runs/tabular-1' -> {name: Run}."""
+def load_models(
+    specs: list[str], device: str = "auto", engine: str = "torch", say: Any = None
+) -> dict[str, api.Run]:
+    """'runs/tabular-1' (named 'tabular-1') or 'iris=runs/tabular-1' -> {name: Run}, each
+    answering through `engine` ("torch", "onnx" or "auto"; `Run.use_engine`)."""
     runs: dict[str, api.Run] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
@@ -26,7 +30,19 @@ def load_models(specs: list[str], device: str = "auto") -> dict[str, api.Run]:
                 fix="Name them: glassnet serve a=runs/x b=other/x",
             )
         runs[name] = api.load(path, device=device)
+        chosen = runs[name].use_engine(engine, threads=torch_threads())
+        if say is not None:
+            say(f"model {name}: {runs[name].spec.task}, {runs[name].spec.net.name}, {chosen}")
     return runs
+
+
+def torch_threads() -> int:
+    """Threads for one forward pass: the cores this process may use (requests already run
+    one model pass at a time per model, so each pass may take them all)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
 
 
 def serve(
@@ -39,12 +55,15 @@ def serve(
     max_batch: int = 256,
     max_wait_ms: float = 0.0,
     device: str = "auto",
+    engine: str = "auto",
     log_level: str = "info",
     access_log: bool = False,
 ) -> None:
     import uvicorn
 
-    runs = load_models(specs, device)
+    threads = torch_threads()
+    print(f"threads: {threads} for torch and onnxruntime (the cores this process may use)")
+    runs = load_models(specs, device, engine, say=print)
     app = create_app(
         runs,
         token=token or os.environ.get(TOKEN_ENV) or None,

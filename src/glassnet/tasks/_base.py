@@ -330,6 +330,16 @@ class Task(ABC):
         prepares inputs wrap the net."""
         return net
 
+    def from_export(self, outputs: dict[str, torch.Tensor]) -> Any:
+        """The exported graph's outputs (by `export_outputs` name) as `forward` returns
+        them, so a service can answer from the graph and decode as usual. One output is
+        the tensor itself; several are a dict by name. A task whose graph differs from its
+        `forward` (padded where forward is ragged, renamed) overrides this; where the two
+        still differ, the service notices on its first request and stays eager."""
+        if len(outputs) == 1:
+            return next(iter(outputs.values()))
+        return dict(outputs)
+
     def export_snippet(self) -> str:
         """Plain Python (numpy + onnxruntime, no glassnet) that turns a raw input into the
         exported graph's inputs, runs `session` and prints the answer; it reads

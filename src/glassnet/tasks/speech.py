@@ -383,6 +383,9 @@ class SpeechTask(Task):
     def export_module(self, net: nn.Module) -> nn.Module:
         return _ExportedRecogniser(net)
 
+    def from_export(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"logp": outputs["logp"], "lengths": outputs["frames"]}
+
     def export_snippet(self) -> str:
         return LOG_MEL_SNIPPET + SPEECH_SNIPPET
 
