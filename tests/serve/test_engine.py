@@ -33,8 +33,9 @@ def _requests(some_images: list[Path], sunspots_history: list[dict]) -> dict[str
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equal answers: labels, texts and ids exactly, numbers to 1e-5, relative or absolute (onnxruntime's float
-    kernels round differently from PyTorch's in the last bits)."""
+    """Equal answers: labels, texts and ids exactly, numbers to 1e-5, relative or
+    absolute (onnxruntime's float kernels round differently from PyTorch's in the last
+    bits)."""
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list):
