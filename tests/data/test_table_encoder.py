@@ -87,3 +87,58 @@ def test_regression_target_is_standardised_and_unscaled() -> None:
     z = enc.targets(frame, "t")
     assert abs(z.mean()) < 1e-6
     np.testing.assert_allclose(enc.unscale(z), frame["y"], rtol=1e-5)
+
+
+NUMBERS = [None, 0, 1, 2, 2.0, 2.5, -3.25, 1e40, float("nan"), float("inf")]
+ANYTHING = [*NUMBERS, True, "red", "city3", "blue", "purple", "3", "x", "1.5"]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_rows_without_pandas_encode_exactly_as_a_dataframe(seed: int) -> None:
+    """The service's numpy path: same features, notes and errors as the DataFrame path, on
+    rows mixing gaps, ints, floats, huge values, text, bools and unseen categories (or it
+    declines, for text in a numeric column)."""
+    frame = mixed_frame()
+    enc = TableEncoder.fit(frame, target="label", source="t", onehot_max=5)
+    rng = np.random.default_rng(seed)
+
+    def value(column: dict) -> object:
+        roll = rng.random()
+        if roll < 0.4:  # a value seen in training
+            v = frame[column["name"]].iloc[int(rng.integers(len(frame)))]
+            return v.item() if isinstance(v, np.generic) else v
+        pool = NUMBERS if column["type"] == "numeric" and roll < 0.9 else ANYTHING
+        return pool[int(rng.integers(len(pool)))]
+
+    rows = [
+        {c["name"]: value(c) for c in enc.state["columns"]} for _ in range(int(rng.integers(1, 6)))
+    ]
+    try:
+        slow, slow_error = enc.features(pd.DataFrame(rows), "the list"), None
+    except DataError as e:
+        slow, slow_error = None, str(e)
+    slow_notes = list(enc.notes)
+    try:
+        fast, fast_error = enc.features_from_rows(rows, "the list"), None
+    except DataError as e:
+        fast, fast_error = None, str(e)
+    if fast is None and fast_error is None:
+        assert any(
+            isinstance(r["x1"], (str, bool)) or isinstance(r["x2"], (str, bool)) for r in rows
+        )  # declines only for text (or bools) in numbers
+        return  # the caller takes the DataFrame path
+    assert fast_error == slow_error
+    if slow is not None:
+        np.testing.assert_array_equal(fast, slow)
+        assert enc.notes == slow_notes
+
+
+def test_the_numpy_path_declines_text_in_a_numeric_column() -> None:
+    enc = TableEncoder.fit(mixed_frame(), target="label", source="t")
+    row = {"x1": "1.5", "x2": 0.3, "color": "red", "city": "city1"}
+    assert enc.features_from_rows([row], "the list") is None
+    row["x1"] = 1.5
+    assert enc.features_from_rows([row], "the list").shape == (
+        1,
+        enc.features(pd.DataFrame([row]), "t").shape[1],
+    )

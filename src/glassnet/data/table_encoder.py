@@ -46,16 +46,19 @@ def _as_strings(series: pd.Series) -> pd.Series:
         values = series.to_numpy(dtype=np.float64)
         gaps = np.isnan(values)
         filled = np.where(gaps, 0, values)
-        integral = np.all(np.mod(filled, 1) == 0)
+        with np.errstate(invalid="ignore"):  # inf is a value here, not integral
+            integral = bool(np.all(np.isfinite(filled) & (np.mod(filled, 1) == 0)))
         text = filled.astype(np.int64).astype(str) if integral else filled.astype(str)
         return pd.Series(np.where(gaps, MISSING, text).astype(object), index=series.index)
 
-    def one(v: Any) -> str:
-        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-            return MISSING
-        return str(v)
+    return series.astype(object).map(_category_string)
 
-    return series.astype(object).map(one)
+
+def _category_string(v: Any) -> str:
+    """One category value of a text (object) column as a string; gaps are MISSING."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return MISSING
+    return str(v)
 
 
 def infer_kind(target: pd.Series) -> Literal["classification", "regression"]:
@@ -305,6 +308,61 @@ class TableEncoder:
                 blocks.append(onehot)
             else:
                 blocks.append((codes + 1).astype(np.float64)[:, None])  # 0 = unknown
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def features_from_rows(self, rows: list[dict[str, Any]], source: str) -> np.ndarray | None:
+        """`features` for rows given as dicts (a service's requests), with numpy alone: no
+        DataFrame per request. The same numbers, notes and errors as `features`; None when
+        a value needs pandas' parsing (text in a numeric column), so the caller takes the
+        DataFrame path for those rows."""
+        self.notes = []
+        blocks: list[np.ndarray] = []
+        n = len(rows)
+        for c in self.state["columns"]:
+            raw = [r.get(c["name"]) for r in rows]
+            plain_numbers = all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in raw
+            )
+            if c["type"] == "numeric":
+                if not plain_numbers:
+                    return None
+                values = np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
+                big = np.isfinite(values) & (np.abs(values) > LARGEST)
+                if big.any():
+                    _too_large(values, c["name"], source, pd.Series(values))
+                gaps = ~np.isfinite(values)
+                if gaps.any():
+                    self.notes.append(
+                        f"{int(gaps.sum())} missing or infinite value(s) of '{c['name']}' were "
+                        f"filled with its training median ({c['fill']:.4g})"
+                    )
+                values = np.where(gaps, c["fill"], values)
+                blocks.append(((values - c["mean"]) / c["std"])[:, None])
+                if c["missing_indicator"]:
+                    blocks.append(gaps.astype(np.float64)[:, None])
+                continue
+            if plain_numbers and any(v is not None for v in raw):  # as pandas: a float column
+                strings = list(
+                    _as_strings(pd.Series(np.array([np.nan if v is None else v for v in raw])))
+                )
+            else:
+                strings = [_category_string(v) for v in raw]
+            index = {v: i for i, v in enumerate(c["categories"])}
+            codes = np.fromiter((index.get(v, -1) for v in strings), dtype=np.int64, count=n)
+            unseen = int((codes < 0).sum())
+            if unseen:
+                examples = sorted({strings[i] for i in np.flatnonzero(codes < 0)})[:3]
+                self.notes.append(
+                    f"{unseen} value(s) of '{c['name']}' were not seen in training "
+                    f"(e.g. {', '.join(examples)}) and were treated as unknown"
+                )
+            if c["type"] == "onehot":
+                onehot = np.zeros((n, len(c["categories"])))
+                hit = np.flatnonzero(codes >= 0)
+                onehot[hit, codes[hit]] = 1.0
+                blocks.append(onehot)
+            else:
+                blocks.append((codes + 1).astype(np.float64)[:, None])
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
     def has_target(self, frame: pd.DataFrame) -> bool:

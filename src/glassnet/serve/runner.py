@@ -59,9 +59,11 @@ def serve(
     log_level: str = "info",
     access_log: bool = False,
 ) -> None:
+    import torch
     import uvicorn
 
     threads = torch_threads()
+    torch.set_num_threads(threads)
     print(f"threads: {threads} for torch and onnxruntime (the cores this process may use)")
     runs = load_models(specs, device, engine, say=print)
     app = create_app(

@@ -225,6 +225,11 @@ class TabularTask(Task):
         notes: list[str] = []
         if isinstance(source, list) and source and all(isinstance(r, dict) for r in source):
             notes += self._check_rows(source)
+            if not with_targets:  # a service's rows: encoded without a DataFrame
+                x = self.encoder.features_from_rows(source, sources.open_source(source).name)
+                if x is not None:
+                    split = TensorSplit({"x": torch.from_numpy(x)})
+                    return Encoded(split, notes + self.encoder.notes)
         if isinstance(source, np.ndarray):
             source = self._array_frame(source, notes)
         src = sources.open_source(source)
