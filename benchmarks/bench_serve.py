@@ -75,7 +75,24 @@ async def _load(url: str, make_request: Any, total: int, concurrency: int) -> di
     }
 
 
-def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def serve_table(runs: dict[str, Any], engines: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    results: dict[str, Any] = {}
+    for engine in engines:
+        results.update(_serve_one(runs, engine))
+    lines = [
+        "| engine | endpoint | clients | requests/s | p50 ms | p99 ms | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, r in results.items():
+        engine, label, conc = key.split(" | ")
+        lines.append(
+            f"| {engine} | {label} | {conc} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['failed']} |"
+        )
+    return "\n".join(lines), results
+
+
+def _serve_one(runs: dict[str, Any], engine: str) -> dict[str, Any]:
     import pandas as pd
 
     from glassnet.tasks.sources import resolve
@@ -89,6 +106,7 @@ def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "glassnet", "serve", "--port", str(port), "--device", "cpu"]
+        + ["--engine", engine]
         + [f"table={runs['tabular'].path}", f"pets={runs['images'].path}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -121,23 +139,13 @@ def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             ("tabular, 1 row per request", table_row, 2000),
             ("images, one 64 px PNG per request", pet_image, 1000),
         ):
-            for conc in (1, 16):
-                results[f"{label} | {conc}"] = asyncio.run(_load(url, fn, total, conc))
-                print(f"  {label}, {conc} clients: done", file=sys.stderr)
+            for conc in (1, 16, 64):
+                results[f"{engine} | {label} | {conc}"] = asyncio.run(_load(url, fn, total, conc))
+                print(f"  {engine}: {label}, {conc} clients: done", file=sys.stderr)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    lines = [
-        "| endpoint | clients | requests/s | p50 ms | p99 ms | failed |",
-        "|---|---|---|---|---|---|",
-    ]
-    for key, r in results.items():
-        label, conc = key.split(" | ")
-        lines.append(
-            f"| {label} | {conc} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['failed']} |"
-        )
-    return "\n".join(lines), results
+    return results
 
 
 def eager_vs_onnx(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -191,7 +199,7 @@ def _median_ms(fn: Any, seconds: float = 1.0) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runs = _train_runs(Path(tmp))
-        serve_md, serve_raw = serve_table(runs)
+        serve_md, serve_raw = serve_table(runs, ("torch", "onnx"))
         onnx_md, onnx_raw = eager_vs_onnx(runs)
     text = (
         f"## glassnet serve on loopback ({os.cpu_count()} CPU cores, client on the same cores)\n\n"

@@ -27,7 +27,8 @@ LAYERS = {
     "faces": 5,  # a task's own Python API beside api (enrol, verify, identify)
     "demo": 6,
     "serve": 6,
-    "lab": 6,  # the web lab: serve's guards, api's runs, the engine's sessions
+    "lab": 6,
+    "faces_service": 6,  # a task's own REST routes, beside serve
     "cli": 7,
     "cli_options": 7,
     "faces_cli": 7,

@@ -27,8 +27,10 @@ from glassnet.api import Run
 from glassnet.data.files import atomic_write_json
 from glassnet.data.images import list_class_folders
 from glassnet.errors import ConfigError, DataError, RunError
+from glassnet.tasks.messages import UploadedFile
 
 GALLERY = "gallery"  # default folder inside the run
+Picture = str | Path | UploadedFile  # a file, or a picture sent to the service
 
 
 def embed(run: Run, pictures: Any) -> tuple[np.ndarray, list[str]]:
@@ -58,15 +60,26 @@ def enrol(run: Run, folder: str | Path, out: str | Path | None = None) -> Path:
             f"'{folder}' has no person folders",
             fix="Put each person's pictures in a sub-folder named after them",
         )
-    emb, names = embed(run, [str(p) for p in images.paths])
-    person = dict(zip(map(str, images.paths), images.labels, strict=True))
-    people = sorted(set(images.labels))
+    people: dict[str, list[Picture]] = {}
+    for path, person in zip(images.paths, images.labels, strict=True):
+        people.setdefault(person, []).append(path)
+    return enrol_people(run, people, out)
+
+
+def enrol_people(run: Run, people: dict[str, list[Picture]], out: str | Path | None = None) -> Path:
+    """The gallery of `people` ({name: pictures (paths or uploaded files)}), as `enrol`."""
+    _is_faces(run)
+    if not people:
+        raise DataError("no people to enrol", fix="Give at least one person with pictures")
+    names = sorted(people)
     means, counts = [], []
-    for p in people:
-        mine = emb[[k for k, n in enumerate(names) if person.get(n) == p]]
-        mean = mine.mean(0)
+    for name in names:
+        emb, _ = embed(run, _pictures(people[name]))
+        if not len(emb):
+            raise DataError(f"none of {name}'s pictures could be read", fix="Check them")
+        mean = emb.mean(0)
         means.append(mean / max(np.linalg.norm(mean), 1e-12))
-        counts.append(len(mine))
+        counts.append(len(emb))
     target = Path(out) if out is not None else run.path / GALLERY
     target.mkdir(parents=True, exist_ok=True)
     save_file(
@@ -75,9 +88,16 @@ def enrol(run: Run, folder: str | Path, out: str | Path | None = None) -> Path:
     )
     atomic_write_json(
         target / "gallery.json",
-        {"people": people, "pictures": counts, "run": str(run.path), "threshold": threshold(run)},
+        {"people": names, "pictures": counts, "run": str(run.path), "threshold": threshold(run)},
     )
     return target
+
+
+def _pictures(items: list[Picture]) -> list[Any]:
+    """Uploaded files as they are (the task reads them from memory), paths as text."""
+    if items and all(isinstance(i, UploadedFile) for i in items):
+        return list(items)
+    return [str(i) for i in items]
 
 
 @dataclass
@@ -87,9 +107,9 @@ class Verdict:
     threshold: float
 
 
-def verify(run: Run, a: str | Path, b: str | Path) -> Verdict:
+def verify(run: Run, a: Picture, b: Picture) -> Verdict:
     """Are the faces in `a` and `b` the same person?"""
-    emb, _ = embed(run, [str(a), str(b)])
+    emb, _ = embed(run, _pictures([a, b]))
     if len(emb) != 2:
         raise DataError("verify needs two readable pictures", fix="Check both files")
     sim, limit = float(emb[0] @ emb[1]), threshold(run)
@@ -97,7 +117,7 @@ def verify(run: Run, a: str | Path, b: str | Path) -> Verdict:
 
 
 def identify(
-    run: Run, probe: str | Path, gallery: str | Path | None = None, top: int = 5
+    run: Run, probe: Picture, gallery: str | Path | None = None, top: int = 5
 ) -> list[dict[str, Any]]:
     """The gallery's closest people to the face in `probe`, best first, each with its
     similarity and whether it clears the threshold; [{"person": "unknown", ...}] first when
@@ -110,7 +130,7 @@ def identify(
         )
     means = load_file(str(folder / "gallery.safetensors"))["embeddings"].numpy()
     people = json.loads((folder / "gallery.json").read_text(encoding="utf-8"))["people"]
-    emb, _ = embed(run, [str(probe)])
+    emb, _ = embed(run, _pictures([probe]))
     sims = means @ emb[0]
     limit = threshold(run)
     order = np.argsort(-sims)[:top]

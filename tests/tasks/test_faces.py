@@ -85,6 +85,48 @@ def test_enrol_verify_identify(trained: glassnet.api.Run, people: Path, tmp_path
     assert json.loads(cli.stdout)["matches"][0]["person"] == matches[0]["person"]
 
 
+def test_enrol_verify_identify_over_rest(trained: glassnet.api.Run, people: Path) -> None:
+    """The same three from the service, with pictures as multipart files: the answers
+    equal the Python API's on the same pictures."""
+    from fastapi.testclient import TestClient
+
+    from glassnet.serve import create_app
+
+    folders = sorted(p for p in people.iterdir() if p.is_dir())[:4]
+    pics = {f.name: sorted(f.glob("*.png")) for f in folders}
+    client = TestClient(create_app({"people": trained}))
+
+    def upload(paths: list[Path]) -> list:
+        return [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
+
+    missing = client.post("/v1/models/people/identify", files=upload(pics[folders[0].name][:1]))
+    assert missing.status_code == 422 and "enrol" in missing.json()["message"]
+    names = [n for n in pics for _ in range(3)]
+    enrolled = client.post(
+        "/v1/models/people/enrol",
+        files=upload([p for n in pics for p in pics[n][:3]]),
+        data={"people": names},
+    )
+    assert enrolled.status_code == 200, enrolled.text
+    assert enrolled.json() == {"people": sorted(pics), "pictures": [3] * 4}
+    probe = pics[folders[1].name][-1]
+    answer = client.post("/v1/models/people/identify?top=2", files=upload([probe])).json()
+    assert answer["matches"] == faces.identify(trained, probe, top=2)
+    a, b = pics[folders[0].name][4], pics[folders[0].name][5]
+    verdict = client.post("/v1/models/people/verify", files=upload([a, b])).json()
+    local = faces.verify(trained, a, b)
+    assert verdict == {
+        "same": local.same,
+        "similarity": local.similarity,
+        "threshold": local.threshold,
+    }
+    one = client.post("/v1/models/people/verify", files=upload([a]))
+    assert one.status_code == 422 and "exactly two" in one.json()["message"]
+    uneven = client.post("/v1/models/people/enrol", files=upload([a, b]), data={"people": ["x"]})
+    assert uneven.status_code == 422 and "2 pictures but 1 names" in uneven.json()["message"]
+    assert "/v1/models/people/verify" in client.get("/openapi.json").json()["paths"]
+
+
 def test_verification_numbers_on_known_embeddings() -> None:
     """Two tight clusters far apart: every same-person pair accepted, no stranger."""
     rng = np.random.default_rng(0)

@@ -11,6 +11,7 @@ the runs given at start-up, and requests carry data only.
 
 import asyncio
 import functools
+import importlib
 import logging
 import re
 import threading
@@ -174,6 +175,9 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
     def info() -> ModelInfo:
         return model.info()
 
+    if run.task.service:  # the task's own routes (faces: verify, identify, enrol)
+        importlib.import_module(run.task.service).add_routes(app, base, model, auth, tag)
+
     request_model = run.task.request_model
     # Decode options (beam width, thresholds) travel as query parameters: ?beam=4.
     options_model = _optional(run.task.decode_options)
@@ -185,7 +189,7 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
         ]
 
         async def uploaded(files: list[UploadFile]) -> Any:
-            return request_model(files=[await _read_upload(f) for f in files])
+            return request_model(files=[await read_upload(f) for f in files])
 
         async def predict_files(files: Files, options: Options) -> PredictResponse:
             return await model.predict(await uploaded(files), options)
@@ -193,7 +197,7 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
         async def explain_files(files: Files) -> ExplainResponse:
             return await asyncio.to_thread(model.explain, await uploaded(files))
 
-        deps = [auth, Depends(_require_content_type("multipart/form-data"))]
+        deps = [auth, Depends(require_content_type("multipart/form-data"))]
         for path, fn, what in (
             (f"{base}/predict", predict_files, "Predict"),
             (f"{base}/explain", explain_files, "Explain"),
@@ -215,7 +219,7 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
     async def explain(body: Body_) -> ExplainResponse:
         return await asyncio.to_thread(model.explain, body)
 
-    deps = [auth, Depends(_require_content_type("application/json"))]
+    deps = [auth, Depends(require_content_type("application/json"))]
     for path, fn, what in (
         (f"{base}/predict", predict, "Predict"),
         (f"{base}/explain", explain, "Explain"),
@@ -251,12 +255,12 @@ def _optional(model: type[BaseModel]) -> type[BaseModel]:
     return create_model(f"{model.__name__}Query", __config__=ConfigDict(extra="forbid"), **fields)
 
 
-async def _read_upload(f: UploadFile) -> UploadedFile:
+async def read_upload(f: UploadFile) -> UploadedFile:
     name = Path(f.filename or "upload").name[:255] or "upload"  # a label, never a path
     return UploadedFile(name=name, data=await f.read())
 
 
-def _require_content_type(expected: str) -> Any:
+def require_content_type(expected: str) -> Any:
     def check(request: Request) -> None:
         given = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if given != expected:

@@ -108,6 +108,9 @@ class Task(ABC):
     # a module whose `add_commands(verbs) -> {verb: handler}` adds CLI verbs for this task's
     # runs (faces: enrol, verify, identify); the CLI imports it without naming the task
     commands: ClassVar[str | None] = None
+    # likewise a module whose `add_routes(app, base, model, auth, tag)` adds REST routes
+    # beside predict and explain (faces: verify, identify, enrol)
+    service: ClassVar[str | None] = None
     prediction_figure: ClassVar[str | None] = None  # a figure kind `explain` draws (predict)
     # the evaluation report's pictures: None = a classifier's (confusion matrix, mistakes)
     evaluation_figure: ClassVar[str | None] = None

@@ -80,6 +80,7 @@ class FacesTask(ImagesTask):
     default_net: ClassVar[str] = "cnn.small"
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 25, "monitor": "val_tar", "patience": 8}
     commands: ClassVar[str | None] = "glassnet.faces_cli"
+    service: ClassVar[str | None] = "glassnet.faces_service"
     spec: FacesDataSpec
 
     def load_data(self) -> DataSplits:
