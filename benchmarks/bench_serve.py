@@ -75,47 +75,104 @@ async def _load(url: str, make_request: Any, total: int, concurrency: int) -> di
     }
 
 
-def serve_table(runs: dict[str, Any], engines: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
-    results: dict[str, Any] = {}
-    for engine in engines:
-        results.update(_serve_one(runs, engine))
-    lines = [
-        "| engine | endpoint | clients | requests/s | p50 ms | p99 ms | failed |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for key, r in results.items():
-        engine, label, conc = key.split(" | ")
-        lines.append(
-            f"| {engine} | {label} | {conc} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['failed']} |"
-        )
-    return "\n".join(lines), results
+PEERS = Path(__file__).parent / "peers"
+BATCH_ROWS = 1000
 
 
-def _serve_one(runs: dict[str, Any], engine: str) -> dict[str, Any]:
+def _pinning() -> tuple[set[int] | None, set[int] | None]:
+    """(client cores, server cores): the load generator on one core, the server on the
+    rest, where the machine has two or more and allows pinning."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None, None
+    if len(cores) < 2:
+        return None, None
+    return {cores[0]}, set(cores[1:])
+
+
+def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Every contender on the same model, the same rows and the same client."""
     import pandas as pd
 
     from glassnet.tasks.sources import resolve
 
     path, _ = resolve("builtin:customers")
     assert path is not None
-    rows = pd.read_csv(path).drop(columns="churned").head(500)
-    rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    frame = pd.read_csv(path).drop(columns="churned").head(BATCH_ROWS)
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
     image_path = next(resolve("builtin:cartoon-pets")[0].rglob("*.png"))  # type: ignore[union-attr]
     image = image_path.read_bytes()
+    export = runs["tabular"].export("onnx").folder  # the peers serve this same graph
+    glassnet_cmd = [sys.executable, "-m", "glassnet", "serve", "--device", "cpu"]
+    models = [f"table={runs['tabular'].path}", f"pets={runs['images'].path}"]
+    contenders = {
+        "glassnet --engine torch": (
+            glassnet_cmd + ["--engine", "torch", *models],
+            "/v1/models/table/predict",
+        ),
+        "glassnet --engine onnx": (
+            glassnet_cmd + ["--engine", "onnx", *models],
+            "/v1/models/table/predict",
+        ),
+        "hand-written FastAPI + onnxruntime": (
+            [sys.executable, str(PEERS / "fastapi_onnx.py"), str(export)],
+            "/predict",
+        ),
+        "LitServe + onnxruntime": (
+            [sys.executable, str(PEERS / "litserve_onnx.py"), str(export)],
+            "/predict",
+        ),
+    }
+    client_cores, server_cores = _pinning()
+    if client_cores:
+        os.sched_setaffinity(0, client_cores)
+    results: dict[str, Any] = {}
+    for name, (cmd, route) in contenders.items():
+        results.update(_serve_one(name, cmd, route, rows, image, server_cores))
+    pinned = (
+        f"client on core {sorted(client_cores)}, server on cores {sorted(server_cores or [])}"
+        if client_cores
+        else "client and server share the cores (no pinning)"
+    )
+    lines = [
+        f"({pinned}; 1-row requests: the customers table, {BATCH_ROWS}-row requests: rows/s)",
+        "",
+        "| server | workload | clients | requests/s | rows/s | p50 ms | p99 ms | failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, r in results.items():
+        server, label, conc = key.split(" | ")
+        lines.append(
+            f"| {server} | {label} | {conc} | {r['requests_per_s']:.0f} | "
+            f"{r['requests_per_s'] * r.get('rows', 1):.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['failed']} |"
+        )
+    return "\n".join(lines), results
+
+
+def _serve_one(
+    name: str,
+    cmd: list[str],
+    route: str,
+    rows: list[dict],
+    image: bytes,
+    cores: set[int] | None,
+) -> dict[str, Any]:
+    import httpx
+
     port = _free_port()
+    is_glassnet = "glassnet" in cmd
+    args = cmd + (["--port", str(port)] if is_glassnet else [str(port)])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "glassnet", "serve", "--port", str(port), "--device", "cpu"]
-        + ["--engine", engine]
-        + [f"table={runs['tabular'].path}", f"pets={runs['images'].path}"],
+        args,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "GLASSNET_TOKEN": ""},
+        preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,  # noqa: PLW1509
     )
     url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    for _ in range(600):
+    for _ in range(1200):
         try:
             if httpx.get(f"{url}/health").status_code == 200:
                 break
@@ -125,23 +182,33 @@ def _serve_one(runs: dict[str, Any], engine: str) -> dict[str, Any]:
     async def health(http: Any, i: int) -> Any:
         return await http.get("/health")
 
-    async def table_row(http: Any, i: int) -> Any:
-        return await http.post("/v1/models/table/predict", json={"rows": [rows[i % len(rows)]]})
+    async def one_row(http: Any, i: int) -> Any:
+        return await http.post(route, json={"rows": [rows[i % len(rows)]]})
+
+    async def many_rows(http: Any, i: int) -> Any:
+        return await http.post(route, json={"rows": rows})
 
     async def pet_image(http: Any, i: int) -> Any:
         files = [("files", ("pet.png", image, "image/png"))]
         return await http.post("/v1/models/pets/predict", files=files)
 
+    workloads: list[tuple[str, Any, int, tuple[int, ...], int]] = [
+        ("GET /health (HTTP floor)", health, 2000, (16,), 1),
+        ("tabular, 1 row per request", one_row, 2000, (1, 16, 64), 1),
+        (f"tabular, {BATCH_ROWS} rows per request", many_rows, 60, (1, 4), BATCH_ROWS),
+    ]
+    if is_glassnet:
+        workloads.append(("images, one 64 px PNG per request", pet_image, 1000, (1, 16), 1))
     results: dict[str, Any] = {}
     try:
-        for label, fn, total in (
-            ("GET /health (HTTP floor)", health, 2000),
-            ("tabular, 1 row per request", table_row, 2000),
-            ("images, one 64 px PNG per request", pet_image, 1000),
-        ):
-            for conc in (1, 16, 64):
-                results[f"{engine} | {label} | {conc}"] = asyncio.run(_load(url, fn, total, conc))
-                print(f"  {engine}: {label}, {conc} clients: done", file=sys.stderr)
+        for label, fn, total, clients, n_rows in workloads:
+            for conc in clients:
+                r = asyncio.run(_load(url, fn, total, conc))
+                results[f"{name} | {label} | {conc}"] = {**r, "rows": n_rows}
+                print(
+                    f"  {name}: {label}, {conc} clients: {r['requests_per_s']:.0f}/s",
+                    file=sys.stderr,
+                )
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -199,7 +266,7 @@ def _median_ms(fn: Any, seconds: float = 1.0) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runs = _train_runs(Path(tmp))
-        serve_md, serve_raw = serve_table(runs, ("torch", "onnx"))
+        serve_md, serve_raw = serve_table(runs)
         onnx_md, onnx_raw = eager_vs_onnx(runs)
     text = (
         f"## glassnet serve on loopback ({os.cpu_count()} CPU cores, client on the same cores)\n\n"

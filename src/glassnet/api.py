@@ -220,9 +220,12 @@ class Run:
             model=self.name, task=self.spec.task, predictions=records, notes=encoded.notes
         )
 
-    def explain_request(self, request: Request | None = None) -> ExplainResponse:
+    def explain_request(
+        self, request: Request | None = None, with_arrays: bool = False
+    ) -> ExplainResponse:
         """`explain` for a request model: the views with their figures as PNG data URLs;
-        nothing is written to disk. Without a request: the views of the net alone."""
+        nothing is written to disk. Without a request: the views of the net alone. With
+        `with_arrays`, the numbers behind each view too (arrays up to 20 000 values)."""
         from glassnet.explain.figures import png_bytes
         from glassnet.explain.report import stamp_verdict
 
@@ -241,6 +244,8 @@ class Run:
                     png=f"data:image/png;base64,{data}",
                     checks=plain(v.checks),
                     about=v.about,
+                    scope=v.scope,
+                    arrays=_small_arrays(v.arrays) if with_arrays else None,
                 )
             )
         return ExplainResponse(model=self.name, task=self.spec.task, views=out, notes=self.notes)
@@ -281,6 +286,28 @@ class Run:
         return result
 
 
+def _small_arrays(arrays: dict[str, Any], limit: int = 20_000) -> dict[str, Any]:
+    """The numbers behind a view as JSON: arrays up to `limit` values, floats to 5
+    significant digits (what a page plots), text arrays as strings."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for name, value in arrays.items():
+        try:
+            a = np.asarray(value)
+        except ValueError:  # ragged: not an array a page plots
+            continue
+        if a.size > limit:
+            continue
+        if a.dtype.kind == "f":
+            out[name] = np.round(a.astype(np.float64), 5).tolist()
+        elif a.dtype.kind in "iub":
+            out[name] = a.tolist()
+        elif a.dtype.kind in "US":
+            out[name] = [str(x) for x in a.ravel().tolist()]
+    return out
+
+
 def explain_views(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> list[Any]:
     """Views inside `run`'s net: model-level, plus per-input when inputs are given (a
     forecaster shows its memory on the latest window of its own series)."""
@@ -300,7 +327,9 @@ def explain_views(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> li
             views += fn(run, None)
         if encoded is not None:
             for fn in views_for(family, "inputs"):
-                views += fn(run, encoded)
+                for v in fn(run, encoded):
+                    v.scope = "inputs"
+                    views.append(v)
             n = len(encoded)
             if n > each:
                 run.notes = [*run.notes, f"explained the first {each} of {n} inputs one by one"]
@@ -309,7 +338,7 @@ def explain_views(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> li
                 about = one.names[0] if one.names else f"input {i + 1}"
                 for fn in views_for(family, "input"):
                     for v in fn(run, one):
-                        v.about = about
+                        v.about, v.scope = about, "input"
                         if n > 1:
                             v.name = f"{v.name}-{i + 1}"
                         views.append(v)

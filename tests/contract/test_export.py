@@ -18,7 +18,7 @@ import pytest
 import glassnet
 from glassnet.tasks import list_tasks
 from glassnet.tasks.sources import resolve
-from tests.contract.test_tasks import TASK_DATA, needs
+from tests.contract.test_tasks import needs, task_data
 
 
 def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
@@ -107,7 +107,7 @@ def _assert_same_answers(name: str, answer: Any, predicted: pd.DataFrame) -> Non
 @pytest.mark.parametrize("name", [t.name for t in list_tasks()])
 def test_export_matches_eager_and_readme_program_runs(name: str, workdir: Path) -> None:
     needs(name)
-    data, opts = TASK_DATA[name]
+    data, opts = task_data(name)
     run = glassnet.train(name, data, epochs=1, quiet=True, out="run", **opts)
     if run.task.cannot_export:
         with pytest.raises(glassnet.errors.ExportError, match=re.escape(run.task.cannot_export)):

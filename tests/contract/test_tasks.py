@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import glassnet
 from glassnet.config import build_spec
-from glassnet.tasks import get_task_class, list_tasks
+from glassnet.data.splits import TensorSplit
+from glassnet.tasks import Encoded, get_task_class, list_tasks
+from glassnet.tasks._base import plain
 
 # A small built-in data set for each task, plus its options.
 TASK_DATA = {
@@ -26,6 +27,33 @@ TASK_DATA = {
     "speech": ("builtin:spoken-digits", {"hidden": 32, "conv": 8, "layers": 1}),
     "faces": ("builtin:cartoon-people", {"image_size": 32, "widths": (16, 32)}),
 }
+# Built-in sets too large for a contract check, made smaller (same generator, n samples):
+# training and predicting 3 000 clips or 2 600 scenes proves no more than 240.
+SMALLER = {
+    "detection": ("glassnet.data.builtin_scenes:make_scenes", {"n": 600, "size": 64}),
+    "speech": ("glassnet.data.builtin_speech:make_spoken_digits", {"n": 240}),
+}
+_made: dict[str, str] = {}
+
+
+def task_data(name: str) -> tuple[str, dict]:
+    """TASK_DATA[name], with a smaller generated copy where SMALLER names one (made once
+    per test process, in its own temporary folder)."""
+    import importlib
+    import tempfile
+
+    data, opts = TASK_DATA[name]
+    if name in SMALLER:
+        if name not in _made:
+            where, kwargs = SMALLER[name]
+            module, fn = where.split(":")
+            folder = Path(tempfile.mkdtemp(prefix=f"glassnet-contract-{name}-")) / name
+            made = getattr(importlib.import_module(module), fn)(folder, **kwargs)
+            _made[name] = str(made)
+        data = _made[name]
+    return data, opts
+
+
 # Programs a task's built-in data needs (the tests skip, saying why, where they are missing).
 NEEDS = {"speech": "espeak-ng"}
 
@@ -46,7 +74,7 @@ def test_every_task_has_contract_data(name: str) -> None:
 @pytest.mark.parametrize("name", [t.name for t in list_tasks()])
 def test_two_steps_lower_the_loss(name: str) -> None:
     needs(name)
-    data, opts = TASK_DATA[name]
+    data, opts = task_data(name)
     spec = build_spec(name, {"data": data, **opts})
     task = get_task_class(name)(spec.data)
     splits = task.load_data()
@@ -66,18 +94,29 @@ def test_two_steps_lower_the_loss(name: str) -> None:
 @pytest.mark.parametrize("name", [t.name for t in list_tasks()])
 def test_reload_gives_identical_predictions(name: str, workdir: Path) -> None:
     needs(name)
-    data, opts = TASK_DATA[name]
-    run = glassnet.train(name, data, epochs=2, quiet=True, out="run", **opts)
-    first = run.predict(data)
-    again = glassnet.load("run").predict(data)
-    pd.testing.assert_frame_equal(first, again)
+    data, opts = task_data(name)
+    run = glassnet.train(name, data, epochs=1, quiet=True, out="run", **opts)
+    first = _answers(run, data)
+    again = _answers(glassnet.load("run"), data)
+    assert len(first) == min(64, len(run.task.encode(data, with_targets=False)))
+    assert first == again
+
+
+def _answers(run: glassnet.api.Run, data: str) -> list[dict]:
+    """The decoded answers for the first 64 inputs of `data` (a whole built-in set of
+    clips or scenes takes minutes to predict and proves no more)."""
+    encoded = run.task.encode(data, with_targets=False)
+    part = Encoded(TensorSplit(encoded.data.take(range(min(64, len(encoded))))))
+    out = run._outputs(part, with_loss=False)
+    return plain(run.task.decode(out.outputs, out.batch))
 
 
 @pytest.mark.parametrize("name", [t.name for t in list_tasks()])
 def test_streamed_training_equals_in_memory(name: str, workdir: Path) -> None:
     """`--stream on` (loader processes, per-sample reading and collation) and `--stream off`
     (the split on the device) train to the same weights: same order, same batches."""
-    data, opts = TASK_DATA[name]
+    needs(name)
+    data, opts = task_data(name)
     common = dict(epochs=1, quiet=True, deterministic=True, workers=1, **opts)
     mem = glassnet.train(name, data, out="mem", stream="off", **common)
     streamed = glassnet.train(name, data, out="streamed", stream="on", **common)

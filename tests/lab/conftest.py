@@ -1,5 +1,6 @@
 """A runs folder for the lab's tests: two small tabular runs that differ in their learning
-rate (to compare) and one image classifier (to look inside with Grad-CAM)."""
+rate (to compare), an image classifier (Grad-CAM, feature maps), a forecaster (an RNN's
+memory to step through) and a translator (attention to pick tokens in)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ def lab_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     glassnet.train(
         "images", "builtin:faces-vs-background", epochs=1, quiet=True, out=root / "faces"
     )
+    glassnet.train("forecasting", "builtin:sunspots", epochs=2, quiet=True, out=root / "spots")
+    pairs = root.parent / "pairs.tsv"
+    pairs.write_text(
+        "".join(
+            f"{a} {b}\t{b} {a}\n"
+            for a in ("red", "blue", "big", "old")
+            for b in ("cat", "dog", "fox", "owl")
+        ),
+        encoding="utf-8",
+    )
+    glassnet.train("translation", str(pairs), epochs=2, quiet=True, out=root / "words")
     return root
 
 

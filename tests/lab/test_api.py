@@ -38,7 +38,7 @@ def events(client: TestClient, job_id: str) -> list[tuple[str, dict[str, Any]]]:
 
 def test_runs_list_with_key_metric_and_detail_with_curves(client: TestClient) -> None:
     runs = {r["name"]: r for r in client.get("/lab/api/runs").json()}
-    assert set(runs) == {"iris-slow", "iris-fast", "faces"}
+    assert set(runs) == {"iris-slow", "iris-fast", "faces", "spots", "words"}
     assert runs["iris-fast"]["key_metric"] == "test accuracy"
     assert 0.6 < runs["iris-fast"]["key_value"] <= 1.0
     assert runs["faces"]["task"] == "images" and runs["faces"]["net"] == "cnn.small"
@@ -94,6 +94,20 @@ def test_feature_maps_with_receptive_fields_for_a_cnn_only(
     example = client.get("/lab/api/runs/iris-fast").json()["inputs"]["example"]
     r = client.post("/lab/api/runs/iris-fast/maps", json=example)
     assert r.status_code == 422 and "no convolutional stages" in r.json()["message"]
+
+
+def test_an_rnn_look_carries_the_numbers_to_step_through(client: TestClient) -> None:
+    example = client.get("/lab/api/runs/spots").json()["inputs"]["example"]
+    body = client.post("/lab/api/runs/spots/look", json=example).json()
+    memory = next(v for v in body["views"] if v["name"].startswith("rnn-memory"))
+    hidden = memory["arrays"]["hidden"]
+    assert len(hidden) == len(memory["arrays"]["input"]) > 1 and len(hidden[0]) > 1
+    assert any(k.startswith("gate_") for k in memory["arrays"])  # an LSTM's gates
+    words = client.post("/lab/api/runs/words/look", json={"texts": ["red cat"]}).json()
+    attention = next(v for v in words["views"] if v["name"].startswith("seq2seq-attention"))
+    a = attention["arrays"]
+    assert a["source_tokens"] and len(a["attention"]) == len(a["output_tokens"])
+    assert all(abs(sum(row) - 1) < 1e-3 for row in a["attention"])
 
 
 def test_net_views_and_a_table_row(client: TestClient) -> None:
@@ -209,4 +223,4 @@ def test_with_a_token_the_page_is_open_and_the_api_is_not(fresh_runs: Path) -> N
         assert c.get("/lab/static/lab.js").status_code == 200
         assert c.get("/lab/api/runs").status_code == 401
         ok = c.get("/lab/api/runs", headers={"Authorization": "Bearer s3cret"})
-        assert ok.status_code == 200 and len(ok.json()) == 3
+        assert ok.status_code == 200 and len(ok.json()) == 5

@@ -87,7 +87,7 @@ def test_runs_then_one_run_then_compare(page: Any) -> None:
     page.goto(page.base + "#/runs")
     page.wait_for_selector("table.runs tbody tr")
     names = page.locator("table.runs tbody tr td:nth-child(2)").all_inner_texts()
-    assert sorted(names) == ["faces", "iris-fast", "iris-slow"]
+    assert sorted(names) == ["faces", "iris-fast", "iris-slow", "spots", "words"]
     page.fill("#run-filter", "images")  # filter by task
     page.wait_for_function("document.querySelectorAll('table.runs tbody tr').length === 1")
     page.fill("#run-filter", "")
@@ -95,7 +95,7 @@ def test_runs_then_one_run_then_compare(page: Any) -> None:
     page.get_by_role("button", name="Run", exact=True).click()  # sort by name, A to Z
     page.wait_for_function(f"{first} === 'faces'")
     page.get_by_role("button", name="Run", exact=True).click()  # and Z to A
-    page.wait_for_function(f"{first} === 'iris-slow'")
+    page.wait_for_function(f"{first} === 'words'")
     shot(page, "1-runs")
     page.get_by_role("link", name="iris-fast").click()
     page.wait_for_selector("figure.chart svg polyline")
@@ -141,6 +141,34 @@ def test_upload_an_image_and_see_where_the_net_looked(page: Any, face_image: Pat
     shot(page, "5-feature-maps")
 
 
+def test_step_through_an_rnns_memory_and_pick_a_token(page: Any) -> None:
+    page.goto(page.base + "#/run/spots")
+    page.click("#look-go")  # the example history, as the page filled it in
+    slider = page.locator(".step-slider")
+    slider.wait_for()
+    caption = page.locator(".step-caption")
+    last = caption.inner_text()
+    slider.focus()
+    page.keyboard.press("Home")  # keyboard: to the first step
+    assert caption.inner_text().startswith("step 1 of") and caption.inner_text() != last
+    page.locator(".unit-bar").nth(2).click()  # follow another unit
+    title = page.locator(".unit-trace figcaption").inner_text()
+    assert title.startswith("unit ") and page.locator(".unit-bar.picked").count() == 1
+    shot(page, "6-rnn-memory")
+    page.goto(page.base + "#/run/words")
+    page.wait_for_selector("h2:has-text('words')")  # the new page, not the one before
+    page.fill("#look-json", '{"texts": ["red cat"]}')
+    page.click("#look-go")
+    tokens = page.locator("button.token")
+    tokens.first.wait_for()
+    tokens.nth(1).click()
+    detail = page.locator(".attention-detail p").inner_text()
+    assert "looked most at" in detail and page.locator(".attn.best").count() == 1
+    assert page.locator(".attn").count() == 2  # the two source tokens of 'red cat'
+    assert page.locator(".look-results table.predictions td").first.inner_text() == "red cat"
+    shot(page, "7-attention")
+
+
 def test_train_watch_the_curve_grow_and_find_the_run(page: Any) -> None:
     page.goto(page.base + "#/train")
     page.select_option("#task", "tabular")
@@ -148,7 +176,7 @@ def test_train_watch_the_curve_grow_and_find_the_run(page: Any) -> None:
     page.fill("#opt-epochs", "25")
     page.click("summary:has-text('Net options')")  # a closed section, as a user opens it
     page.fill("#opt-hidden", "32, 16")
-    shot(page, "6-train-form")
+    shot(page, "8-train-form")
     page.click("#train-go")
     page.wait_for_selector("#live-weights[src]")  # the first layer, drawn from a snapshot
     link = page.locator("#live-run")
@@ -156,7 +184,7 @@ def test_train_watch_the_curve_grow_and_find_the_run(page: Any) -> None:
     points = page.locator("#live figure.chart").first.locator("polyline").get_attribute("points")
     assert len(points.split()) >= 5  # the loss curve grew while it trained
     assert len(page.locator("#live-epochs tbody tr").all()) == 10  # the last 10 epochs
-    shot(page, "7-trained")
+    shot(page, "9-trained")
     run = link.inner_text().removeprefix("Open ")
     link.click()
     page.wait_for_selector("figure.chart svg polyline")
@@ -192,4 +220,4 @@ def test_a_bad_file_shows_the_data_doctors_message(page: Any, tmp_path: Path) ->
     page.wait_for_function(
         "document.querySelector('#train-errors .alert')?.innerText.includes('dropout')"
     )
-    shot(page, "8-doctor")
+    shot(page, "10-doctor")

@@ -264,3 +264,40 @@ def test_the_api_document_shows_real_examples_and_errors(client: TestClient) -> 
     assert answer.status_code == 200, answer.text  # the example really works
     faces = doc["paths"]["/v1/models/faces/predict"]["post"]
     assert "multipart/form-data" in faces["requestBody"]["content"]
+
+
+def test_ndjson_stream_in_chunks_equals_json(
+    client: TestClient, iris_rows: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import glassnet.serve.app as app_module
+
+    monkeypatch.setattr(app_module, "STREAM_CHUNK", 2)  # 5 rows: three chunks
+    body = "".join(json.dumps(r) + "\n" for r in iris_rows)
+    streamed = client.post(
+        "/v1/models/table/predict/stream",
+        content=body,
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert streamed.status_code == 200
+    assert streamed.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(x) for x in streamed.text.splitlines()]
+    plain = client.post("/v1/models/table/predict", json={"rows": iris_rows}).json()
+    # the same answers; probabilities to float32's last bits (chunks of 2 rows, not 5)
+    assert [x["label"] for x in lines] == [x["label"] for x in plain["predictions"]]
+    for got, want in zip(lines, plain["predictions"], strict=True):
+        assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-6)
+    bad = body + "{not json\n"
+    broken = client.post(
+        "/v1/models/table/predict/stream",
+        content=bad,
+        headers={"Content-Type": "application/x-ndjson"},
+    ).text.splitlines()
+    assert len(broken) == 6 and "line 6" in json.loads(broken[-1])["message"]
+    refused = client.post("/v1/models/table/predict/stream", json={"rows": iris_rows})
+    assert refused.status_code == 415 and "NDJSON" in refused.json()["message"]
+    texts = client.post(
+        "/v1/models/review/predict/stream",
+        content='"the case is great"\n"the price is awful"\n',
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert len(texts.text.splitlines()) == 2

@@ -120,6 +120,7 @@ def hidden_over_tokens(run: Any, encoded: Any) -> list[View]:
         way = "right to left" if d else "left to right"
         axes[r].set_title(f"hidden state, reading {way} (units x tokens)", fontsize=8)
         axes[r].set_ylabel("unit", fontsize=7)
+    arrays["steps"] = np.array(names)  # the token read at each step
     gates = trace.gates.get((layer, 0))
     if gates:
         name = "forget" if "forget" in gates else "update"
@@ -172,7 +173,11 @@ def attention_matrix(run: Any, encoded: Any) -> list[View]:
                 "attended to while choosing it (each row sums to 1). A clean diagonal means "
                 "word-by-word; blocks and crossings show reordering and many-to-one words.",
                 fig,
-                {"attention": attn},
+                {
+                    "attention": attn,
+                    "output_tokens": np.array(out_tokens),
+                    "source_tokens": np.array(src_tokens),
+                },
                 {"rows_sum_to_one": bool(np.allclose(attn.sum(1), 1, atol=1e-4))},
             )
         )

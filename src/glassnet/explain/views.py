@@ -29,6 +29,7 @@ class View:
     checks: dict[str, Any] = field(default_factory=dict)  # e.g. IG completeness
     png: Path | None = None
     about: str = ""  # the input a per-input view explains ("" for the others)
+    scope: str = "model"  # which registry scope drew it (set by api.explain_views)
 
 
 ViewFn = Callable[[Any, Any], list[View]]

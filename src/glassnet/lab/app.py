@@ -125,7 +125,7 @@ def create_lab_app(
 
         def views() -> Any:
             with _FIGURES:
-                return run.explain_request(None)
+                return run.explain_request(None, with_arrays=True)
 
         return (await asyncio.to_thread(views)).model_dump()
 
@@ -139,11 +139,11 @@ def create_lab_app(
         def answer() -> dict[str, Any]:
             with _FIGURES:
                 predicted = run.predict_request(message)
-                explained = run.explain_request(message)
+                explained = run.explain_request(message, with_arrays=True)
             return {
                 "predictions": predicted.predictions,
                 "notes": predicted.notes,
-                "views": [v.model_dump() for v in explained.views if v.about],
+                "views": [v.model_dump() for v in explained.views if v.scope != "model"],
             }
 
         return await asyncio.to_thread(answer)

@@ -12,6 +12,7 @@ the runs given at start-up, and requests carry data only.
 import asyncio
 import functools
 import importlib
+import json
 import logging
 import re
 import threading
@@ -21,7 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -207,6 +208,9 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
             )(fn)
         return
 
+    if request_model.batch_field:
+        _add_stream_route(app, base, model, auth, tag, summary, Options)
+
     example = run.task.request_example()
     Body_ = Annotated[  # noqa: N806
         request_model,
@@ -227,6 +231,78 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
         app.post(
             path, tags=[tag], dependencies=deps, summary=f"{what}: {summary}", responses=ERRORS
         )(fn)
+
+
+STREAM_CHUNK = 2048  # items answered per forward pass of a stream
+
+
+def _add_stream_route(
+    app: FastAPI,
+    base: str,
+    model: ServedModel,
+    auth: Any,
+    tag: str,
+    summary: str,
+    options_type: Any,
+) -> None:
+    """POST .../predict/stream: NDJSON in (one item of the request's batch field per line:
+    a row, a text), NDJSON out (one answer per line, in order), answered in chunks so a
+    large input never sits in memory twice. A bad line ends the stream with an error line
+    naming it; the answers before it stand."""
+    request_model = model.run.task.request_model
+    field = request_model.batch_field
+    assert field is not None
+
+    async def predict_stream(request: Request, options: options_type) -> StreamingResponse:  # type: ignore[valid-type]
+        given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if given not in ("application/x-ndjson", "application/jsonl", "text/plain"):
+            raise HTTPException(
+                415,
+                "This endpoint takes NDJSON (Content-Type: application/x-ndjson): one "
+                f"{field[:-1] if field.endswith('s') else field} per line.",
+            )
+        body = await request.body()
+
+        async def answers() -> Any:
+            chunk: list[Any] = []
+
+            async def flush() -> str:
+                answer = await model.predict(request_model(**{field: chunk}), options)
+                return "".join(json.dumps(r, default=str) + "\n" for r in answer.predictions)
+
+            def failed(where: str, e: Exception) -> str:
+                first = str(e).splitlines()[0]
+                return json.dumps({"error": "bad input", "message": f"{where}: {first}"}) + "\n"
+
+            last = 0
+            try:
+                for last, line in enumerate(body.splitlines(), 1):  # noqa: B007
+                    if not line.strip():
+                        continue
+                    try:
+                        chunk.append(json.loads(line))
+                    except ValueError as e:  # answer what came before, then say where
+                        if chunk:
+                            yield await flush()
+                        yield failed(f"line {last}", e)
+                        return
+                    if len(chunk) == STREAM_CHUNK:
+                        yield await flush()
+                        chunk = []
+                if chunk:
+                    yield await flush()
+            except (ValidationError, GlassnetError) as e:  # a chunk the model refused
+                yield failed(f"in the lines up to {last}", e)
+
+        return StreamingResponse(answers(), media_type="application/x-ndjson")
+
+    app.post(
+        f"{base}/predict/stream",
+        tags=[tag],
+        dependencies=[auth],
+        summary=f"Predict, NDJSON in and out: {summary}",
+        responses=ERRORS,
+    )(predict_stream)
 
 
 class ErrorBody(BaseModel):

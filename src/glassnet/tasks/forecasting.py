@@ -300,6 +300,24 @@ class ForecastingTask(Task):
         assert isinstance(request, HistoryRequest)
         return pd.DataFrame([dict(r) for r in request.history])
 
+    def request_example(self) -> dict[str, Any] | None:
+        """The latest stretch of the run's own series (enough for one forecast), as a
+        request: what /docs and the lab fill in. None when that data cannot be read."""
+        st = self.state()
+        try:
+            src = self.source("data")
+            frame = sources.frame_of(src, self.spec.sep) if src is not None else None
+        except Exception:  # noqa: BLE001 - only an example; the data may have moved
+            return None
+        if frame is None:
+            return None
+        if st["id"]:
+            frame = frame[frame[st["id"]] == frame[st["id"]].iloc[-1]]
+        keep = [c for c in (st["id"], st["time"], st["target"], *st["past"], *st["future"]) if c]
+        tail = frame[[c for c in keep if c in frame.columns]].tail(st["lookback"] + 2)
+        rows = tail.astype(object).where(tail.notna(), None).to_dict("records")
+        return {"history": [plain(r) for r in rows]}
+
     def describe_inputs(self) -> dict[str, Any]:
         st = self.state()
         return {

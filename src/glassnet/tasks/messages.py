@@ -109,6 +109,10 @@ class ViewOut(BaseModel):
     png: str = Field(description="the figure as a data:image/png;base64 URL")
     checks: dict[str, Any] = Field(default_factory=dict)
     about: str = Field("", description="the input a per-input view explains ('' for the net)")
+    scope: str = Field("model", description="model (the net), inputs (all inputs) or input")
+    arrays: dict[str, Any] | None = Field(
+        None, description="the numbers behind the view, when asked for (the lab)"
+    )
 
 
 class ExplainResponse(BaseModel):

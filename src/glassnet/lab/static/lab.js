@@ -89,11 +89,94 @@ function verdictOf(view) {
 }
 
 function viewCard(view) {
-  return h("article", { class: "view" },
+  const a = view.arrays || {};
+  const hidden = a.hidden || a.hidden_forward;
+  const explorer = Array.isArray(hidden) && hidden.length > 1 ? memoryExplorer(a, hidden)
+    : Array.isArray(a.attention) && a.output_tokens ? attentionExplorer(a) : null;
+  return h("article", { class: explorer ? "view wide" : "view" },
     h("h4", {}, view.title),
     h("img", { src: view.png, alt: view.title, loading: "lazy" }),
     verdictOf(view),
-    h("p", { class: "how" }, view.how_to_read));
+    h("p", { class: "how" }, view.how_to_read),
+    explorer);
+}
+
+// Step through a recurrent net's memory: a slider (or the arrow keys) picks the time step;
+// the bars are the units' states at that step, the gates' mean openness beside them; a
+// click on a bar follows that unit over the whole sequence.
+function memoryExplorer(a, hidden) {
+  const T = hidden.length, U = hidden[0].length;
+  const steps = a.steps || a.tokens || null;
+  const order = a.unit_order || [...Array(U).keys()];
+  const shownUnits = order.slice(0, Math.min(24, U));
+  const gates = Object.keys(a).filter(k => k.startsWith("gate_") && Array.isArray(a[k]) && a[k].length === T);
+  const slider = h("input", { type: "range", min: 0, max: T - 1, value: T - 1, class: "step-slider", "aria-label": "time step" });
+  const caption = h("p", { class: "step-caption" });
+  const bars = h("div", { class: "unit-bars", role: "list" });
+  const gateBox = h("div", { class: "gate-bars" });
+  const trace = h("div", { class: "unit-trace" });
+  let unit = shownUnits[0];
+  const label = t => steps ? `step ${t + 1} ('${steps[t]}')` : `step ${t + 1}`;
+  function drawStep() {
+    const t = +slider.value;
+    const row = hidden[t];
+    const scale = Math.max(1e-9, ...shownUnits.map(u => Math.abs(row[u])));
+    caption.textContent = `${label(t)} of ${T}` + (Array.isArray(a.input) && a.input[t] !== undefined ? ` · input ${fmt(a.input[t])}` : "");
+    bars.replaceChildren(...shownUnits.map(u => {
+      const v = row[u];
+      const bar = h("button", {
+        type: "button", role: "listitem", class: `unit-bar${u === unit ? " picked" : ""}`,
+        title: `unit ${u}: ${fmt(v)}`, "aria-label": `unit ${u}: ${fmt(v)}`,
+        onclick: () => { unit = u; drawStep(); drawTrace(); },
+      }, ...(() => {
+        const fill = h("span", { class: v >= 0 ? "pos" : "neg", style: `height:${Math.round(Math.abs(v) / scale * 100)}%` });
+        return [h("span", { class: "half up" }, v >= 0 ? fill : null), h("span", { class: "half down" }, v < 0 ? fill : null)];
+      })());
+      return bar;
+    }));
+    gateBox.replaceChildren(...gates.map(g => {
+      const mean = a[g][t].reduce((x, y) => x + y, 0) / U;
+      return h("div", { class: "gate" }, h("span", {}, g.slice(5)), h("meter", { min: 0, max: 1, value: Math.max(0, Math.min(1, mean)) }), h("small", {}, fmt(mean)));
+    }));
+  }
+  function drawTrace() {
+    const xs = [...Array(T).keys()].map(t => t + 1);
+    const ys = hidden.map(r => r[unit]);
+    const series = [{ name: `unit ${unit}`, xs, ys }];
+    if (Array.isArray(a.input) && a.input.length === T) {
+      // the input on the unit's scale, to see whether the unit follows it
+      const top = Math.max(1e-9, ...ys.map(Math.abs)), inTop = Math.max(1e-9, ...a.input.map(Math.abs));
+      series.push({ name: "input (on the unit's scale)", xs, ys: a.input.map(v => v / inTop * top), colour: "#888", dashed: true });
+    }
+    for (const g of gates) series.push({ name: `${g.slice(5)} gate, unit ${unit}`, xs, ys: a[g].map(r => r[unit]), dashed: true });
+    trace.replaceChildren(lineChart(series, { title: `unit ${unit} across the sequence`, xLabel: "step", height: 200 }));
+  }
+  slider.addEventListener("input", drawStep);
+  drawStep();
+  drawTrace();
+  return h("div", { class: "explorer" },
+    h("p", { class: "muted" }, `Step through the memory: drag the slider or use the arrow keys; bars are the ${shownUnits.length} units that follow the input most closely (red positive, blue negative); click one to follow it.`),
+    slider, caption, h("div", { class: "step-grid" }, bars, gateBox), trace);
+}
+
+// Pick a generated token to see which source tokens it attended to.
+function attentionExplorer(a) {
+  const out = a.output_tokens, src = a.source_tokens || a.attention[0].map((_, i) => `#${i + 1}`);
+  const detail = h("div", { class: "attention-detail", "aria-live": "polite" });
+  function pick(i) {
+    const row = a.attention[i];
+    const best = row.indexOf(Math.max(...row));
+    detail.replaceChildren(
+      h("p", {}, `'${out[i]}' looked most at '${src[best]}' (${fmt(row[best])})`),
+      h("div", { class: "attn-bars" }, src.map((s, j) => h("div", { class: j === best ? "attn best" : "attn" },
+        h("span", { class: "attn-fill", style: `width:${Math.round(row[j] * 100)}%` }),
+        h("span", { class: "attn-label" }, `${s} ${fmt(row[j])}`)))));
+  }
+  const buttons = out.map((tok, i) => h("button", { type: "button", class: "token", onclick: () => pick(i), onfocus: () => pick(i) }, tok));
+  pick(0);
+  return h("div", { class: "explorer" },
+    h("p", { class: "muted" }, "Pick a generated token (click or Tab through them) to see where the decoder looked while choosing it."),
+    h("div", { class: "tokens" }, buttons), detail);
 }
 
 // ---- Runs ------------------------------------------------------------------------------
@@ -229,12 +312,17 @@ async function pageRun(name) {
     imageUrl(`/lab/api/runs/${encodeURIComponent(name)}/pictures/${p.name}`).then(u => { img.src = u; }).catch(() => {});
   }
   const curves = curveCharts(null, { "": run.curves });
+  const SHOWN = 4; // loss and the first metrics; the rest one click away
+  const curveBox = curves.length > SHOWN
+    ? [h("div", { class: "charts" }, curves.slice(0, SHOWN)),
+       h("details", { class: "more-curves" }, h("summary", {}, `${curves.length - SHOWN} more curves`), h("div", { class: "charts" }, curves.slice(SHOWN)))]
+    : [h("div", { class: "charts" }, curves)];
   show(
     h("p", { class: "crumbs" }, h("a", { href: "#/runs" }, "Runs"), " / ", name),
     h("h2", {}, name, " ", h("span", { class: `status ${run.status}` }, run.status)),
     h("p", { class: "lead" }, `${run.task} · net ${run.net} · data ${run.data} · trained ${duration(run.seconds)} · ${when(run.date)}`),
     h("section", {}, h("h3", {}, "Training curves"),
-      curves.length ? h("div", { class: "charts" }, curves) : h("p", { class: "muted" }, "No epochs recorded.")),
+      curves.length ? curveBox : h("p", { class: "muted" }, "No epochs recorded.")),
     h("section", {}, h("h3", {}, "Final metrics"), metricsTable({ "": run.metrics })),
     lookInside(name, run),
     run.pictures.length ? h("section", {}, h("h3", {}, "Pictures from evaluate and explain"), pictures) : null,
