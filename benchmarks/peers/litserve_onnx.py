@@ -19,7 +19,7 @@ class TableAPI(ls.LitAPI):
     def setup(self, device: Any) -> None:
         self.session, self.prep, self.encode = load_export(Path(sys.argv[1]))
 
-    def decode_request(self, request: Any) -> Any:
+    def decode_request(self, request: dict) -> Any:  # a plain dict: LitServe parses JSON
         return request["rows"]
 
     def predict(self, rows: Any) -> Any:

@@ -110,7 +110,7 @@ class Run:
         if not path.is_file():
             try:
                 self.export("onnx")
-            except GlassnetError as e:
+            except (GlassnetError, OSError) as e:  # cannot export, or a read-only run folder
                 if engine == "onnx":
                     raise
                 return f"eager PyTorch (no ONNX graph: {e})"

@@ -64,7 +64,8 @@ def run_outputs(
     `forward` (without loss only) answers a batch in place of `task.forward(net, batch)`:
     an exported graph, for the service."""
     was_training = net.training
-    net.eval()
+    if was_training:  # walking every module costs ~0.4 ms a call: a served net stays in eval
+        net.eval()
     outs, kept, loss_sum, n = [], [], 0.0, 0
     try:
         for batch in sequential(data, batch_size or eval_batch_size(data)):
@@ -84,7 +85,8 @@ def run_outputs(
             rest = {k: v for k, v in batch.items() if k not in task.input_keys}
             kept.append(map_tensors(rest, lambda t: t.cpu()))
     finally:
-        net.train(was_training)
+        if was_training:
+            net.train()
     return Outputs(
         outputs=task.collate_outputs(outs),
         batch=concat_batches(kept) if kept and kept[0] else {},

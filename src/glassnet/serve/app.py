@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -192,19 +192,24 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
         async def uploaded(files: list[UploadFile]) -> Any:
             return request_model(files=[await read_upload(f) for f in files])
 
-        async def predict_files(files: Files, options: Options) -> PredictResponse:
-            return await model.predict(await uploaded(files), options)
+        async def predict_files(files: Files, options: Options) -> Response:
+            return fast_json(await model.predict(await uploaded(files), options))
 
         async def explain_files(files: Files) -> ExplainResponse:
             return await asyncio.to_thread(model.explain, await uploaded(files))
 
         deps = [auth, Depends(require_content_type("multipart/form-data"))]
-        for path, fn, what in (
-            (f"{base}/predict", predict_files, "Predict"),
-            (f"{base}/explain", explain_files, "Explain"),
+        for path, fn, what, answer in (
+            (f"{base}/predict", predict_files, "Predict", PredictResponse),
+            (f"{base}/explain", explain_files, "Explain", ExplainResponse),
         ):
             app.post(
-                path, tags=[tag], dependencies=deps, summary=f"{what}: {summary}", responses=ERRORS
+                path,
+                tags=[tag],
+                dependencies=deps,
+                summary=f"{what}: {summary}",
+                responses=ERRORS,
+                response_model=answer,
             )(fn)
         return
 
@@ -217,19 +222,24 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
         Body(openapi_examples={"this model": {"value": example}} if example else None),
     ]
 
-    async def predict(body: Body_, options: Options) -> PredictResponse:
-        return await model.predict(body, options)
+    async def predict(body: Body_, options: Options) -> Response:
+        return fast_json(await model.predict(body, options))
 
     async def explain(body: Body_) -> ExplainResponse:
         return await asyncio.to_thread(model.explain, body)
 
     deps = [auth, Depends(require_content_type("application/json"))]
-    for path, fn, what in (
-        (f"{base}/predict", predict, "Predict"),
-        (f"{base}/explain", explain, "Explain"),
+    for path, fn, what, answer in (
+        (f"{base}/predict", predict, "Predict", PredictResponse),
+        (f"{base}/explain", explain, "Explain", ExplainResponse),
     ):
         app.post(
-            path, tags=[tag], dependencies=deps, summary=f"{what}: {summary}", responses=ERRORS
+            path,
+            tags=[tag],
+            dependencies=deps,
+            summary=f"{what}: {summary}",
+            responses=ERRORS,
+            response_model=answer,
         )(fn)
 
 
@@ -303,6 +313,17 @@ def _add_stream_route(
         summary=f"Predict, NDJSON in and out: {summary}",
         responses=ERRORS,
     )(predict_stream)
+
+
+def fast_json(answer: BaseModel) -> Response:
+    """An answer serialised once, by orjson (FastAPI would validate the returned model
+    against the route's response model and serialise it again: ~0.3 ms a request)."""
+    import orjson
+
+    body = orjson.dumps(
+        answer.model_dump(), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    )
+    return Response(body, media_type="application/json")
 
 
 class ErrorBody(BaseModel):
