@@ -159,7 +159,8 @@ def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         f"({pinned}; medians of {ROUNDS} interleaved rounds, min-max of requests/s beside; "
         f"1-row requests: the customers table, {BATCH_ROWS}-row requests: rows/s)",
         "",
-        "| server | workload | clients | requests/s (min-max) | rows/s | p50 ms | p99 ms | failed |",
+        "| server | workload | clients | requests/s (min-max) | rows/s | p50 ms | p99 ms "
+        "| failed |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for key, r in results.items():
