@@ -54,9 +54,7 @@ def test_an_rnn_forecasts_on_the_gpu(tmp_path: Path) -> None:
 
 
 def test_a_translator_and_a_session_on_the_gpu(tmp_path: Path) -> None:
-    session = glassnet.session(
-        "translation", "builtin:numbers-en-es", epochs=2, out=tmp_path / "s"
-    )
+    session = glassnet.session("translation", "builtin:numbers-en-es", epochs=2, out=tmp_path / "s")
     session.start()
     kinds = [e.kind for e in session.events(timeout=600)]
     assert kinds[0] == "started" and kinds[-1] == "finished", kinds

@@ -117,6 +117,10 @@ def test_net_views_and_a_table_row(client: TestClient) -> None:
     body = client.post("/lab/api/runs/iris-fast/look", json=example).json()
     assert body["predictions"][0]["label"] in ("0", "1", "2")
     assert any(v["checks"].get("verdict") for v in body["views"])
+    network = next(v for v in body["views"] if v["name"].startswith("ann-network"))
+    arrays = network["arrays"]  # what the page's neuron picker reads
+    assert len(arrays["weights0"]) == len(arrays["layer1"])
+    assert len(arrays["weights0"][0]) == len(arrays["layer0"]) == len(arrays["input_names"])
     wrong = client.post("/lab/api/runs/iris-fast/look", json={"rows": [{"petal": "x"}]})
     assert wrong.status_code == 422
 

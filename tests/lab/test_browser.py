@@ -106,6 +106,12 @@ def test_runs_then_one_run_then_compare(page: Any) -> None:
     page.click("#look-go")  # the example row, as the page filled it in
     page.wait_for_selector(".look-results table.predictions")
     page.wait_for_selector(".look-results .verdict")
+    # pick a neuron: the output chosen first, then a hidden one and what fed it
+    assert "for this input" in page.locator(".neuron-detail").inner_text()
+    page.locator(".neuron-column").nth(1).locator("button.neuron").first.click()
+    fed = page.locator(".neuron-detail").inner_text()
+    assert fed.startswith("hidden 1 #") and "What fed it most" in fed
+    assert "petal" in fed or "sepal" in fed  # the input features, by name
     shot(page, "2-run")
     page.goto(page.base + "#/runs")
     page.get_by_label("pick iris-fast to compare").check()

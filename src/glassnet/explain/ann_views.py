@@ -290,6 +290,16 @@ def network_drawing(run: Any, encoded: Any) -> list[View]:
                 "active neurons."
             ),
             fig,
-            {f"layer{i}": a for i, a in enumerate(columns)},
+            {
+                **{f"layer{i}": a for i, a in enumerate(columns)},
+                # the weights between layer i and i+1, for a page that shows what fed a neuron
+                **{
+                    f"weights{i}": layer.weight.detach().float().numpy()
+                    for i, layer in enumerate(linears[: len(columns) - 1])
+                    if layer.weight.shape[1] == len(columns[i])
+                },
+                "input_names": np.array([str(n) for n in feature_names[: len(dense)]]),
+                "output_names": np.array([str(n) for n in side[len(columns) - 1]]),
+            },
         )
     ]

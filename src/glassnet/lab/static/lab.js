@@ -92,7 +92,8 @@ function viewCard(view) {
   const a = view.arrays || {};
   const hidden = a.hidden || a.hidden_forward;
   const explorer = Array.isArray(hidden) && hidden.length > 1 ? memoryExplorer(a, hidden)
-    : Array.isArray(a.attention) && a.output_tokens ? attentionExplorer(a) : null;
+    : Array.isArray(a.attention) && a.output_tokens ? attentionExplorer(a)
+    : Array.isArray(a.layer0) && Array.isArray(a.input_names) ? neuronExplorer(a) : null;
   return h("article", { class: explorer ? "view wide" : "view" },
     h("h4", {}, view.title),
     h("img", { src: view.png, alt: view.title, loading: "lazy" }),
@@ -157,6 +158,51 @@ function memoryExplorer(a, hidden) {
   return h("div", { class: "explorer" },
     h("p", { class: "muted" }, `Step through the memory: drag the slider or use the arrow keys; bars are the ${shownUnits.length} units that follow the input most closely (red positive, blue negative); click one to follow it.`),
     slider, caption, h("div", { class: "step-grid" }, bars, gateBox), trace);
+}
+
+// Pick a neuron: its value for this input, and the neurons of the layer before that fed it
+// most (weight × their value), so a learner can follow one decision back to the inputs.
+function neuronExplorer(a) {
+  const layers = [];
+  for (let i = 0; Array.isArray(a[`layer${i}`]); i++) layers.push(a[`layer${i}`]);
+  const last = layers.length - 1;
+  const nameOf = (c, j) => c === 0 && a.input_names && a.input_names[j] ? a.input_names[j]
+    : c === last && a.output_names && a.output_names[j] ? a.output_names[j]
+    : `${c === 0 ? "input" : c === last ? "output" : `hidden ${c}`} #${j}`;
+  const detail = h("div", { class: "neuron-detail", "aria-live": "polite" });
+  const grid = h("div", { class: "neuron-grid" });
+  function pick(c, j) {
+    grid.querySelectorAll(".neuron.picked").forEach(b => b.classList.remove("picked"));
+    grid.querySelector(`[data-n="${c}-${j}"]`)?.classList.add("picked");
+    const head = h("p", {}, h("strong", {}, nameOf(c, j)), `: ${fmt(layers[c][j])} for this input`);
+    const w = a[`weights${c - 1}`];
+    if (c === 0 || !Array.isArray(w)) {
+      detail.replaceChildren(head, h("p", { class: "muted" }, c === 0 ? "An input feature, as the net reads it (scaled)." : "The weights into this layer are too many to send; the picture shows them."));
+      return;
+    }
+    const parts = layers[c - 1].map((v, i) => [i, w[j][i] * v]).sort((x, y) => Math.abs(y[1]) - Math.abs(x[1])).slice(0, 8);
+    const top = Math.max(1e-9, ...parts.map(p => Math.abs(p[1])));
+    detail.replaceChildren(head, h("p", { class: "muted" }, "What fed it most (weight × value, before the bias and the activation):"),
+      h("div", { class: "attn-bars" }, parts.map(([i, v]) => h("div", { class: "attn" },
+        h("span", { class: "attn-fill", style: `width:${Math.round(Math.abs(v) / top * 100)}%;background:${v >= 0 ? "#e8a0a8" : "#9cc3e6"}` }),
+        h("span", { class: "attn-label" }, `${nameOf(c - 1, i)} ${v >= 0 ? "+" : "−"}${fmt(Math.abs(v))}`)))));
+  }
+  layers.forEach((acts, c) => {
+    const order = acts.map((v, j) => j).sort((x, y) => Math.abs(acts[y]) - Math.abs(acts[x])).slice(0, 16).sort((x, y) => x - y);
+    const top = Math.max(1e-9, ...acts.map(Math.abs));
+    grid.appendChild(h("div", { class: "neuron-column" },
+      h("small", {}, c === 0 ? "inputs" : c === last ? "outputs" : `hidden ${c}`),
+      order.map(j => h("button", {
+        type: "button", class: "neuron", "data-n": `${c}-${j}`, title: `${nameOf(c, j)}: ${fmt(acts[j])}`,
+        "aria-label": `${nameOf(c, j)}: ${fmt(acts[j])}`,
+        style: `background:${acts[j] >= 0 ? `rgba(209,73,91,${Math.abs(acts[j]) / top})` : `rgba(31,111,178,${Math.abs(acts[j]) / top})`}`,
+        onclick: () => pick(c, j), onfocus: () => pick(c, j),
+      }))));
+  });
+  pick(last, layers[last].indexOf(Math.max(...layers[last])));  // the answer it gave
+  return h("div", { class: "explorer" },
+    h("p", { class: "muted" }, "Pick a neuron (click, or Tab through them): its value for this row and what fed it. Each layer shows its 16 strongest neurons."),
+    h("div", { class: "neuron-explorer" }, grid, detail));
 }
 
 // Pick a generated token to see which source tokens it attended to.
