@@ -298,6 +298,11 @@ def network_drawing(run: Any, encoded: Any) -> list[View]:
                     for i, layer in enumerate(linears[: len(columns) - 1])
                     if layer.weight.shape[1] == len(columns[i])
                 },
+                **{
+                    f"bias{i}": layer.bias.detach().float().numpy()
+                    for i, layer in enumerate(linears[: len(columns) - 1])
+                    if layer.bias is not None and layer.weight.shape[1] == len(columns[i])
+                },
                 "input_names": np.array([str(n) for n in feature_names[: len(dense)]]),
                 "output_names": np.array([str(n) for n in side[len(columns) - 1]]),
             },

@@ -180,12 +180,17 @@ function neuronExplorer(a) {
       detail.replaceChildren(head, h("p", { class: "muted" }, c === 0 ? "An input feature, as the net reads it (scaled)." : "The weights into this layer are too many to send; the picture shows them."));
       return;
     }
-    const parts = layers[c - 1].map((v, i) => [i, w[j][i] * v]).sort((x, y) => Math.abs(y[1]) - Math.abs(x[1])).slice(0, 8);
+    const bias = Array.isArray(a[`bias${c - 1}`]) ? a[`bias${c - 1}`][j] : 0;
+    const parts = layers[c - 1].map((v, i) => [nameOf(c - 1, i), w[j][i] * v])
+      .concat([["bias (its own offset)", bias]])
+      .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1])).slice(0, 8);
+    const total = layers[c - 1].reduce((sum, v, i) => sum + w[j][i] * v, bias);
     const top = Math.max(1e-9, ...parts.map(p => Math.abs(p[1])));
-    detail.replaceChildren(head, h("p", { class: "muted" }, "What fed it most (weight × value, before the bias and the activation):"),
-      h("div", { class: "attn-bars" }, parts.map(([i, v]) => h("div", { class: "attn" },
+    detail.replaceChildren(head,
+      h("p", { class: "muted" }, `What fed it most (weight × value of the layer before, and its bias; they add up to ${fmt(total)} before the ${c === last ? "output function" : "activation"}):`),
+      h("div", { class: "attn-bars" }, parts.map(([label, v]) => h("div", { class: "attn" },
         h("span", { class: "attn-fill", style: `width:${Math.round(Math.abs(v) / top * 100)}%;background:${v >= 0 ? "#e8a0a8" : "#9cc3e6"}` }),
-        h("span", { class: "attn-label" }, `${nameOf(c - 1, i)} ${v >= 0 ? "+" : "−"}${fmt(Math.abs(v))}`)))));
+        h("span", { class: "attn-label" }, `${label} ${v >= 0 ? "+" : "−"}${fmt(Math.abs(v))}`)))));
   }
   layers.forEach((acts, c) => {
     const order = acts.map((v, j) => j).sort((x, y) => Math.abs(acts[y]) - Math.abs(acts[x])).slice(0, 16).sort((x, y) => x - y);
