@@ -292,7 +292,7 @@ def main() -> None:
         serve_md, serve_raw = serve_table(runs)
         onnx_md, onnx_raw = eager_vs_onnx(runs)
     text = (
-        f"## glassnet serve on loopback ({os.cpu_count()} CPU cores, client on the same cores)\n\n"
+        f"## glassnet serve and peers on loopback ({os.cpu_count()} CPU cores)\n\n"
         f"{serve_md}\n\n## eager PyTorch vs onnxruntime, CPU, per forward pass\n\n{onnx_md}"
     )
     save("serve", text, {"serve": serve_raw, "onnx": onnx_raw})

@@ -258,21 +258,21 @@ class Run:
             )
 
     def evaluate(self, data: Any = None, report: bool = False, **decoding: Any) -> dict[str, Any]:
-        """Task metrics on labelled data (for forecasting, `data=None` backtests the run's
-        own series; for translation it scores the run's own test split). With `report`,
-        evaluation plots (confusion matrix, worst mistakes) are written under
+        """Task metrics on labelled data. Without data: the run's own held-out test split,
+        re-drawn from its data and seed (the numbers equal metrics.json's `test`), or for
+        forecasting the backtest of its own series. With `report`, evaluation plots
+        (confusion matrix, worst mistakes, backtest, worst detections) are written under
         `<run>/report/` and listed. `decoding`: the task's decode options (e.g. `beam=4`)."""
+        held_out = data is None and not self.task.evaluates_own_data()
         if data is None:
-            if not self.task.evaluates_own_data():
-                raise ConfigError(
-                    "evaluate needs labelled data for this task",
-                    fix="Pass a file or folder like the training data",
-                )
             data = self.spec.data.data
         # Scored inside the block too: a recogniser's beam search runs when it decodes the
         # outputs, not in the forward pass (speech's --beam was ignored by evaluate).
         with self.task.decoded_with(**decoding):
-            encoded = self.task.encode(data, with_targets=True)
+            if held_out:
+                encoded = Encoded(self._held_out_split())
+            else:
+                encoded = self.task.encode(data, with_targets=True)
             self.notes = encoded.notes
             out = self._outputs(encoded, with_loss=True)
             result: dict[str, Any] = dict(self.task.score(out.outputs, out.batch))
@@ -284,6 +284,25 @@ class Run:
                     self.task, out, encoded, self.path / "report"
                 )
         return result
+
+    def _held_out_split(self) -> Any:
+        """The run's test split (validation if it has none), re-read from its data with
+        its seed: the same rows it was scored on when it finished training."""
+        fresh = get_task_class(self.spec.task)(self.spec.data, seed=self.spec.seed)
+        try:
+            splits = fresh.load_data()
+        except GlassnetError as e:
+            raise RunError(
+                f"the run's data could not be read again to score its test split ({e})",
+                fix="Pass labelled data: glassnet evaluate RUN DATA",
+            ) from None
+        split = splits.test if splits.test is not None else splits.val
+        if split is None:
+            raise ConfigError(
+                "this run kept no test or validation split to score",
+                fix="Pass labelled data: glassnet evaluate RUN DATA",
+            )
+        return split
 
 
 def _small_arrays(arrays: dict[str, Any], limit: int = 20_000) -> dict[str, Any]:

@@ -94,16 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = verbs.add_parser(
         "evaluate",
-        help="score a trained run on labelled data",
-        description="Score a trained run on labelled data (same format as "
-        "for training, with the target column).",
+        help="score a trained run on labelled data, or on its own test split",
+        description="Score a trained run on labelled data (same format as for training, "
+        "with the target column); without data, on the run's own held-out test split, "
+        "re-drawn from its data and seed (forecasting: the backtest of its own series). "
+        "Writes evaluation pictures under RUN/report/.",
     )
     ev.add_argument("run", help="the run directory, e.g. runs/tabular-1")
     ev.add_argument(
         "data",
         nargs="?",
         help="labelled data like the training data: a table, a folder of class folders, or "
-        "builtin:NAME (forecasting: optional; backtests the run's own series)",
+        "builtin:NAME (default: the run's own test split)",
     )
     _add_decode_flags(ev)
     add_output_flags(ev)

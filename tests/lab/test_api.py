@@ -64,6 +64,19 @@ def test_unknown_names_are_404_with_a_hint_and_pictures_cannot_escape(
         assert client.get(f"/lab/api/runs/faces/pictures/{sneaky}").status_code == 404
 
 
+def test_evaluate_scores_the_runs_own_test_split_and_draws(client: TestClient) -> None:
+    before = client.get("/lab/api/runs/iris-fast").json()
+    out = client.post("/lab/api/runs/iris-fast/evaluate").json()
+    # the held-out split re-drawn from the seed: the very numbers of training's end
+    assert out["metrics"]["accuracy"] == pytest.approx(before["metrics"]["test"]["accuracy"])
+    assert out["metrics"]["n"] == 23
+    assert {p["name"] for p in out["pictures"]} >= {"report/confusion_matrix.png"}
+    png = client.get("/lab/api/runs/iris-fast/pictures/report/confusion_matrix.png")
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    faces = client.post("/lab/api/runs/faces/evaluate").json()
+    assert "report/worst_mistakes.png" in {p["name"] for p in faces["pictures"]}
+
+
 def test_look_inside_an_image_gives_gradcam_with_its_verdict(
     client: TestClient, face_image: Path
 ) -> None:

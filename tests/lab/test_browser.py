@@ -145,6 +145,11 @@ def test_upload_an_image_and_see_where_the_net_looked(page: Any, face_image: Pat
     page.keyboard.press("ArrowRight")  # keyboard users move the cell too
     assert "column 1" in page.locator("#rf-readout").inner_text()
     shot(page, "5-feature-maps")
+    page.click("#evaluate")  # the evaluation pictures of the run's own test split
+    page.wait_for_selector("#pictures figure img[src^='blob:']")
+    captions = page.locator("#pictures figcaption").all_inner_texts()
+    assert "confusion matrix" in captions, captions
+    assert page.locator("#pictures p").first.inner_text().startswith("Scored ")
 
 
 def test_step_through_an_rnns_memory_and_pick_a_token(page: Any) -> None:

@@ -32,6 +32,7 @@ from glassnet.lab.jobs import JobQueue
 from glassnet.lab.uploads import Uploads
 from glassnet.serve.app import _add_error_handlers
 from glassnet.serve.guards import OPEN_PATHS, BodyLimit, TokenGate
+from glassnet.tasks._base import plain
 from glassnet.tasks.messages import UploadedFile
 
 STATIC = Path(__file__).parent / "static"
@@ -118,6 +119,20 @@ def create_lab_app(
     @app.get("/lab/api/runs/{name}/pictures/{picture:path}", tags=["runs"])
     def picture(name: str, picture: str) -> FileResponse:
         return FileResponse(catalog.picture(name, picture), media_type="image/png")
+
+    @app.post("/lab/api/runs/{name}/evaluate", tags=["runs"])
+    async def evaluate(name: str) -> dict[str, Any]:
+        """Score the run on its own held-out test split (re-drawn from its data and seed)
+        and write its evaluation pictures; returns the metrics and the pictures."""
+        run = loaded.get(name)
+
+        def scored() -> dict[str, Any]:
+            with _FIGURES:
+                metrics = run.evaluate(report=True)
+            metrics.pop("report", None)  # paths on this server; the pictures are listed
+            return {"metrics": plain(metrics), "pictures": catalog.detail(name)["pictures"]}
+
+        return await asyncio.to_thread(scored)
 
     @app.post("/lab/api/runs/{name}/views", tags=["look inside"])
     async def net_views(name: str) -> dict[str, Any]:

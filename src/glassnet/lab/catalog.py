@@ -154,7 +154,8 @@ def pictures(path: Path) -> list[dict[str, str]]:
     out = []
     for folder in PICTURE_FOLDERS:
         for p in sorted((path / folder).glob("*.png")):
-            out.append({"name": f"{folder}/{p.name}", "title": p.stem.replace("-", " ")})
+            title = p.stem.replace("-", " ").replace("_", " ")
+            out.append({"name": f"{folder}/{p.name}", "title": title})
     return out
 
 

@@ -376,11 +376,38 @@ async function pageRun(name) {
       curves.length ? curveBox : h("p", { class: "muted" }, "No epochs recorded.")),
     h("section", {}, h("h3", {}, "Final metrics"), metricsTable({ "": run.metrics })),
     lookInside(name, run),
-    run.pictures.length ? h("section", {}, h("h3", {}, "Pictures from evaluate and explain"), pictures) : null,
+    picturesSection(name, run, pictures),
     h("section", {}, h("h3", {}, "Configuration"),
       h("details", {}, h("summary", {}, "run.yaml as resolved (every default filled in)"),
         h("pre", { class: "config" }, JSON.stringify(run.config, null, 2)))),
   );
+}
+
+function picturesSection(name, run, pictures) {
+  const status = h("p", { class: "muted", "aria-live": "polite" },
+    run.pictures.length ? "" : "No pictures yet: evaluate the run to draw them.");
+  const button = h("button", { type: "button", id: "evaluate" }, "Evaluate on its test split");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    status.textContent = "Scoring the held-out test split and drawing…";
+    try {
+      const out = await api(`/lab/api/runs/${encodeURIComponent(name)}/evaluate`, { method: "POST" });
+      const shown = Object.entries(out.metrics).filter(([, v]) => typeof v === "number").slice(0, 6)
+        .map(([k, v]) => `${k.replace(/_/g, " ")} ${fmt(v)}`).join(" · ");
+      status.textContent = `Scored ${out.metrics.n ?? ""} held-out samples: ${shown}`;
+      pictures.replaceChildren(...out.pictures.map(p => {
+        const img = h("img", { alt: p.title, loading: "lazy" });
+        imageUrl(`/lab/api/runs/${encodeURIComponent(name)}/pictures/${p.name}?t=${Date.now()}`).then(u => { img.src = u; }).catch(() => {});
+        return h("figure", {}, img, h("figcaption", {}, p.title));
+      }));
+    } catch (e) {
+      status.replaceChildren(alertBox(e.message));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h("section", { id: "pictures" }, h("h3", {}, "Evaluation and explain pictures"),
+    h("div", { class: "toolbar" }, button), status, pictures);
 }
 
 function lookInside(name, run) {
