@@ -244,11 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     lab = verbs.add_parser(
         "lab",
         help="the web lab: train, compare and look inside runs in a browser",
-        description="Start the lab on this machine and open the address it prints: a Runs "
-        "table (sort, filter, compare curves), each run's curves, metrics and pictures, "
-        "Look inside (every view of the net, and of an input you send, with its "
-        "faithfulness check), and Train (every option of `glassnet train`, a live loss curve "
-        "and first layer, one training at a time). Works offline.",
+        description="Start the lab on this machine and open the address it prints:\n"
+        "  Runs         sort, filter, tick two or more to compare curves and settings\n"
+        "  a run        curves, metrics, evaluation pictures, its configuration\n"
+        "  Look inside  every view of the net and of an input you send, each with its\n"
+        "               faithfulness check; feature maps, memory, attention and neurons\n"
+        "               to take apart\n"
+        "  Train        every option of `glassnet train`, a live loss curve and first\n"
+        "               layer, one training at a time (the others wait in a queue)\n"
+        "Works offline: nothing is fetched from the internet.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  glassnet lab                      # runs/ at http://127.0.0.1:8000\n"
         "  glassnet lab --runs runs/demo --port 8001",
