@@ -53,6 +53,19 @@ def test_dataframe_in_mixed_types_and_gaps(workdir: Path) -> None:
     assert len(run.predict(rows)) == 2 and any("never-seen" in n for n in run.notes)
 
 
+def test_predict_keeps_the_index_and_the_columns_it_did_not_read(workdir: Path) -> None:
+    frame = mixed_frame(300)
+    frame.insert(0, "customer_id", [f"c{i:04d}" for i in range(len(frame))])
+    run = glassnet.train("tabular", frame, target="label", epochs=2, quiet=True)
+    new = frame.drop(columns="label").iloc[10:15].assign(note="call back")
+    new.index = ["a", "b", "c", "d", "e"]
+    preds = run.predict(new)
+    assert list(preds.index) == ["a", "b", "c", "d", "e"]  # joins back onto the input
+    assert list(preds.columns[:2]) == ["customer_id", "note"]  # not read: handed back
+    assert list(preds["customer_id"]) == list(new["customer_id"])
+    assert "label" in preds.columns and "x1" not in preds.columns
+
+
 def test_explicit_val_and_test_files(workdir: Path) -> None:
     frame = mixed_frame(400)
     frame.iloc[:300].to_csv("train.csv", index=False)

@@ -246,7 +246,27 @@ class TabularTask(Task):
                     f"{int(frame[target].isna().sum())} row(s) without a target were left out"
                 )
                 frame = frame[frame[target].notna()].reset_index(drop=True)
-        return Encoded(self._split(frame, name, with_targets), notes + self.encoder.notes)
+        extra: dict[str, Any] = {}
+        if not with_targets:  # what `predict` hands back beside the answers
+            used = set(self.encoder.input_columns) | {target}
+            extra = {
+                "passthrough": frame[[c for c in frame.columns if c not in used]],
+                "index": frame.index,
+            }
+        split = self._split(frame, name, with_targets)
+        return Encoded(split, notes + self.encoder.notes, extra=extra)
+
+    def to_frame(self, predictions: list[dict[str, Any]], encoded: Encoded) -> pd.DataFrame:
+        """The answers beside the columns the model did not read (ids, notes), with the
+        input's own index, so they join back onto the user's table."""
+        frame = super().to_frame(predictions, encoded)
+        kept = encoded.extra.get("passthrough")
+        if kept is None or len(kept) != len(frame):
+            return frame
+        kept = kept[[c for c in kept.columns if c not in frame.columns]]
+        frame = pd.concat([kept.reset_index(drop=True), frame.reset_index(drop=True)], axis=1)
+        frame.index = encoded.extra["index"]
+        return frame
 
     def _check_rows(self, rows: list[dict[str, Any]]) -> list[str]:
         """Rows given one by one (Python, REST) are checked one by one: each must name every
