@@ -334,7 +334,7 @@ function metricsTable(metricsByRun) {
     for (const split of ["val", "test"]) {
       for (const [k, v] of Object.entries(m[split] || {})) {
         if (typeof v === "number") {
-          const key = `${split} ${k}`;
+          const key = `${split} ${k.replace(/_/g, " ")}`;
           if (!rows.has(key)) rows.set(key, {});
           rows.get(key)[run] = v;
         }
