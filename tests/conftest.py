@@ -51,3 +51,16 @@ def mixed_csv(tmp_path: Path) -> Path:
     path = tmp_path / "mixed.csv"
     mixed_frame().to_csv(path, index=False)
     return path
+
+
+def write_word_pairs(path: Path) -> Path:
+    """A tiny translation set: 'red cat' -> 'cat red' for 16 colour/animal pairs."""
+    path.write_text(
+        "".join(
+            f"{a} {b}\t{b} {a}\n"
+            for a in ("red", "blue", "big", "old")
+            for b in ("cat", "dog", "fox", "owl")
+        ),
+        encoding="utf-8",
+    )
+    return path

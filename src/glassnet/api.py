@@ -29,7 +29,7 @@ from glassnet.engine.session import Notify, TrainingSession, plan, stderr
 from glassnet.engine.trainer import FitResult
 from glassnet.errors import ConfigError, GlassnetError, RunError
 from glassnet.export import ExportResult, export_model
-from glassnet.tasks import Encoded, Task, get_task_class
+from glassnet.tasks import Encoded, Task, get_task_class, redraw_splits
 from glassnet.tasks._base import plain
 from glassnet.tasks.messages import (
     ExplainResponse,
@@ -288,19 +288,13 @@ class Run:
     def _held_out_split(self) -> Any:
         """The run's test split (validation if it has none), re-read from its data with
         its seed: the same rows it was scored on when it finished training."""
-        fresh = get_task_class(self.spec.task)(self.spec.data, seed=self.spec.seed)
-        try:
-            splits = fresh.load_data()
-        except GlassnetError as e:
-            raise RunError(
-                f"the run's data could not be read again to score its test split ({e})",
-                fix="Pass labelled data: glassnet evaluate RUN DATA",
-            ) from None
+        fix = "Pass labelled data: glassnet evaluate RUN DATA"
+        splits = redraw_splits(self.spec, "score its test split", RunError, fix)
         split = splits.test if splits.test is not None else splits.val
         if split is None:
             raise ConfigError(
                 "this run kept no test or validation split to score",
-                fix="Pass labelled data: glassnet evaluate RUN DATA",
+                fix=fix,
             )
         return split
 

@@ -5,6 +5,7 @@ arrive as multipart files; nothing in a request names a file on the server."""
 # No `from __future__ import annotations`: FastAPI reads the route annotations.
 
 import asyncio
+import json
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Query, UploadFile
@@ -85,7 +86,5 @@ def add_routes(app: FastAPI, base: str, model: Any, auth: Any, tag: str) -> None
                 raise DataError("a picture has an empty person name")
             given.setdefault(person, []).append(await read_upload(f))
         folder = await asyncio.to_thread(locked, faces.enrol_people, run, given)
-        import json
-
         meta = json.loads((folder / "gallery.json").read_text(encoding="utf-8"))
         return EnrolAnswer(people=meta["people"], pictures=meta["pictures"])

@@ -12,6 +12,7 @@ import pytest
 
 import glassnet
 from glassnet.tasks.sources import resolve
+from tests.conftest import write_word_pairs
 
 
 @pytest.fixture(scope="session")
@@ -25,15 +26,7 @@ def lab_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "images", "builtin:faces-vs-background", epochs=1, quiet=True, out=root / "faces"
     )
     glassnet.train("forecasting", "builtin:sunspots", epochs=2, quiet=True, out=root / "spots")
-    pairs = root.parent / "pairs.tsv"
-    pairs.write_text(
-        "".join(
-            f"{a} {b}\t{b} {a}\n"
-            for a in ("red", "blue", "big", "old")
-            for b in ("cat", "dog", "fox", "owl")
-        ),
-        encoding="utf-8",
-    )
+    pairs = write_word_pairs(root.parent / "pairs.tsv")
     glassnet.train("translation", str(pairs), epochs=2, quiet=True, out=root / "words")
     return root
 

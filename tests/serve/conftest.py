@@ -8,6 +8,7 @@ import pytest
 
 import glassnet
 from glassnet.tasks.sources import resolve
+from tests.conftest import write_word_pairs
 
 
 @pytest.fixture(scope="session")
@@ -23,15 +24,7 @@ def served_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ),
         encoding="utf-8",
     )
-    pairs = root / "pairs.tsv"
-    pairs.write_text(
-        "".join(
-            f"{a} {b}\t{b} {a}\n"
-            for a in ("red", "blue", "big", "old")
-            for b in ("cat", "dog", "fox", "owl")
-        ),
-        encoding="utf-8",
-    )
+    pairs = write_word_pairs(root / "pairs.tsv")
     jobs = {
         "review": (
             "sequences",

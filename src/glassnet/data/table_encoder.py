@@ -280,35 +280,44 @@ class TableEncoder:
                         fix="Fix or blank that value",
                     )
                 _too_large(values, c["name"], source, col)
-                gaps = ~np.isfinite(values)
-                if gaps.any():
-                    self.notes.append(
-                        f"{int(gaps.sum())} missing or infinite value(s) of '{c['name']}' were "
-                        f"filled with its training median ({c['fill']:.4g})"
-                    )
-                values = np.where(gaps, c["fill"], values)
-                blocks.append(((values - c["mean"]) / c["std"])[:, None])
-                if c["missing_indicator"]:
-                    blocks.append(gaps.astype(np.float64)[:, None])
+                blocks += self._numeric_block(c, values)
                 continue
-            strings = _as_strings(col)
-            index = {v: i for i, v in enumerate(c["categories"])}
-            codes = strings.map(lambda v, index=index: index.get(v, -1)).to_numpy()
-            unseen = int((codes < 0).sum())
-            if unseen:
-                examples = sorted(set(strings[codes < 0]))[:3]
-                self.notes.append(
-                    f"{unseen} value(s) of '{c['name']}' were not seen in training "
-                    f"(e.g. {', '.join(examples)}) and were treated as unknown"
-                )
-            if c["type"] == "onehot":
-                onehot = np.zeros((len(codes), len(c["categories"])))
-                rows = np.flatnonzero(codes >= 0)
-                onehot[rows, codes[rows]] = 1.0
-                blocks.append(onehot)
-            else:
-                blocks.append((codes + 1).astype(np.float64)[:, None])  # 0 = unknown
+            blocks.append(self._category_block(c, list(_as_strings(col))))
         return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def _numeric_block(self, c: dict[str, Any], values: np.ndarray) -> list[np.ndarray]:
+        """A numeric column's features: gaps filled with the training median (noted),
+        standardised, plus its was-missing flag where it has one."""
+        gaps = ~np.isfinite(values)
+        if gaps.any():
+            self.notes.append(
+                f"{int(gaps.sum())} missing or infinite value(s) of '{c['name']}' were "
+                f"filled with its training median ({c['fill']:.4g})"
+            )
+        values = np.where(gaps, c["fill"], values)
+        block = [((values - c["mean"]) / c["std"])[:, None]]
+        if c["missing_indicator"]:
+            block.append(gaps.astype(np.float64)[:, None])
+        return block
+
+    def _category_block(self, c: dict[str, Any], strings: list[str]) -> np.ndarray:
+        """A category column's features from its values as strings: one-hot, or the code
+        an embedding looks up (0 = unknown); unseen values are noted."""
+        index = {v: i for i, v in enumerate(c["categories"])}
+        codes = np.fromiter((index.get(v, -1) for v in strings), dtype=np.int64, count=len(strings))
+        unseen = int((codes < 0).sum())
+        if unseen:
+            examples = sorted({strings[i] for i in np.flatnonzero(codes < 0)})[:3]
+            self.notes.append(
+                f"{unseen} value(s) of '{c['name']}' were not seen in training "
+                f"(e.g. {', '.join(examples)}) and were treated as unknown"
+            )
+        if c["type"] == "onehot":
+            onehot = np.zeros((len(codes), len(c["categories"])))
+            hit = np.flatnonzero(codes >= 0)
+            onehot[hit, codes[hit]] = 1.0
+            return onehot
+        return (codes + 1).astype(np.float64)[:, None]
 
     def features_from_rows(self, rows: list[dict[str, Any]], source: str) -> np.ndarray | None:
         """`features` for rows given as dicts (a service's requests), with numpy alone: no
@@ -317,7 +326,6 @@ class TableEncoder:
         DataFrame path for those rows."""
         self.notes = []
         blocks: list[np.ndarray] = []
-        n = len(rows)
         for c in self.state["columns"]:
             raw = [r.get(c["name"]) for r in rows]
             plain_numbers = all(
@@ -330,16 +338,7 @@ class TableEncoder:
                 big = np.isfinite(values) & (np.abs(values) > LARGEST)
                 if big.any():
                     _too_large(values, c["name"], source, pd.Series(values))
-                gaps = ~np.isfinite(values)
-                if gaps.any():
-                    self.notes.append(
-                        f"{int(gaps.sum())} missing or infinite value(s) of '{c['name']}' were "
-                        f"filled with its training median ({c['fill']:.4g})"
-                    )
-                values = np.where(gaps, c["fill"], values)
-                blocks.append(((values - c["mean"]) / c["std"])[:, None])
-                if c["missing_indicator"]:
-                    blocks.append(gaps.astype(np.float64)[:, None])
+                blocks += self._numeric_block(c, values)
                 continue
             if plain_numbers and any(v is not None for v in raw):  # as pandas: a float column
                 strings = list(
@@ -347,22 +346,7 @@ class TableEncoder:
                 )
             else:
                 strings = [_category_string(v) for v in raw]
-            index = {v: i for i, v in enumerate(c["categories"])}
-            codes = np.fromiter((index.get(v, -1) for v in strings), dtype=np.int64, count=n)
-            unseen = int((codes < 0).sum())
-            if unseen:
-                examples = sorted({strings[i] for i in np.flatnonzero(codes < 0)})[:3]
-                self.notes.append(
-                    f"{unseen} value(s) of '{c['name']}' were not seen in training "
-                    f"(e.g. {', '.join(examples)}) and were treated as unknown"
-                )
-            if c["type"] == "onehot":
-                onehot = np.zeros((n, len(c["categories"])))
-                hit = np.flatnonzero(codes >= 0)
-                onehot[hit, codes[hit]] = 1.0
-                blocks.append(onehot)
-            else:
-                blocks.append((codes + 1).astype(np.float64)[:, None])
+            blocks.append(self._category_block(c, strings))
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
     def has_target(self, frame: pd.DataFrame) -> bool:

@@ -23,9 +23,9 @@ from glassnet._version import __version__
 from glassnet.config import RunSpec
 from glassnet.data.files import atomic_write_json
 from glassnet.data.splits import Split, concat_batches
-from glassnet.errors import ConfigError, ExportError, GlassnetError, RunError, did_you_mean
+from glassnet.errors import ConfigError, ExportError, RunError, did_you_mean
 from glassnet.export.formats import FORMATS, ExportFormat
-from glassnet.tasks import Task, get_task_class
+from glassnet.tasks import Task, redraw_splits
 
 TOLERANCE = 1e-4
 MAX_CHECKED = 256  # held-out samples run through both models
@@ -148,14 +148,8 @@ def held_out_feeds(task: Task, spec: RunSpec, data: Any) -> dict[str, torch.Tens
     if data is not None:
         held: list[Split] = [task.encode(data, with_targets=False).data]
     else:
-        fresh = get_task_class(spec.task)(spec.data, seed=spec.seed)
-        try:
-            splits = fresh.load_data()
-        except GlassnetError as e:
-            raise ExportError(
-                f"the run's data could not be read again to check the export ({e})",
-                fix="Pass inputs to check it on with --data FILE (Python: data=...)",
-            ) from None
+        fix = "Pass inputs to check it on with --data FILE (Python: data=...)"
+        splits = redraw_splits(spec, "check the export", ExportError, fix)
         held = [s for s in (splits.test, splits.val) if s is not None] or [splits.train]
     parts = [s.take(range(min(len(s), MAX_CHECKED))) for s in held]
     feeds = concat_batches([task.export_feeds(p) for p in parts])

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from glassnet import api
 from glassnet._version import __version__
 from glassnet.errors import ConfigError, GlassnetError
-from glassnet.lab.catalog import Catalog, UnknownName
+from glassnet.lab.catalog import Catalog, UnknownName, pictures
 from glassnet.lab.forms import options_from_form, task_forms
 from glassnet.lab.jobs import JobQueue
 from glassnet.lab.uploads import Uploads
@@ -130,7 +130,7 @@ def create_lab_app(
             with _FIGURES:
                 metrics = run.evaluate(report=True)
             metrics.pop("report", None)  # paths on this server; the pictures are listed
-            return {"metrics": plain(metrics), "pictures": catalog.detail(name)["pictures"]}
+            return {"metrics": plain(metrics), "pictures": pictures(catalog.folder(name))}
 
         return await asyncio.to_thread(scored)
 
@@ -346,9 +346,7 @@ async def _event_stream(jobs: JobQueue, job_id: str, hide: dict[str, str]) -> As
             continue
         quiet_since = time.monotonic()
         data = dict(event.data)
-        for key in ("path",):  # a folder on the server: the page knows runs by name
-            if key in data:
-                data[key] = Path(str(data[key])).name if event.kind == "finished" else None
+        data.pop("path", None)  # a folder on the server: the page knows runs by name
         if event.kind == "finished":
             data["run"] = job.run
         yield _sse(event.kind, json.loads(_scrub(json.dumps(data, default=str), hide)))

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -198,19 +199,16 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
         async def explain_files(files: Files) -> ExplainResponse:
             return await asyncio.to_thread(model.explain, await uploaded(files))
 
-        deps = [auth, Depends(require_content_type("multipart/form-data"))]
-        for path, fn, what, answer in (
-            (f"{base}/predict", predict_files, "Predict", PredictResponse),
-            (f"{base}/explain", explain_files, "Explain", ExplainResponse),
-        ):
-            app.post(
-                path,
-                tags=[tag],
-                dependencies=deps,
-                summary=f"{what}: {summary}",
-                responses=ERRORS,
-                response_model=answer,
-            )(fn)
+        content = "multipart/form-data"
+        _post_pair(
+            app,
+            base,
+            tag,
+            summary,
+            [auth, Depends(require_content_type(content))],
+            predict_files,
+            explain_files,
+        )
         return
 
     if request_model.batch_field:
@@ -229,6 +227,13 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
         return await asyncio.to_thread(model.explain, body)
 
     deps = [auth, Depends(require_content_type("application/json"))]
+    _post_pair(app, base, tag, summary, deps, predict, explain)
+
+
+def _post_pair(
+    app: FastAPI, base: str, tag: str, summary: str, deps: list[Any], predict: Any, explain: Any
+) -> None:
+    """A model's POST .../predict and .../explain, documented with their answer models."""
     for path, fn, what, answer in (
         (f"{base}/predict", predict, "Predict", PredictResponse),
         (f"{base}/explain", explain, "Explain", ExplainResponse),
@@ -318,8 +323,6 @@ def _add_stream_route(
 def fast_json(answer: BaseModel) -> Response:
     """An answer serialised once, by orjson (FastAPI would validate the returned model
     against the route's response model and serialise it again: ~0.3 ms a request)."""
-    import orjson
-
     body = orjson.dumps(
         answer.model_dump(), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
     )

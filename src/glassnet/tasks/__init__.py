@@ -20,6 +20,7 @@ from glassnet.tasks._base import (
     get_task_class,
     higher_is_better,
     list_tasks,
+    redraw_splits,
     register_task,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "get_task_class",
     "higher_is_better",
     "list_tasks",
+    "redraw_splits",
     "register_task",
 ]

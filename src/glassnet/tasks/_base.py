@@ -22,13 +22,14 @@ from torch import nn
 from glassnet.config import (
     DataSpec,
     NetSpec,
+    RunSpec,
     TaskEntry,
     register_task_entry,
     task_entries,
     task_entry,
 )
 from glassnet.data.splits import Batch, Split, TensorSplit, concat_batches, materialise
-from glassnet.errors import ConfigError
+from glassnet.errors import ConfigError, GlassnetError
 from glassnet.tasks import sources
 from glassnet.tasks.messages import Request, RowsRequest
 
@@ -377,6 +378,15 @@ def register_task(cls: type[Task]) -> type[Task]:
 
 def get_task_class(name: str) -> type[Task]:
     return task_entry(name).cls  # type: ignore[no-any-return]
+
+
+def redraw_splits(spec: RunSpec, purpose: str, error: type[GlassnetError], fix: str) -> DataSplits:
+    """A run's splits as it trained on them: its data read again and split with its seed
+    (a fresh task fits the same preprocessing). A failure says it was for `purpose`."""
+    try:
+        return get_task_class(spec.task)(spec.data, seed=spec.seed).load_data()
+    except GlassnetError as e:
+        raise error(f"the run's data could not be read again to {purpose} ({e})", fix=fix) from None
 
 
 def list_tasks() -> list[type[Task]]:

@@ -302,7 +302,13 @@ class ForecastingTask(Task):
 
     def request_example(self) -> dict[str, Any] | None:
         """The latest stretch of the run's own series (enough for one forecast), as a
-        request: what /docs and the lab fill in. None when that data cannot be read."""
+        request: what /docs and the lab fill in. None when that data cannot be read.
+        Read once per task (the lab asks on every page of the run)."""
+        if not hasattr(self, "_example"):
+            self._example = self._latest_history()
+        return self._example
+
+    def _latest_history(self) -> dict[str, Any] | None:
         st = self.state()
         try:
             src = self.source("data")
