@@ -16,6 +16,7 @@ SRC = Path(glassnet.__file__).parent
 LAYERS = {
     "_version": 0,
     "errors": 0,
+    "task_index": 0,
     "nets": 1,
     "config": 2,
     "data": 2,

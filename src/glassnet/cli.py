@@ -13,17 +13,25 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from glassnet import api
 from glassnet._version import __version__
-from glassnet.cli_options import add_option, add_spec_options, given_options
-from glassnet.data.builtin import get_dataset, list_datasets
-from glassnet.data.files import atomic_write_json, atomic_write_text
-from glassnet.engine import distributed
-from glassnet.errors import GlassnetError, TrainingError, did_you_mean
-from glassnet.nets import list_nets
-from glassnet.tasks import list_tasks
+from glassnet.errors import (
+    GlassnetError,
+    LaunchInterrupted,
+    TrainingError,
+    WorkersFailed,
+    did_you_mean,
+    under_torchrun,
+)
+from glassnet.task_index import task_summaries
+
+if TYPE_CHECKING:
+    from glassnet import api
+
+# torch, pandas and the tasks are imported by the verbs that use them, and the parser fills
+# in only the verb (and task) being run: `glassnet --help` and usage errors take a fraction
+# of a second. `build_parser()` without argv builds everything (tests, docs).
 
 EXIT_OK, EXIT_OURS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -58,7 +66,23 @@ def _chosen_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _wanted(argv: list[str] | None) -> tuple[str | None, str | None] | None:
+    """The verb and the word after it (e.g. train, tabular) that argv asks for; None = all."""
+    if argv is None:
+        return None
+    words = [a for a in argv if not a.startswith("-")]
+    return (words[0] if words else None), (words[1] if len(words) > 1 else None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; given argv, only the chosen verb's (and task's) options are built."""
+    wanted = _wanted(argv)
+
+    def chosen(verb: str, word: str | None = None) -> bool:
+        if wanted is None:
+            return True
+        return wanted[0] == verb and (word is None or wanted[1] == word)
+
     parser = _Parser(
         prog="glassnet",
         description="Build, train, use and open up ANNs, CNNs and RNNs on your own data.",
@@ -74,13 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
         "every option of that task.",
     )
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True, parser_class=_Parser)
-    for task_cls in list_tasks():
+    for task in task_summaries():
         tp = tasks.add_parser(
-            task_cls.name,
-            help=(task_cls.__doc__ or "").strip().split("\n")[0],
-            description=(task_cls.__module__ and sys.modules[task_cls.__module__].__doc__ or ""),
+            task.name,
+            help=task.summary,
+            description=task.description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        if not chosen("train", task.name):
+            continue
+        import glassnet.tasks  # noqa: F401  (registers the tasks the options are read from)
+        from glassnet.cli_options import add_spec_options
+
         run = tp.add_argument_group("run")
         run.add_argument("--config", metavar="YAML", help="a run config; flags override it")
         run.add_argument(
@@ -90,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         run.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
         add_output_flags(run)
-        add_spec_options(tp, task_cls.name, task_cls.default_net)
+        add_spec_options(tp, task.name, task.default_net)
 
     ev = verbs.add_parser(
         "evaluate",
@@ -107,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="labelled data like the training data: a table, a folder of class folders, or "
         "builtin:NAME (default: the run's own test split)",
     )
-    _add_decode_flags(ev)
+    if chosen("evaluate"):
+        _add_decode_flags(ev)
     add_output_flags(ev)
 
     pr = verbs.add_parser(
@@ -136,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write predictions to FILE (.csv or .json; forecasts also get a .png plot beside it)",
     )
-    _add_decode_flags(pr)
+    if chosen("predict"):
+        _add_decode_flags(pr)
     add_output_flags(pr)
 
     ex = verbs.add_parser(
@@ -156,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_output_flags(ex)
 
-    for task_cls in list_tasks():  # verbs a task brings for its runs (faces: enrol, ...)
-        if task_cls.commands:
-            COMMANDS.update(importlib.import_module(task_cls.commands).add_commands(verbs))
+    for task in task_summaries():  # verbs a task brings for its runs (faces: enrol, ...)
+        if task.commands:
+            COMMANDS.update(importlib.import_module(task.commands).add_commands(verbs))
 
     xp = verbs.add_parser(
         "export",
@@ -305,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _decode_fields() -> dict[str, tuple[Any, list[str]]]:
     """Every task's decode options: {name: (field, tasks that take it)}."""
+    from glassnet.tasks import list_tasks
+
     fields: dict[str, tuple[Any, list[str]]] = {}
     for t in list_tasks():
         for name, f in t.decode_options.model_fields.items():
@@ -316,6 +349,8 @@ def _add_decode_flags(parser: Any) -> None:
     fields = _decode_fields()
     if not fields:
         return
+    from glassnet.cli_options import add_option
+
     group = parser.add_argument_group("decoding (the run's own settings unless given)")
     for name, (f, owners) in fields.items():
         add_option(
@@ -337,18 +372,19 @@ def add_output_flags(group: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.verb](args)
-    except distributed.WorkersFailed as e:
+    except WorkersFailed as e:
         return e.code  # the processes of the data-parallel run printed why
     except GlassnetError as e:
-        rank = int(os.environ.get("RANK", "0")) if distributed.under_torchrun() else 0
+        rank = int(os.environ.get("RANK", "0")) if under_torchrun() else 0
         if rank == 0 or not isinstance(e, TrainingError):  # all ranks share a NaN: say it once
             print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except distributed.LaunchInterrupted as e:
+    except LaunchInterrupted as e:
         print(
             "Interrupted; every process saved its place. Resume with:\n"
             f"  glassnet train {getattr(args, 'task', 'TASK')} --resume {e.path or 'RUN'}",
@@ -381,6 +417,9 @@ def emit_json(doc: dict[str, Any]) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from glassnet import api
+    from glassnet.cli_options import given_options
+
     options = given_options(
         args, exclude=("verb", "task", "config", "out", "resume", "json", "quiet")
     )
@@ -394,7 +433,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         **options,
     )
-    if distributed.under_torchrun():
+    if under_torchrun():
         return EXIT_OK  # a worker process: the launching process reports
     if run is None:
         say(args, "This machine's processes are done; the run is written on rank 0's machine.")
@@ -434,6 +473,8 @@ def notes(run: api.Run) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from glassnet import api
+
     run = api.load(args.run)
     metrics = run.evaluate(args.data, report=True, **_decoding(args))
     notes(run)
@@ -472,6 +513,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from glassnet import api
+    from glassnet.data.files import atomic_write_json, atomic_write_text
+
     run = api.load(args.run)
     frames = []
     inputs = [*args.inputs, *args.data]
@@ -502,6 +546,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    from glassnet import api
+
     run = api.load(args.run)
     inputs: Any = None
     if args.inputs:
@@ -539,6 +585,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from glassnet import api
+
     run = api.load(args.run, device="cpu")
     result = run.export(args.format, out=args.out, data=args.data, tolerance=args.tolerance)
     if args.json:
@@ -594,6 +642,8 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "nets":
+        from glassnet.nets import list_nets
+
         for e in list_nets():
             opts = ", ".join(
                 f"{k}={','.join(map(str, d)) if isinstance(d, tuple) else d}"
@@ -601,17 +651,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
             )
             print(f"{e.name:<14} {e.summary}\n{'':<14} options: {opts}")
     elif args.what == "tasks":
-        for t in list_tasks():
-            print(
-                f"{t.name:<14} {(t.__doc__ or '').strip().splitlines()[0]}  "
-                f"(default net: {t.default_net})"
-            )
+        for t in task_summaries():
+            print(f"{t.name:<14} {t.summary}  (default net: {t.default_net})")
     else:
         return _cmd_data(argparse.Namespace(data_verb="list"))
     return EXIT_OK
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
+    from glassnet.data.builtin import get_dataset, list_datasets
+
     if args.data_verb == "list":
         for d in list_datasets():
             print(f"{d.name:<20} {d.task:<12} {d.description}")

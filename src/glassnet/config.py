@@ -10,6 +10,7 @@ sections, so `glassnet.train("tabular", epochs=5, hidden=(64,))` and
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from pydantic import (
 
 from glassnet.errors import ConfigError, did_you_mean
 from glassnet.nets import get_net_entry, list_nets
+from glassnet.task_index import TASK_MODULES
 
 
 class Spec(BaseModel):
@@ -148,6 +150,7 @@ class TaskEntry:
 
 
 _TASKS: dict[str, TaskEntry] = {}
+_ALL_LOADED: list[bool] = []  # set once every module of the index is imported
 
 
 def register_task_entry(entry: TaskEntry) -> None:
@@ -157,8 +160,18 @@ def register_task_entry(entry: TaskEntry) -> None:
     _TASKS[entry.name] = entry
 
 
+def _registered() -> dict[str, TaskEntry]:
+    """The registry, with every task module of the index imported on first use (they
+    register themselves; loading plugins by name keeps config below tasks)."""
+    if not _ALL_LOADED:
+        for module in TASK_MODULES:
+            importlib.import_module(f"glassnet.tasks.{module}")
+        _ALL_LOADED.append(True)
+    return _TASKS
+
+
 def task_entry(task: str) -> TaskEntry:
-    if task not in _TASKS:
+    if task not in _registered():
         raise ConfigError(
             f"unknown task '{task}'.{did_you_mean(task, _TASKS)}",
             fix=f"Known tasks: {', '.join(sorted(_TASKS))}",
@@ -167,7 +180,7 @@ def task_entry(task: str) -> TaskEntry:
 
 
 def task_entries() -> list[TaskEntry]:
-    return [e for _, e in sorted(_TASKS.items())]
+    return [e for _, e in sorted(_registered().items())]
 
 
 def train_defaults(task: str) -> dict[str, Any]:

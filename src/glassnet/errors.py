@@ -8,7 +8,9 @@ our failure (exit code 1).
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class GlassnetError(Exception):
@@ -42,6 +44,26 @@ class TrainingError(GlassnetError):
 
 class ExportError(GlassnetError):
     """An exported model could not be written, or does not match the eager model."""
+
+
+class WorkersFailed(RunError):
+    """The data-parallel processes stopped with an error they explained themselves."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"the training processes stopped (exit code {code})")
+        self.code = code
+
+
+class LaunchInterrupted(KeyboardInterrupt):
+    """Ctrl-C reached the processes of a data-parallel run; they saved and stopped."""
+
+    path: Path | None = None  # the run folder, once the launcher knows it
+
+
+def under_torchrun() -> bool:
+    """Started by torchrun as one of several processes (read from the environment only, so
+    the CLI can ask without importing torch)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

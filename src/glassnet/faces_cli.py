@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from glassnet import api, faces
 from glassnet.cli import EXIT_OK, emit_json, notes, say
 
 
@@ -41,6 +40,8 @@ def add_commands(verbs: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
 
 
 def run_faces(args: argparse.Namespace) -> int:
+    from glassnet import api, faces  # here, not above: `glassnet --help` must stay fast
+
     run = api.load(args.run)
     doc: dict[str, Any]
     if args.action == "enrol":

@@ -18,7 +18,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from glassnet.errors import RunError
+from glassnet.errors import (  # noqa: F401  (re-exported: the launcher's names)
+    LaunchInterrupted,
+    RunError,
+    WorkersFailed,
+    under_torchrun,
+)
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,6 @@ class World:
     @property
     def distributed(self) -> bool:
         return self.size > 1
-
-
-def under_torchrun() -> bool:
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
 def init_world(device: torch.device) -> World:
@@ -141,20 +142,6 @@ def launch(train: Any, argv: list[str]) -> int:
                     os.kill(pid, signal.SIGKILL)
             proc.wait()
         raise LaunchInterrupted from None
-
-
-class WorkersFailed(RunError):
-    """The data-parallel processes stopped with an error they explained themselves."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(f"the training processes stopped (exit code {code})")
-        self.code = code
-
-
-class LaunchInterrupted(KeyboardInterrupt):
-    """Ctrl-C reached the processes of a data-parallel run; they saved and stopped."""
-
-    path: Path | None = None  # the run folder, once the launcher knows it
 
 
 def _descendants(pid: int) -> list[int]:

@@ -1,16 +1,9 @@
 """Tasks: one module per job, one interface (`Task`). Importing registers every task."""
 
+import importlib
+
 from glassnet.data.splits import Batch, ItemSplit, Split, TensorSplit
-from glassnet.tasks import (  # noqa: F401  (registers them)
-    detection,
-    faces,
-    forecasting,
-    images,
-    sequences,
-    speech,
-    tabular,
-    translation,
-)
+from glassnet.task_index import TASK_MODULES
 from glassnet.tasks._base import (
     DataSplits,
     DecodeOptions,
@@ -23,6 +16,9 @@ from glassnet.tasks._base import (
     redraw_splits,
     register_task,
 )
+
+for _module in TASK_MODULES:  # registers them; the index lists what `--help` shows
+    importlib.import_module(f"glassnet.tasks.{_module}")
 
 __all__ = [
     "Batch",
