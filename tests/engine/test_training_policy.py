@@ -157,7 +157,7 @@ def test_logs_csv_and_tensorboard(workdir: Path) -> None:
 
     glassnet.train("tabular", mixed_frame(), target="label", epochs=3, quiet=True, out="r")
     rows = list(csv.DictReader(Path("r/metrics.csv").read_text().splitlines()))
-    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]  # counted as people count
     assert {"train_loss", "val_loss", "val_accuracy", "lr"} <= rows[0].keys()
     acc = EventAccumulator("r/tensorboard")
     acc.Reload()

@@ -39,10 +39,11 @@ class MetricsCSV(Callback):
     def on_train_start(self, *, start_epoch: int, **_: Any) -> None:
         if self.path.is_file():
             with self.path.open(newline="", encoding="utf-8") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < start_epoch]
+                # epochs count from 1: the first start_epoch are done and kept
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= start_epoch]
 
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
-        self.rows.append({"epoch": epoch, **{k: f"{v:.6g}" for k, v in metrics.items()}})
+        self.rows.append({"epoch": epoch + 1, **{k: f"{v:.6g}" for k, v in metrics.items()}})
         fields: list[str] = []
         for r in self.rows:
             fields += [k for k in r if k not in fields]
@@ -67,7 +68,7 @@ class TensorBoard(Callback):
 
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
         for k, v in metrics.items():
-            self.writer.add_scalar(k.replace("_", "/", 1), v, epoch)
+            self.writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
         self.writer.flush()
 
     def on_train_end(self, **_: Any) -> None:
@@ -81,11 +82,14 @@ def interactive() -> bool:
 
 
 class Progress(Callback):
-    """A rich progress bar on a terminal; one plain line per epoch elsewhere (logs, CI)."""
+    """On a terminal: one line per epoch kept above a live bar (epoch, steps, loss, elapsed,
+    remaining) that fits any width, as Keras prints; elsewhere (logs, CI) the epoch lines
+    alone. Epochs count from 1 everywhere (console, metrics.csv, TensorBoard)."""
 
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, console: Any = None) -> None:
         self.quiet = quiet
-        self.live = interactive() and not quiet
+        self.console = console  # a rich Console (tests pass one of a given width)
+        self.live = (console is not None or interactive()) and not quiet
         self.bar: Any = None
 
     def on_train_start(
@@ -103,28 +107,33 @@ class Progress(Callback):
             )
             from rich.progress import Progress as Bar
 
+            # Short fixed columns and a bar that takes what is left: nothing is cut at 80.
             self.bar = Bar(
                 TextColumn("[bold]epoch {task.fields[epoch]}"),
-                BarColumn(),
+                BarColumn(bar_width=None),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
+                TextColumn("{task.fields[loss]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                transient=False,
+                console=self.console,
+                expand=True,
+                transient=True,
             )
             self.bar.start()
-            done = start_epoch * steps_per_epoch + start_step
             self.task = self.bar.add_task(
                 "train",
-                total=total_epochs * steps_per_epoch,
-                completed=done,
+                total=steps_per_epoch,
+                completed=start_step,
                 epoch=f"{start_epoch + 1}/{total_epochs}",
-                info="",
+                loss="",
             )
 
     def on_step(self, *, epoch: int, step: int, loss: Any) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, epoch=f"{epoch + 1}/{self.total_epochs}")
+            # Reading the loss waits for the device: only every 10th step.
+            shown = f"loss {float(loss):.4g}" if step % 10 == 0 else None
+            fields = {"loss": shown} if shown else {}
+            self.bar.update(self.task, completed=step + 1, **fields)
 
     def on_epoch_end(self, *, epoch: int, metrics: dict[str, float], improved: bool) -> None:
         # The loss and the first few task metrics; metrics.csv has them all.
@@ -133,17 +142,21 @@ class Progress(Callback):
             k for k in metrics if k.startswith("val_") and k not in picked and "naive_" not in k
         ][:4]
         shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in picked)
+        line = f"epoch {epoch + 1}/{self.total_epochs}  {shown}{'  (best)' if improved else ''}"
         if self.bar is not None:
-            self.bar.update(self.task, info=shown + (" *" if improved else ""))
+            self.bar.console.print(line, highlight=False, soft_wrap=True)
+            if epoch + 1 < self.total_epochs:
+                # reset replaces every field: the loss is given again
+                loss = self.bar.tasks[0].fields.get("loss", "")
+                nxt = f"{epoch + 2}/{self.total_epochs}"
+                self.bar.reset(self.task, total=self.steps, epoch=nxt, loss=loss)
         elif not self.quiet:
-            print(
-                f"epoch {epoch + 1}/{self.total_epochs}  {shown}{'  (best)' if improved else ''}",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(line, file=sys.stderr, flush=True)
 
     def on_note(self, *, message: str) -> None:
-        if not self.quiet:
+        if self.bar is not None:
+            self.bar.console.print(f"note: {message}", highlight=False, soft_wrap=True)
+        elif not self.quiet:
             print(f"note: {message}", file=sys.stderr, flush=True)
 
     def on_train_end(self, *, reason: str) -> None:

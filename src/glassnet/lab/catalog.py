@@ -137,8 +137,6 @@ def curves(path: Path) -> dict[str, list[float | None]]:
             columns.setdefault(k, [None] * i).append(_number(v))
         for k in columns.keys() - row.keys():
             columns[k].append(None)
-    if "epoch" in columns:  # stored from 0; people count epochs from 1
-        columns["epoch"] = [None if e is None else e + 1 for e in columns["epoch"]]
     return columns
 
 
