@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializeAsAny,
     ValidationError,
     create_model,
@@ -250,6 +251,18 @@ class RunSpec(Spec):
     data: SerializeAsAny[DataSpec]
     net: NetSpec
     train: TrainSpec = TrainSpec()
+    # the training options the user (flags, config, Python) set: the data may choose the rest
+    _given_train: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def given_train(self) -> frozenset[str]:
+        return self._given_train
+
+    def with_train(self, **values: Any) -> RunSpec:
+        """A copy with these training values (the set a resumed run reads from run.yaml)."""
+        spec = self.model_copy(update={"train": self.train.model_copy(update=values)})
+        spec._given_train = self._given_train
+        return spec
 
     def to_dict(self) -> dict[str, Any]:
         """The nested form stored in run.yaml (net options flattened beside the name)."""
@@ -364,6 +377,7 @@ def validate_spec(values: dict[str, Any], source: str = "config") -> RunSpec:
 
     data = section("data", data_cls, values.get("data"))
     raw_train = values.get("train")
+    given_train = frozenset(raw_train) if isinstance(raw_train, dict) else frozenset()
     if raw_train is None or isinstance(raw_train, dict):
         raw_train = {**train_defaults(task), **(raw_train or {})}
     train = section("train", TrainSpec, raw_train)
@@ -387,7 +401,9 @@ def validate_spec(values: dict[str, Any], source: str = "config") -> RunSpec:
         problems.append(f"'seed' got {seed!r}: must be an integer")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems), where=source)
-    return RunSpec(task=task, seed=seed, data=data, net=net, train=train)
+    spec = RunSpec(task=task, seed=seed, data=data, net=net, train=train)
+    spec._given_train = given_train
+    return spec
 
 
 def _describe(error: ValidationError, prefix: str, model: type[BaseModel]) -> list[str]:

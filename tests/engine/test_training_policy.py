@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 import torch
 from safetensors.torch import load_file
 
@@ -185,3 +186,23 @@ def test_checkpoint_keeps_one_complete_copy(workdir: Path) -> None:
     assert math.isfinite(
         float(__import__("json").loads((steps[0] / "state.json").read_text())["loop"]["best_value"])
     )
+
+
+def test_small_tables_get_batches_and_epochs_from_their_size(workdir: Path) -> None:
+    frame = mixed_frame(n=200)
+    run = glassnet.train("tabular", frame, target="label", quiet=True, out="small", patience=3)
+    saved = RunDir.open("small").read_spec()
+    assert (saved.train.batch_size, saved.train.epochs) == (8, 100)  # 140 rows: n/16 -> 8
+    doc = yaml.safe_load(Path("small/run.yaml").read_text())
+    assert any("so batch size 8, epochs 100" in n for n in doc["notes"])
+    assert run.metrics["epochs_run"] < 100  # early stopping, not 100 epochs
+    # what the user sets stands, and a big enough table keeps the usual defaults
+    glassnet.train(
+        "tabular", frame, target="label", quiet=True, out="given", batch_size=32, epochs=2
+    )
+    given = RunDir.open("given").read_spec().train
+    assert (given.batch_size, given.epochs) == (32, 2)
+    big = glassnet.train(
+        "tabular", mixed_frame(n=3000), target="label", quiet=True, out="big", epochs=1
+    )
+    assert big.spec.train.batch_size == 64

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,10 @@ class RunDir:
         path.mkdir(parents=True, exist_ok=True)
         return cls(path)
 
-    def write_spec(self, spec: RunSpec, device: torch.device, world_size: int) -> None:
+    def write_spec(
+        self, spec: RunSpec, device: torch.device, world_size: int, notes: Sequence[str] = ()
+    ) -> None:
+        """run.yaml: the resolved spec, versions, device, and what glassnet inferred (notes)."""
         doc = spec.to_dict()
         doc["versions"] = {
             "glassnet": __version__,
@@ -82,6 +86,8 @@ class RunDir:
             "python": platform.python_version(),
         }
         doc["device"] = {"type": device.type, "processes": world_size}
+        if notes:
+            doc["notes"] = list(notes)
         atomic_write_text(self.spec_file, dump_yaml(doc))
 
     def write_preprocess(self, state: dict[str, Any]) -> None:
@@ -108,7 +114,7 @@ class RunDir:
             doc = yaml.safe_load(self.spec_file.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
             raise RunError(f"run.yaml is not valid YAML: {e}", where=str(self.path)) from None
-        doc = {k: v for k, v in doc.items() if k not in ("versions", "device")}
+        doc = {k: v for k, v in doc.items() if k not in ("versions", "device", "notes")}
         return validate_spec(doc, source=str(self.spec_file))
 
     def read_preprocess(self) -> dict[str, Any]:

@@ -237,14 +237,19 @@ class TrainingSession:
             )
         task = task_cls(spec.data, seed=spec.seed, objects=self.objects)
         splits = task.load_data()
-        for note in splits.notes:
+        notes = list(splits.notes)
+        if not self.resume:  # a resumed run keeps the values in its run.yaml
+            spec, sized = _fit_to_data(spec, task, len(splits.train))
+            self.spec = spec
+            notes += sized
+        for note in notes:
             self._say(f"note: {note}", world)
         # Every rank reads a resumed run's checkpoint; rank 0 alone writes.
         run_dir = RunDir.open(self.resume) if self.resume else None
         if world.is_main:
             run_dir = run_dir or RunDir.create(self.out, spec.task)
             self.path = run_dir.path
-            run_dir.write_spec(spec, device, world.size)
+            run_dir.write_spec(spec, device, world.size, notes)
             run_dir.write_preprocess(task.state())
 
         torch.manual_seed(spec.seed)  # the net's initial weights depend on the seed alone
@@ -325,6 +330,22 @@ class TrainingSession:
             )
         self.path = Path(resume or out)  # type: ignore[arg-type]
         return Trained(self.path, spec)
+
+
+def _fit_to_data(spec: RunSpec, task: Task, n_train: int) -> tuple[RunSpec, list[str]]:
+    """The task's data-sized training values for the options the user did not set."""
+    sized = {
+        k: v
+        for k, v in task.sized_train_defaults(n_train).items()
+        if k not in spec.given_train and getattr(spec.train, k) != v
+    }
+    if not sized:
+        return spec, []
+    said = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sized.items())
+    flags = " / ".join(f"--{k.replace('_', '-')}" for k in sized)
+    sooner = " (early stopping ends it sooner)" if "epochs" in sized and spec.train.patience else ""
+    note = f"{n_train} training samples, so {said}{sooner}; set {flags} to choose"
+    return spec.with_train(**sized), [note]
 
 
 def final_metrics(

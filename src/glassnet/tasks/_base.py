@@ -154,6 +154,11 @@ class Task(ABC):
     def load_data(self) -> DataSplits:
         """Read and check the data, split it, fit the preprocessing; returns the splits."""
 
+    def sized_train_defaults(self, n_train: int) -> dict[str, Any]:
+        """TrainSpec values that suit this much training data (e.g. smaller batches for a
+        small table); they replace the defaults the user did not set. None by default."""
+        return {}
+
     def state(self) -> dict[str, Any]:
         """The fitted preprocessing as plain JSON (stored as preprocess.json)."""
         assert self._st is not None, "load_data() or a stored state comes first"

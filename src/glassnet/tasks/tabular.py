@@ -6,6 +6,7 @@ Classification or regression is inferred from the target column (override with `
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -77,6 +78,16 @@ class TabularTask(Task):
     ) -> None:
         super().__init__(spec, state, **kw)
         self.encoder = TableEncoder(state) if state else None
+
+    def sized_train_defaults(self, n_train: int) -> dict[str, Any]:
+        """A table of a few hundred rows gets 2-4 steps an epoch at batch 64: too few to
+        learn in 30 epochs. Below 2048 rows, batches of about n/16 (8 at least) and up to
+        100 epochs, early stopping deciding (iris: 0.96 test accuracy instead of 0.87 at
+        3 s of training; measured in the note of issue 19)."""
+        if n_train >= 2048:
+            return {}
+        batch = max(8, min(64, 2 ** int(math.log2(max(n_train, 1) / 16))))
+        return {"batch_size": batch, "epochs": 100}
 
     @classmethod
     def check_spec(cls, spec: DataSpec) -> None:
