@@ -30,6 +30,7 @@ LAYERS = {
     "serve": 6,
     "lab": 6,
     "faces_service": 6,  # a task's own REST routes, beside serve
+    "sklearn": 6,  # scikit-learn estimators over the api
     "cli": 7,
     "cli_options": 7,
     "faces_cli": 7,

@@ -188,14 +188,14 @@ def test_checkpoint_keeps_one_complete_copy(workdir: Path) -> None:
     )
 
 
-def test_small_tables_get_batches_and_epochs_from_their_size(workdir: Path) -> None:
+def test_small_tables_get_batches_sized_from_the_data(workdir: Path) -> None:
     frame = mixed_frame(n=200)
     run = glassnet.train("tabular", frame, target="label", quiet=True, out="small", patience=3)
     saved = RunDir.open("small").read_spec()
-    assert (saved.train.batch_size, saved.train.epochs) == (8, 100)  # 140 rows: n/16 -> 8
+    assert (saved.train.batch_size, saved.train.epochs) == (8, 30)  # 144 rows: n/16 -> 8
     doc = yaml.safe_load(Path("small/run.yaml").read_text())
-    assert any("so batch size 8, epochs 100" in n for n in doc["notes"])
-    assert run.metrics["epochs_run"] < 100  # early stopping, not 100 epochs
+    assert any("144 training samples, so batch size 8" in n for n in doc["notes"])
+    assert run.metrics["val"]["accuracy"] > 0.7
     # what the user sets stands, and a big enough table keeps the usual defaults
     glassnet.train(
         "tabular", frame, target="label", quiet=True, out="given", batch_size=32, epochs=2

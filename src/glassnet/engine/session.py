@@ -343,8 +343,7 @@ def _fit_to_data(spec: RunSpec, task: Task, n_train: int) -> tuple[RunSpec, list
         return spec, []
     said = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sized.items())
     flags = " / ".join(f"--{k.replace('_', '-')}" for k in sized)
-    sooner = " (early stopping ends it sooner)" if "epochs" in sized and spec.train.patience else ""
-    note = f"{n_train} training samples, so {said}{sooner}; set {flags} to choose"
+    note = f"{n_train} training samples, so {said}; set {flags} to choose"
     return spec.with_train(**sized), [note]
 
 
