@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 import torch
+import yaml
 from safetensors.torch import load_file
 
 import glassnet
