@@ -205,6 +205,7 @@ class Run:
             request=self.task.request_model.__name__,
             inputs=self.task.describe_inputs(),
             labels=self.task.class_labels(),
+            example=self.task.request_example(),
         )
 
     def predict_request(self, request: Request, **decoding: Any) -> PredictResponse:

@@ -671,9 +671,19 @@ def _cmd_data(args: argparse.Namespace) -> int:
         return EXIT_OK
     ds = get_dataset(args.name)
     path = ds.make(Path(args.dir), **_make_options(ds, args))
-    hint = " ".join(f"--{k} {v}" for k, v in ds.defaults.items())
+    hint = " ".join(_flag(k, v) for k, v in ds.defaults.items())
     print(f"wrote {ds.name} to {path}\ntrain on it: glassnet train {ds.task} --data {path} {hint}")
     return EXIT_OK
+
+
+def _flag(name: str, value: Any) -> str:
+    """A default as the flag a user types: --fill, --no-fill, --horizon 52, --past a,b."""
+    flag = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no-{flag}"
+    if isinstance(value, (list, tuple)):
+        return f"--{flag} {','.join(map(str, value))}"
+    return f"--{flag} {value}"
 
 
 def _make_options(ds: Any, args: argparse.Namespace) -> dict[str, Any]:

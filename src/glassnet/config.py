@@ -11,6 +11,7 @@ sections, so `glassnet.train("tabular", epochs=5, hidden=(64,))` and
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -350,7 +351,20 @@ def build_spec(
         merged["data"] = {**cls.data_defaults(data), **data}
     spec = validate_spec(merged, source=str(config) if config is not None else "options")
     cls.check_spec(spec.data)  # what training needs (a target column, ...), before data loads
-    return spec
+    return _capped(spec)
+
+
+def _capped(spec: RunSpec) -> RunSpec:
+    """GLASSNET_MAX_EPOCHS=N caps every training at N epochs: for smoke runs of documents
+    and scripts (the README test), never set by glassnet itself."""
+    cap = os.environ.get("GLASSNET_MAX_EPOCHS", "").strip()
+    if not cap:
+        return spec
+    if not cap.isdigit() or int(cap) < 1:
+        raise ConfigError(
+            f"GLASSNET_MAX_EPOCHS is {cap!r}", fix="Set it to a whole number of epochs, or unset it"
+        )
+    return spec.with_train(epochs=min(spec.train.epochs, int(cap)))
 
 
 def validate_spec(values: dict[str, Any], source: str = "config") -> RunSpec:

@@ -218,3 +218,30 @@ def test_served_boxes_equal_predict(trained: glassnet.api.Run, scenes: Path) -> 
         files=[("files", ("p.png", picture.read_bytes(), "image/png"))],
     )
     assert refused.status_code == 422
+
+
+def test_flat_heat_map_decodes_the_same_in_onnxruntime() -> None:
+    """An under-trained detector's heat map is nearly flat: equal scores must not let torch
+    and onnxruntime pick different cells (export's parity check refused such nets)."""
+    import io
+
+    import onnxruntime as ort
+
+    from glassnet.nets.det import decode_centernet
+
+    class Decode(torch.nn.Module):
+        def forward(self, heat: torch.Tensor, size: torch.Tensor, offset: torch.Tensor):  # noqa: ANN201
+            return decode_centernet({"heatmap": heat, "size": size, "offset": offset}, top_k=20)
+
+    heat = torch.zeros(2, 3, 16, 16)  # every cell a peak of the same score
+    heat[1, :, 4:8, 4:8] = 1.0  # and a plateau of equal scores
+    size, offset = torch.rand(2, 2, 16, 16), torch.rand(2, 2, 16, 16)
+    boxes, scores, classes = Decode()(heat, size, offset)
+    buffer = io.BytesIO()
+    torch.onnx.export(Decode(), (heat, size, offset), buffer, dynamo=False)
+    session = ort.InferenceSession(buffer.getvalue())
+    feeds = dict(zip([i.name for i in session.get_inputs()], (heat, size, offset), strict=True))
+    got = session.run(None, {k: v.numpy() for k, v in feeds.items()})
+    for eager, graph in zip((boxes, scores, classes), got, strict=True):
+        np.testing.assert_allclose(eager.numpy(), graph, atol=1e-5)
+    assert classes[0].tolist() == [0] * 20  # ties go to the lowest cell index: class 0 first

@@ -104,7 +104,13 @@ def decode_centernet(
     heat = out["heatmap"].float().sigmoid()
     b, k_cls, h, w = heat.shape
     peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)  # local maxima only
-    scores, flat = peaks.flatten(1).topk(min(top_k, k_cls * h * w), dim=1)  # (B, k)
+    peaks = peaks.flatten(1)
+    # On a flat (under-trained) heat map equal scores would let torch and onnxruntime pick
+    # different, equally good cells; an offset of one float32 step per cell index makes
+    # the order total, so both pick the same (scores within ~1e-4 count as equal anyway).
+    rank = torch.arange(peaks.shape[1], device=peaks.device, dtype=peaks.dtype) * 2.0**-24
+    flat = (peaks - rank).topk(min(top_k, k_cls * h * w), dim=1).indices  # (B, k)
+    scores = peaks.gather(1, flat)
     classes = flat // (h * w)
     cell = flat % (h * w)
     ys, xs = (cell // w).float(), (cell % w).float()

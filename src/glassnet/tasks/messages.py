@@ -129,3 +129,6 @@ class ModelInfo(BaseModel):
     request: str = Field(description="the request body: a JSON object or multipart files")
     inputs: dict[str, Any] = Field(description="what the model expects to be given")
     labels: list[str] | None = Field(default=None, description="class names, for classifiers")
+    example: dict[str, Any] | None = Field(
+        default=None, description="a request body this model answers, built from its own data"
+    )
