@@ -259,6 +259,12 @@ class RunSpec(Spec):
     def given_train(self) -> frozenset[str]:
         return self._given_train
 
+    def __eq__(self, other: object) -> bool:
+        # Two specs are equal when they train the same run; who set a value does not count.
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, like any unfrozen model)
+
     def with_train(self, **values: Any) -> RunSpec:
         """A copy with these training values (the set a resumed run reads from run.yaml)."""
         spec = self.model_copy(update={"train": self.train.model_copy(update=values)})

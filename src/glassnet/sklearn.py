@@ -27,6 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from glassnet import api
+from glassnet.errors import GlassnetError
 
 # What a run needs to be loaded again (pickling carries these, nothing else).
 _RUN_FILES = ("run.yaml", "preprocess.json", "model.safetensors", "metrics.json")
@@ -130,12 +131,21 @@ class _NeuralTable(BaseEstimator):
     def _frame(self, X: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
 
-    def _fit(self, X: Any, y: Any) -> _NeuralTable:
-        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=False)
-        frame = self._frame(np.asarray(X, dtype=np.float64)).assign(**{_TARGET: y})
-        self.holder_ = _RunHolder.train(
-            "tabular", frame, {**self._options(len(frame)), "target": _TARGET}
-        )
+    def _validated(self, X: Any, y: Any, numeric: bool) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=numeric)
+        return np.asarray(X, dtype=np.float64), np.asarray(y)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> _NeuralTable:
+        if len(X) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 samples to learn from; got 1 sample"
+            )
+        frame = self._frame(X).assign(**{_TARGET: y})
+        options = {**self._options(len(frame)), "target": _TARGET}
+        try:
+            self.holder_ = _RunHolder.train("tabular", frame, options)
+        except GlassnetError as e:  # scikit-learn's callers expect a ValueError
+            raise ValueError(str(e)) from e
         return self
 
     @property
@@ -155,7 +165,7 @@ class NeuralClassifier(ClassifierMixin, _NeuralTable):
     """An MLP classifier (glassnet's `mlp.*` nets) with the scikit-learn estimator API."""
 
     def fit(self, X: Any, y: Any) -> NeuralClassifier:
-        y = np.asarray(y)
+        X, y = self._validated(X, y, numeric=False)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -172,7 +182,8 @@ class NeuralClassifier(ClassifierMixin, _NeuralTable):
         return out[columns].to_numpy(dtype=np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: it says when the model is not fitted
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class NeuralRegressor(RegressorMixin, _NeuralTable):
@@ -181,11 +192,116 @@ class NeuralRegressor(RegressorMixin, _NeuralTable):
     _kind = "regression"
 
     def fit(self, X: Any, y: Any) -> NeuralRegressor:
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
+        X, y = self._validated(X, y, numeric=True)
         return self._fit(X, y.astype(np.float64))  # type: ignore[return-value]
 
     def predict(self, X: Any) -> np.ndarray:
         return self._outputs(X)[_TARGET].to_numpy(dtype=np.float64)
+
+
+class NeuralImageClassifier(ClassifierMixin, BaseEstimator):
+    """A CNN image classifier (glassnet's `cnn.*` nets) over arrays of images: X is
+    (N, H, W) grey or (N, H, W, 3) colour, uint8 0-255 or any numbers (scaled to 0-255 by
+    the training data's range). Each fit writes the pictures as PNG files, one folder per
+    class, and trains `glassnet train images` on them."""
+
+    def __init__(
+        self,
+        *,
+        net: str = "cnn.small",
+        widths: tuple[int, ...] | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        augment: str = "auto",
+        validation_fraction: float = 0.15,
+        random_state: int | None = 0,
+    ) -> None:
+        self.net = net
+        self.widths = widths
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def _images(self, X: Any, reset: bool) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim not in (3, 4) or (X.ndim == 4 and X.shape[-1] not in (1, 3)):
+            raise ValueError(
+                f"{type(self).__name__} takes images as an (N, H, W) or (N, H, W, 3) array; "
+                f"got shape {X.shape}"
+            )
+        if not np.isfinite(X).all():
+            raise ValueError("the images hold NaN or infinite values")
+        if reset:
+            self.image_shape_ = X.shape[1:]
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
+            self.range_ = (0.0, 255.0) if X.dtype == np.uint8 else (float(X.min()), float(X.max()))
+        elif X.shape[1:] != self.image_shape_:
+            raise ValueError(f"X holds images of shape {X.shape[1:]}; fit saw {self.image_shape_}")
+        lo, hi = self.range_
+        scaled = (X.astype(np.float64) - lo) / ((hi - lo) or 1.0) * 255.0
+        return scaled.clip(0, 255).round().astype(np.uint8)
+
+    def _write(self, images: np.ndarray, folder: Path, names: list[str]) -> list[Path]:
+        from PIL import Image
+
+        paths = []
+        for i, (img, name) in enumerate(zip(images, names, strict=True)):
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            path = folder / name / f"{i:06d}.png"
+            Image.fromarray(img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img).save(path)
+            paths.append(path)
+        return paths
+
+    def fit(self, X: Any, y: Any) -> NeuralImageClassifier:
+        images = self._images(X, reset=True)
+        y = np.asarray(y)
+        check_classification_targets(y)
+        if len(y) != len(images):
+            raise ValueError(f"X holds {len(images)} images but y {len(y)} labels")
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs images of at least 2 classes")
+        options = {
+            "net": self.net,
+            "widths": None if self.widths is None else list(self.widths),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "augment": self.augment,
+            "seed": 0 if self.random_state is None else int(self.random_state),
+            "val_fraction": self.validation_fraction,
+            "test_fraction": 0.0,
+        }
+        with tempfile.TemporaryDirectory(prefix="glassnet-sklearn-") as tmp:
+            self._write(images, Path(tmp) / "images", [f"{c:04d}" for c in codes])
+            try:
+                self.holder_ = _RunHolder.train(
+                    "images",
+                    str(Path(tmp) / "images"),
+                    {k: v for k, v in options.items() if v is not None},
+                )
+            except GlassnetError as e:
+                raise ValueError(str(e)) from e
+        return self
+
+    @property
+    def run_(self) -> api.Run:
+        check_is_fitted(self, "holder_")
+        return self.holder_.run
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "holder_")
+        images = self._images(X, reset=False)
+        with tempfile.TemporaryDirectory(prefix="glassnet-sklearn-") as tmp:
+            paths = self._write(images, Path(tmp), ["x"] * len(images))
+            out = self.run_.predict([str(p) for p in paths])
+        columns = [f"probability_{c:04d}" for c in range(len(self.classes_))]
+        return out[columns].to_numpy(dtype=np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
