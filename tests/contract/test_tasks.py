@@ -4,6 +4,7 @@ reloaded run predicts exactly what the trained one did."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from safetensors.torch import load_file
 import glassnet
 from glassnet.config import build_spec
 from glassnet.data.splits import TensorSplit
+from glassnet.nets import create_net
 from glassnet.tasks import Encoded, get_task_class, list_tasks
 from glassnet.tasks._base import plain
 
@@ -100,6 +102,24 @@ def test_reload_gives_identical_predictions(name: str, workdir: Path) -> None:
     again = _answers(glassnet.load("run"), data)
     assert len(first) == min(64, len(run.task.encode(data, with_targets=False)))
     assert first == again
+    _rebuilt_in_plain_pytorch(run, data)
+
+
+def _rebuilt_in_plain_pytorch(run: glassnet.api.Run, data: str) -> None:
+    """net.json + model.safetensors rebuild the net with create_net and load_state_dict
+    alone (the README's recipe), and it computes what the run's net computes."""
+    if run.task.name == "faces":  # an embedder assembled around its backbone: no net.json
+        assert not Path("run/net.json").exists()
+        return
+    net = create_net(**json.loads(Path("run/net.json").read_text()))
+    net.load_state_dict(load_file("run/model.safetensors"))
+    net.eval()
+    encoded = run.task.encode(data, with_targets=False)
+    batch = encoded.data.take(list(range(min(4, len(encoded)))))
+    with torch.no_grad():
+        expected = run.task.forward(run.net, batch)
+        got = run.task.forward(net, batch)
+    torch.testing.assert_close(got, expected)
 
 
 def _answers(run: glassnet.api.Run, data: str) -> list[dict]:

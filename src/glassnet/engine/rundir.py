@@ -93,6 +93,16 @@ class RunDir:
     def write_preprocess(self, state: dict[str, Any]) -> None:
         atomic_write_json(self.preprocess, state)
 
+    def write_net_config(self, config: dict[str, Any] | None) -> None:
+        """net.json: the `create_net` call that rebuilds the net in plain PyTorch code (not
+        written for a net assembled otherwise, e.g. a face embedder around its backbone)."""
+        if config is None:
+            return
+        try:
+            atomic_write_json(self.path / "net.json", config)
+        except TypeError:  # an option JSON cannot hold: the run still works without it
+            return
+
     # ---- opening -------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path) -> RunDir:

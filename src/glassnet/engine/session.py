@@ -39,6 +39,7 @@ from glassnet.engine.rundir import RunDir
 from glassnet.engine.seeding import seed_everything
 from glassnet.engine.trainer import FitResult, Trainer
 from glassnet.errors import ConfigError, RunError
+from glassnet.nets import net_config
 from glassnet.tasks import DataSplits, Task, get_task_class
 from glassnet.tasks.sources import OPTIONS, take_objects
 
@@ -254,6 +255,8 @@ class TrainingSession:
 
         torch.manual_seed(spec.seed)  # the net's initial weights depend on the seed alone
         net = task.build_net(spec.net)
+        if run_dir is not None and world.is_main:
+            run_dir.write_net_config(net_config(net))
         events: list[Callback] = [Progress(quiet=self.notify is None or not world.is_main)]
         if run_dir is not None and world.is_main:
             self.snapshots = run_dir.path / "snapshots" / "learning.safetensors"

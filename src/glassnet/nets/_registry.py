@@ -78,8 +78,26 @@ def get_net_entry(name: str) -> NetEntry:
 
 
 def create_net(name: str, **kwargs: Any) -> nn.Module:
-    """Build the registered net `name` with data arguments and options."""
-    return get_net_entry(name).builder(**kwargs)
+    """Build the registered net `name` with data arguments and options. The call is kept
+    on the net (`net_config`), so a run can store it as net.json and plain PyTorch code
+    can rebuild the net: `create_net(**json.load(open("net.json")))`."""
+    net = get_net_entry(name).builder(**kwargs)
+    net.glassnet_net_config = {"name": name, **_plain(kwargs)}
+    return net
+
+
+def net_config(net: nn.Module) -> dict[str, Any] | None:
+    """The `create_net` call that built `net` (None for a net built otherwise)."""
+    return getattr(net, "glassnet_net_config", None)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, numpy scalars to numbers: JSON as written, equal when read back."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
 
 
 def list_nets(family: str | None = None) -> list[NetEntry]:
