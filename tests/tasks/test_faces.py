@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 import glassnet
 import glassnet.faces as faces
@@ -144,3 +146,63 @@ def test_people_errors(tmp_path: Path) -> None:
     tab = glassnet.train("tabular", "builtin:iris", epochs=1, quiet=True, out=tmp_path / "t")
     with pytest.raises(ConfigError, match="need a faces run"):
         faces.verify(tab, "a.png", "b.png")
+
+
+def _real_face_people(root: Path, people: int = 8, pictures: int = 5) -> Path:
+    """Real faces (scikit-image's LFW sample; one face per 'person') pasted at random
+    places, sizes and brightness on larger cluttered pictures: only a face finder puts
+    the face in the middle of the crop."""
+    from PIL import Image
+    from skimage.data import lfw_subset
+
+    faces_ = (lfw_subset()[:people] * 255).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    for p, face in enumerate(faces_):
+        folder = root / f"person-{p}"
+        folder.mkdir(parents=True)
+        for k in range(pictures):
+            side = int(rng.integers(80, 110))
+            im = Image.fromarray((face * rng.uniform(0.8, 1.1)).clip(0, 255).astype(np.uint8))
+            canvas = Image.fromarray(rng.integers(90, 170, (180, 180), dtype=np.uint8))
+            canvas.paste(im.resize((side, side)), tuple(int(v) for v in rng.integers(5, 70, 2)))
+            canvas.save(folder / f"{k}.png")
+    return root
+
+
+def test_face_finder_levels_the_eyes_of_a_real_face() -> None:
+    from PIL import Image
+    from skimage.data import astronaut
+
+    from glassnet.data.face_finder import crop_face, find_faces
+
+    upright = Image.fromarray(astronaut())
+    (face,) = find_faces(upright)
+    assert 160 < face.x < 195 and 50 < face.y < 85 and 80 < face.w < 115  # her face
+    turned = upright.rotate(15, center=(224, 113), resample=Image.Resampling.BILINEAR)
+    (tilted,) = find_faces(turned)
+    assert 8 < face.angle - tilted.angle < 22  # the eyes' line turned with the picture
+    reference = crop_face(upright, face, 64, "L").astype(float).ravel()
+    levelled = crop_face(turned, tilted, 64, "L").astype(float).ravel()
+    unlevelled = crop_face(turned, replace(tilted, angle=0.0), 64, "L").astype(float).ravel()
+    assert np.corrcoef(reference, levelled)[0, 1] > np.corrcoef(reference, unlevelled)[0, 1]
+
+
+def test_faces_are_found_before_embedding(tmp_path: Path, workdir: Path) -> None:
+    from PIL import Image
+    from skimage.data import astronaut
+
+    people = _real_face_people(tmp_path / "people")
+    Image.new("L", (180, 180), 128).save(people / "person-0" / "blank.png")
+    run = glassnet.train(
+        "faces", str(people), epochs=2, image_size=32, widths=(16, 32), quiet=True, out="r"
+    )
+    notes = " ".join(yaml.safe_load(Path("r/run.yaml").read_text())["notes"])
+    assert "faces found and aligned" in notes and "blank.png" in notes, notes
+    one = people / "person-1" / "0.png"
+    assert faces.verify(run, one, one).same
+    two = np.concatenate([astronaut(), astronaut()[:, ::-1]], axis=1)
+    Image.fromarray(two).save(tmp_path / "two.png")
+    with pytest.raises(DataError, match="holds 2 faces"):
+        faces.verify(run, tmp_path / "two.png", one)
+    with pytest.raises(DataError, match="no face was found"):
+        faces.verify(run, people / "person-0" / "blank.png", one)

@@ -278,8 +278,12 @@ class ImageFiles(ItemSplit):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def pixels(self, i: int) -> np.ndarray:
+        """Sample i as (C, size, size) uint8 (a subclass may crop it first: faces)."""
+        return load_image(self.paths[i], self.size, self.mode)
+
     def load(self, i: int) -> dict[str, torch.Tensor]:
-        pixels = load_image(self.paths[i], self.size, self.mode)
+        pixels = self.pixels(i)
         item = {"x": torch.from_numpy(np.array(pixels))}  # a writable copy
         if self.targets is not None:
             item["y"] = torch.tensor(self.targets[i])
@@ -293,7 +297,7 @@ class ImageFiles(ItemSplit):
         rows = [int(i) for i in idx]
         x = np.empty((len(rows), 1 if self.mode == "L" else 3, self.size, self.size), np.uint8)
         for k, i in enumerate(rows):
-            x[k] = load_image(self.paths[i], self.size, self.mode)
+            x[k] = self.pixels(i)
         batch = {"x": torch.from_numpy(x)}
         if self.targets is not None:
             batch["y"] = torch.tensor([self.targets[i] for i in rows])
@@ -304,7 +308,7 @@ class ImageFiles(ItemSplit):
         return len(self) * channels * self.size * self.size
 
     def subset(self, idx: np.ndarray) -> ImageFiles:
-        return ImageFiles(
+        return type(self)(
             [self.paths[i] for i in idx],
             self.size,
             self.mode,

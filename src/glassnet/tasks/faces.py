@@ -10,15 +10,25 @@ epoch is what `verify` / `identify` use.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from PIL import Image
 from pydantic import Field
 from torch import nn
 
 from glassnet.config import DataSpec, NetSpec
-from glassnet.data.images import ImageFiles, check_images, color_mode, pixel_stats, stats_sample
+from glassnet.data.face_finder import FaceFiles, FoundFace, crop_face, find_faces
+from glassnet.data.images import (
+    ImageFiles,
+    check_images,
+    color_mode,
+    decode_image,
+    pixel_stats,
+    stats_sample,
+)
 from glassnet.data.splits import Batch
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
@@ -27,6 +37,7 @@ from glassnet.nets.face import FaceEmbedder
 from glassnet.tasks._base import DataSplits, StepOutput, register_task
 from glassnet.tasks.images import IMAGE_SNIPPET, ImagesDataSpec, ImagesTask, _auto_size, _unwrap
 
+AUTO_SAMPLE = 20  # training pictures --detect auto tries the face finder on
 MAX_VERIFIED = 3000  # pictures per verification score (all pairs: 4.5 M similarities)
 
 
@@ -38,6 +49,12 @@ class FacesDataSpec(ImagesDataSpec):
     scale: float = Field(30.0, gt=0, le=128, description="ArcFace logit scale")
     far: float = Field(
         1e-2, gt=0, lt=1, description="false-accept rate the verification threshold is set at"
+    )
+    detect: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="find the face in each picture and level its eyes first (OpenCV Haar "
+        "cascades); off: the pictures are face crops; auto: on when the cascade finds one "
+        "face in most training pictures",
     )
 
 
@@ -89,6 +106,10 @@ class FacesTask(ImagesTask):
         check = check_images(images, skip_bad=self.spec.skip_bad)
         paths = [images.paths[i] for i in check.good]
         names = [images.labels[i] for i in check.good]
+        faces, detect_notes = self._find_faces(paths)
+        if faces is not None:  # pictures without exactly one face are left out (counted)
+            names = [n for p, n in zip(paths, names, strict=True) if str(p) in faces]
+            paths = [p for p in paths if str(p) in faces]
         given = {k: self._listing(k) for k in ("val", "test")}
         groups = self._split_people(sorted(set(names)), given)
         order = [p for part in ("train", "val", "test") for p in groups[part]]
@@ -98,9 +119,13 @@ class FacesTask(ImagesTask):
             if listed is not None:  # people from their own folder: after everyone else
                 check_more = check_images(listed, skip_bad=self.spec.skip_bad)
                 assert listed.labels is not None
+                more = [listed.paths[k] for k in check_more.good]
+                if faces is not None:
+                    faces.update(self._faces_in(more))
                 for k in check_more.good:
-                    paths.append(listed.paths[k])
-                    names.append(f"{part}:{listed.labels[k]}")
+                    if faces is None or str(listed.paths[k]) in faces:
+                        paths.append(listed.paths[k])
+                        names.append(f"{part}:{listed.labels[k]}")
                 groups[part] = sorted({f"{part}:{lab}" for lab in listed.labels})
                 index.update({p: len(index) + n for n, p in enumerate(groups[part])})
         y = np.array([index[n] for n in names])
@@ -111,7 +136,11 @@ class FacesTask(ImagesTask):
                 _need_pairs(part, [names[k] for k in rows[part]])
         mode = color_mode(check.modes)
         size = self.spec.image_size or _auto_size(check.sizes)
-        files = ImageFiles(paths, size, mode, y.tolist())
+        files = (
+            ImageFiles(paths, size, mode, y.tolist())
+            if faces is None
+            else FaceFiles(paths, size, mode, y.tolist(), faces)
+        )
         mean, std = pixel_stats(files.subset(stats_sample(rows["train"], self.seed)))
         self._st = {
             "labels": groups["train"],  # the people the margin loss was trained on
@@ -125,18 +154,97 @@ class FacesTask(ImagesTask):
             "margin": self.spec.margin,
             "scale": self.spec.scale,
             "far": self.spec.far,
+            "detect": faces is not None,
         }
-        notes = check.notes + [
-            f"{len(paths)} pictures of {len(index)} people: {len(groups['train'])} to train on, "
-            f"{len(groups['val'])} for validation and {len(groups['test'])} for the test, "
-            "never seen in training; "
-            f"{mode}, {size}x{size} px"
-        ]
+        counts = {part: len(people) for part, people in groups.items()}
+        summary = (
+            f"{len(paths)} pictures of {len(index)} people: {counts['train']} to train on, "
+            f"{counts['val']} for validation and {counts['test']} for the test, never seen "
+            f"in training; {mode}, {size}x{size} px"
+        )
+        notes = [*check.notes, *detect_notes, summary]
         return DataSplits(
             train=files.subset(rows["train"]),
             val=files.subset(rows["val"]) if groups["val"] else None,
             test=files.subset(rows["test"]) if groups["test"] else None,
             notes=notes,
+        )
+
+    # ---- finding the face in each picture ------------------------------------------------
+    def _find_faces(self, paths: list[Path]) -> tuple[dict[str, FoundFace] | None, list[str]]:
+        """The face of every picture that holds exactly one (None: pictures are crops),
+        with notes on the choice and on the pictures left out."""
+        detect = self.spec.detect
+        if detect == "off":
+            return None, []
+        if detect == "auto":
+            rng = np.random.default_rng(self.seed)
+            sample = [paths[i] for i in rng.permutation(len(paths))[:AUTO_SAMPLE]]
+            found = self._faces_in(sample)
+            if len(found) < 0.8 * len(sample):
+                return None, [
+                    f"the face finder found one face in {len(found)} of {len(sample)} sampled "
+                    "pictures: they are taken as face crops (--detect on to find faces anyway)"
+                ]
+        faces = self._faces_in(paths)
+        notes = [
+            f"faces found and aligned (eyes levelled) in {len(faces)} of {len(paths)} pictures"
+        ]
+        left = [p for p in paths if str(p) not in faces]
+        if left:
+            shown = ", ".join(p.name for p in left[:5]) + (" ..." if len(left) > 5 else "")
+            notes.append(f"{len(left)} picture(s) without exactly one face were left out: {shown}")
+        if len(faces) < 2:
+            raise DataError(
+                f"the face finder found one face in {len(faces)} of {len(paths)} pictures",
+                fix="Pass face crops with --detect off, or pictures with one frontal face each",
+            )
+        return faces, notes
+
+    @staticmethod
+    def _faces_in(paths: list[Path]) -> dict[str, FoundFace]:
+        out = {}
+        for path in paths:
+            with Image.open(path) as im:
+                found = find_faces(im)
+            if len(found) == 1:
+                out[str(path)] = found[0]
+        return out
+
+    def inference_files(self, paths: list[Path], targets: list[int] | None) -> ImageFiles:
+        st = self.state()
+        if not st.get("detect"):
+            return super().inference_files(paths, targets)
+        faces = {}
+        for path in paths:
+            with Image.open(path) as im:
+                found = find_faces(im)
+            if len(found) != 1:
+                self._one_face_error(str(path), len(found))
+            faces[str(path)] = found[0]
+        return FaceFiles(paths, st["image_size"], st["mode"], targets, faces)
+
+    def upload_pixels(self, data: bytes, name: str) -> np.ndarray:
+        if not self.state().get("detect"):
+            return super().upload_pixels(data, name)
+        return decode_image(data, 0, "", loader=lambda f, _s, _m: self._upload_face(f, name))
+
+    def _upload_face(self, file: Any, name: str) -> np.ndarray:
+        st = self.state()
+        with Image.open(file) as im:
+            im.load()
+            found = find_faces(im)
+            if len(found) != 1:
+                self._one_face_error(f"upload '{name}'", len(found))
+            return crop_face(im, found[0], st["image_size"], st["mode"])
+
+    @staticmethod
+    def _one_face_error(where: str, count: int) -> None:
+        raise DataError(
+            f"{where} holds {count} faces; a face run embeds one face at a time"
+            if count
+            else f"no face was found in {where}",
+            fix="Give a picture with one frontal face, or crop it to the face",
         )
 
     def _split_people(self, people: list[str], given: dict[str, Any]) -> dict[str, list[str]]:

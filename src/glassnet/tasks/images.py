@@ -245,8 +245,19 @@ class ImagesTask(Task):
                     fix=f"Known classes: {', '.join(st['labels'])}",
                 )
             targets = [st["labels"].index(lab) for lab in labels]
-        files = ImageFiles(paths, st["image_size"], st["mode"], targets)
+        files = self.inference_files(paths, targets)
         return Encoded(files, check.notes, names=[str(p) for p in paths])
+
+    def inference_files(self, paths: list[Path], targets: list[int] | None) -> ImageFiles:
+        """The pictures to predict or evaluate on, as the net reads them (faces: the face
+        found in each)."""
+        st = self.state()
+        return ImageFiles(paths, st["image_size"], st["mode"], targets)
+
+    def upload_pixels(self, data: bytes, name: str) -> np.ndarray:
+        """An uploaded picture as (C, S, S) uint8 (faces: the face found in it)."""
+        st = self.state()
+        return decode_image(data, st["image_size"], st["mode"])
 
     @staticmethod
     def _path_of(value: Any) -> Path:
@@ -260,11 +271,10 @@ class ImagesTask(Task):
 
     def _encode_uploads(self, uploads: list[UploadedImage]) -> Encoded:
         """Images sent as bytes (the REST service): decoded in memory, never written."""
-        st = self.state()
         arrays = []
         for up in uploads:
             try:
-                arrays.append(decode_image(up.data, st["image_size"], st["mode"]))
+                arrays.append(self.upload_pixels(up.data, up.name))
             except UnreadableImage as e:
                 raise DataError(
                     f"upload '{up.name}' is not an image glassnet can read ({e})",
