@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import glassnet
@@ -206,3 +207,32 @@ def test_faces_are_found_before_embedding(tmp_path: Path, workdir: Path) -> None
         faces.verify(run, tmp_path / "two.png", one)
     with pytest.raises(DataError, match="no face was found"):
         faces.verify(run, people / "person-0" / "blank.png", one)
+
+
+def test_triplet_loss_on_known_embeddings() -> None:
+    from glassnet.tasks.faces import triplet_loss
+
+    people = torch.tensor([0, 0, 1, 1, 2, 2])
+    apart = torch.nn.functional.one_hot(people, 3).float()  # each person its own direction
+    collapsed = torch.ones(6, 3) / 3**0.5  # everyone the same embedding
+    assert triplet_loss(apart, people, 0.3).item() < 0.01
+    assert triplet_loss(collapsed, people, 0.3).item() > 0.3  # at least the margin
+    swapped = apart[[0, 2, 1, 3, 4, 5]]  # two people's pictures mixed up
+    assert triplet_loss(swapped, people, 0.3) > triplet_loss(collapsed, people, 0.3)
+    alone = torch.tensor([0, 1, 2])  # nobody has a second picture: nothing to learn from
+    assert triplet_loss(apart[:3], alone, 0.3).item() == 0.0
+
+
+def test_triplet_training_tells_strangers_apart(people: Path, workdir: Path) -> None:
+    run = glassnet.train(
+        "faces",
+        str(people),
+        loss="triplet",
+        epochs=20,
+        image_size=32,
+        widths=(16, 32, 64),
+        quiet=True,
+        out="triplet",
+    )
+    test = run.metrics["test"]
+    assert test["auc"] > 0.8 and test["genuine_similarity"] > test["impostor_similarity"] + 0.3

@@ -43,8 +43,17 @@ MAX_VERIFIED = 3000  # pictures per verification score (all pairs: 4.5 M similar
 
 class FacesDataSpec(ImagesDataSpec):
     embedding: int = Field(128, ge=8, le=1024, description="length of the face embedding")
+    loss: Literal["arcface", "triplet"] = Field(
+        "arcface",
+        description="arcface: an angular margin around one learned direction per training "
+        "person; triplet: each picture nearer its hardest same-person picture than its "
+        "hardest other-person one in the batch, by the margin",
+    )
     margin: float = Field(
-        0.3, ge=0.0, le=1.0, description="ArcFace angular margin (radians) between people"
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="ArcFace: angular margin (radians) between people; triplet: the similarity gap",
     )
     scale: float = Field(30.0, gt=0, le=128, description="ArcFace logit scale")
     far: float = Field(
@@ -155,6 +164,7 @@ class FacesTask(ImagesTask):
             "scale": self.spec.scale,
             "far": self.spec.far,
             "detect": faces is not None,
+            "loss": self.spec.loss,
         }
         counts = {part: len(people) for part, people in groups.items()}
         summary = (
@@ -284,6 +294,9 @@ class FacesTask(ImagesTask):
         y = batch["y"]
         if net.training:  # margin logits against the training people
             logits, emb = net(x, y)
+            if self.state().get("loss") == "triplet":  # the logits only keep DDP's graph whole
+                loss = triplet_loss(emb, y, self.state()["margin"]) + 0.0 * logits.sum()
+                return StepOutput(loss, emb)
             return StepOutput(torch.nn.functional.cross_entropy(logits, y), emb)
         emb = net(x)
         return StepOutput(_pair_loss(emb, y), emb)
@@ -303,6 +316,26 @@ class FacesTask(ImagesTask):
 
     def export_module(self, net: nn.Module) -> nn.Module:
         return super().export_module(_unwrap(net))
+
+
+def triplet_loss(emb: torch.Tensor, people: torch.Tensor, margin: float) -> torch.Tensor:
+    """Batch-hard triplets (Hermans et al. 2017) with a soft maximum: every picture that has
+    another of its person in the batch should be more similar to the least similar of them
+    than to the most similar picture of anyone else, by `margin`. Soft (log-sum-exp at
+    temperature 1/16, softplus) so that no single pair decides, and so that embeddings
+    that start out alike still get pushed apart (a hard max stalls there)."""
+    sims = emb @ emb.T
+    same = people[:, None] == people[None, :]
+    off = ~torch.eye(len(emb), dtype=torch.bool, device=emb.device)
+    positives = same & off
+    anchors = positives.any(1) & (~same).any(1)
+    if not anchors.any():
+        return 0.0 * sims.sum()
+    t = 16.0
+    hardest_positive = -torch.logsumexp((-t * sims).masked_fill(~positives, -1e4), 1) / t
+    hardest_negative = torch.logsumexp((t * sims).masked_fill(same, -1e4), 1) / t
+    gaps = torch.nn.functional.softplus(t * (hardest_negative - hardest_positive + margin)) / t
+    return gaps[anchors].mean()
 
 
 def _pair_loss(emb: torch.Tensor, people: torch.Tensor) -> torch.Tensor:
