@@ -236,3 +236,33 @@ def test_triplet_training_tells_strangers_apart(people: Path, workdir: Path) -> 
     )
     test = run.metrics["test"]
     assert test["auc"] > 0.8 and test["genuine_similarity"] > test["impostor_similarity"] + 0.3
+
+
+def test_pair_gradcam_marks_what_made_two_faces_alike(
+    trained: glassnet.api.Run, people: Path, workdir: Path
+) -> None:
+    """The view's claim, checked by occlusion: greying out the places it marks lowers the
+    pair's similarity more than greying out as many unmarked places."""
+    from glassnet.explain.cnn_views import pair_gradcam
+
+    a, b = sorted((people / "person-035").glob("*.png"))[:2]  # two pictures of one person
+    result = trained.explain([str(a), str(b)])
+    (view,) = [v for v in result.views if v.name == "face-pair-gradcam"]
+    assert abs(view.checks["similarity"] - faces.verify(trained, a, b).similarity) < 1e-4
+    assert "verdict" in view.checks and view.arrays["pair_gradcam"].shape == (2, 32, 32)
+    net, task = trained.net.eval(), trained.task
+
+    def similarity_without(x: torch.Tensor, mask: np.ndarray) -> float:
+        hidden = x.clone()
+        hidden[:, :, torch.from_numpy(mask)] = 0.0  # the mean colour after normalising
+        with torch.no_grad():
+            e = torch.nn.functional.normalize(net(hidden), dim=-1)
+        return float(e[0] @ e[1])
+
+    for person in ("person-030", "person-033", "person-035", "person-038"):
+        pictures = [str(p) for p in sorted((people / person).glob("*.png"))[:2]]
+        x = task.net_inputs(net, task.encode(pictures, with_targets=False).batch)[0]
+        cams = pair_gradcam(net, x).sum(0)
+        hottest = cams >= np.quantile(cams, 0.8)  # the top fifth of the map
+        coldest = cams <= np.quantile(cams, 0.2)
+        assert similarity_without(x, hottest) < similarity_without(x, coldest), person

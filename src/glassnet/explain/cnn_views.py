@@ -302,3 +302,70 @@ def top_patches(run: Any, encoded: Any) -> list[View]:
             },
         )
     ]
+
+
+def pair_gradcam(net: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Grad-CAM of the similarity of two embeddings: for each picture of the pair (x holds
+    two), which places of its last-stage features raised cos(embedding a, embedding b).
+    (2, H, W), not normalised."""
+    acts: list[torch.Tensor] = []
+    hook = net.stages[-1].register_forward_hook(lambda m, i, o: acts.append(o))
+    try:
+        emb = F.normalize(net(x).float(), dim=-1)
+    finally:
+        hook.remove()
+    similarity = (emb[0] * emb[1]).sum()
+    (grads,) = torch.autograd.grad(similarity, acts[0])
+    cam = F.relu((grads.mean((2, 3), keepdim=True) * acts[0]).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return cam[:, 0].detach().float().cpu().numpy()
+
+
+@register_view("cnn", "inputs")
+def where_two_faces_matched(run: Any, encoded: Any) -> list[View]:
+    """For an embedder (no classes: faces), the first two inputs as a pair."""
+    task = run.task
+    if task.class_labels() is not None or len(encoded.data) < 2:
+        return []
+    net = run.net.eval()
+    pair = {k: v[:2] for k, v in encoded.batch.items()}
+    x = task.net_inputs(net, pair)[0].contiguous()
+    with torch.no_grad():
+        emb = F.normalize(net(x).float(), dim=-1)
+    similarity = float(emb[0] @ emb[1])
+    threshold = run.metrics.get("val", {}).get("threshold")
+    cams = pair_gradcam(net, x)
+    names = list(encoded.names or ["a", "b"])[:2]
+    verdict = ""
+    if threshold is not None:
+        same = similarity > threshold
+        said = "same person" if same else "different people"
+        verdict = f" {'>' if same else '<='} threshold {threshold:.2f}: {said}"
+    fig, axes = new_figure(6.0, 3.2, 1, 2)
+    for k, ax in enumerate(axes.ravel()):
+        image = pair["x"][k].numpy().transpose(1, 2, 0)
+        show = image[..., 0] if image.shape[-1] == 1 else image
+        ax.imshow(show, cmap="gray" if show.ndim == 2 else None)
+        ax.imshow(cams[k] / (cams.max() + 1e-12), cmap="jet", alpha=0.45)
+        ax.set_title(names[k][-28:], fontsize=7)
+        ax.axis("off")
+    fig.suptitle(f"similarity {similarity:.2f}{verdict}", fontsize=8)
+    checks = randomisation_check(
+        lambda model: np.concatenate(list(pair_gradcam(model.eval(), x)), axis=1), net, run.metrics
+    )
+    return [
+        View(
+            "face-pair-gradcam",
+            "Which parts of the two faces made them alike",
+            (
+                "The net turns each face into a direction (an embedding); two faces match when "
+                "their directions are close. Red marks the places whose features raised the "
+                "similarity of this pair most, on both pictures, with the same colour scale: "
+                "matching eyes, nose or hairline should light up, not the background. The "
+                "check redraws the maps with random weights: trustworthy maps change."
+            ),
+            fig,
+            {"pair_gradcam": cams, "similarity": np.array(similarity)},
+            {**checks, "similarity": round(similarity, 4)},
+        )
+    ]
