@@ -27,9 +27,9 @@ def _raw_inputs(name: str, data: str, tmp: Path) -> tuple[list[str], Any]:
     assert path is not None
     if name == "tabular":
         frame = pd.read_csv(path).head(6)
-        rows = frame.drop(columns=[frame.columns[-1]]).to_dict("records")
-        (tmp / "rows.json").write_text(json.dumps(rows))
-        return [str(tmp / "rows.json")], rows
+        rows = frame.drop(columns=[frame.columns[-1]])
+        rows.to_csv(tmp / "rows.csv", index=False)  # the program reads CSV (and JSON)
+        return [str(tmp / "rows.csv")], rows.to_dict("records")
     if name in ("images", "detection", "faces"):
         files = sorted(str(p) for p in path.rglob("*") if p.suffix in (".png", ".jpg"))[:4]
         return files, files
@@ -57,11 +57,13 @@ def _readme_program(folder: Path) -> str:
 
 
 def _run_program(folder: Path, code: str, args: list[str]) -> Any:
-    script = (folder.parent / "readme_program.py").resolve()
-    script.write_text(code, encoding="utf-8")
+    """The README's program is predict.py; it runs from any folder (here: the run's
+    parent), finding the model beside itself."""
+    script = (folder / "predict.py").resolve()
+    assert script.read_text(encoding="utf-8") == code
     done = subprocess.run(
         [sys.executable, str(script), *args],
-        cwd=folder,
+        cwd=folder.parent.parent,
         capture_output=True,
         text=True,
         timeout=120,

@@ -201,25 +201,29 @@ _HEADERS = {
     "onnx": """\
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-# Run from the export folder: the model and preprocess.json lie beside this code.
-session = ort.InferenceSession("model.onnx")
-prep = json.load(open("preprocess.json"))
+# model.onnx and preprocess.json lie beside this program (the current folder when pasted)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+session = ort.InferenceSession(str(HERE / "model.onnx"))
+prep = json.load(open(HERE / "preprocess.json"))
 """,
     "torchscript": """\
 import json
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit is deprecated upstream
-# Run from the export folder: the model and preprocess.json lie beside this code.
-model = torch.jit.load("model.pt")
+# model.pt and preprocess.json lie beside this program (the current folder when pasted)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+model = torch.jit.load(str(HERE / "model.pt"))
 
 
 class session:  # the same call as onnxruntime's InferenceSession.run
@@ -230,7 +234,7 @@ class session:  # the same call as onnxruntime's InferenceSession.run
         return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
 
 
-prep = json.load(open("preprocess.json"))
+prep = json.load(open(HERE / "preprocess.json"))
 """,
 }
 

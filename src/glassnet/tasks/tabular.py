@@ -371,8 +371,18 @@ def _example_value(column: dict[str, Any]) -> Any:
 
 # Plain-Python twin of TableEncoder.features, for the export README (run by the tests).
 TABLE_SNIPPET = """\
-# Rows as {{column: value}}: a JSON file of rows as the first argument, or this example.
-rows = json.load(open(sys.argv[1])) if len(sys.argv) > 1 else [{example}]
+# Rows: a CSV file with a header, or a JSON list of {{column: value}}, as the first
+# argument (any other columns are left alone); without one, this example.
+def read_rows(path):
+    if path.lower().endswith((".csv", ".tsv")):
+        import csv
+
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f, delimiter="," if path.lower().endswith("csv") else "\t"))
+    return json.load(open(path))
+
+
+rows = read_rows(sys.argv[1]) if len(sys.argv) > 1 else [{example}]
 
 
 def encode(row):
@@ -389,7 +399,7 @@ def encode(row):
             if c["missing_indicator"]:
                 features.append(float(gap))
             continue
-        if v is None or v != v:
+        if v is None or v != v or v == "":  # a gap (an empty CSV cell too)
             key = "<missing>"
         elif isinstance(v, float) and v.is_integer():
             key = str(int(v))
