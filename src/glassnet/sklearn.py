@@ -47,6 +47,8 @@ class _RunHolder:
         try:
             run = api.train(task, frame, out=str(folder / "run"), quiet=True, **options)
             files = {n: (run.path / n).read_bytes() for n in _RUN_FILES if (run.path / n).is_file()}
+        except GlassnetError as e:  # scikit-learn's callers expect a ValueError
+            raise ValueError(str(e)) from e
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return cls(files)
@@ -68,7 +70,17 @@ class _RunHolder:
         self.files, self._run = state["files"], None
 
 
-class _NeuralTable(BaseEstimator):
+class _FittedRun:
+    holder_: _RunHolder
+
+    @property
+    def run_(self) -> api.Run:
+        """The fitted glassnet run (explain, export, serve it like any other)."""
+        check_is_fitted(self, "holder_")
+        return self.holder_.run
+
+
+class _NeuralTable(_FittedRun, BaseEstimator):
     """Shared by the classifier and the regressor: options map to `glassnet train tabular`
     flags; None keeps glassnet's default (for small tables, sized from the data)."""
 
@@ -142,17 +154,8 @@ class _NeuralTable(BaseEstimator):
             )
         frame = self._frame(X).assign(**{_TARGET: y})
         options = {**self._options(len(frame)), "target": _TARGET}
-        try:
-            self.holder_ = _RunHolder.train("tabular", frame, options)
-        except GlassnetError as e:  # scikit-learn's callers expect a ValueError
-            raise ValueError(str(e)) from e
+        self.holder_ = _RunHolder.train("tabular", frame, options)
         return self
-
-    @property
-    def run_(self) -> api.Run:
-        """The fitted glassnet run (explain, export, serve it like any other)."""
-        check_is_fitted(self, "holder_")
-        return self.holder_.run
 
     def _outputs(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "holder_")
@@ -199,7 +202,7 @@ class NeuralRegressor(RegressorMixin, _NeuralTable):
         return self._outputs(X)[_TARGET].to_numpy(dtype=np.float64)
 
 
-class NeuralImageClassifier(ClassifierMixin, BaseEstimator):
+class NeuralImageClassifier(ClassifierMixin, _FittedRun, BaseEstimator):
     """A CNN image classifier (glassnet's `cnn.*` nets) over arrays of images: X is
     (N, H, W) grey or (N, H, W, 3) colour, uint8 0-255 or any numbers (scaled to 0-255 by
     the training data's range). Each fit writes the pictures as PNG files, one folder per
@@ -278,20 +281,9 @@ class NeuralImageClassifier(ClassifierMixin, BaseEstimator):
         }
         with tempfile.TemporaryDirectory(prefix="glassnet-sklearn-") as tmp:
             self._write(images, Path(tmp) / "images", [f"{c:04d}" for c in codes])
-            try:
-                self.holder_ = _RunHolder.train(
-                    "images",
-                    str(Path(tmp) / "images"),
-                    {k: v for k, v in options.items() if v is not None},
-                )
-            except GlassnetError as e:
-                raise ValueError(str(e)) from e
+            given = {k: v for k, v in options.items() if v is not None}
+            self.holder_ = _RunHolder.train("images", str(Path(tmp) / "images"), given)
         return self
-
-    @property
-    def run_(self) -> api.Run:
-        check_is_fitted(self, "holder_")
-        return self.holder_.run
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "holder_")
