@@ -483,8 +483,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return EXIT_OK
     report = metrics.pop("report", {})
     per_class = report.pop("per_class", None)
+    width = max((len(k) for k in metrics), default=0)  # long names (seasonal_naive_mase) align
     lines = [
-        f"{k:>14}: {v:.4g}" if isinstance(v, float) else f"{k:>14}: {v}" for k, v in metrics.items()
+        f"{k:>{width}}: {v:.4g}" if isinstance(v, float) else f"{k:>{width}}: {v}"
+        for k, v in metrics.items()
     ]
     if per_class:
         lines.append(f"\n{'class':>14}  precision  recall     f1  support")
