@@ -500,8 +500,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         lines.append("\nworst first:")
         for row in worst:
             lines.append("  " + "  ".join(f"{k}: {v}" for k, v in row.items()))
-    for name, path in report.items():
-        lines.append(f"{name.replace('_', ' ')}: {path}")
+    for name, value in report.items():
+        if isinstance(value, dict):  # e.g. a baseline's scores
+            value = "  ".join(f"{k} {v:.4g}" for k, v in value.items())
+        lines.append(f"{name.replace('_', ' ')}: {value}")
     explained = run.path / "report" / "index.html"
     lines.append(
         f"look inside: {explained}"

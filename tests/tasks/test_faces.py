@@ -266,3 +266,24 @@ def test_pair_gradcam_marks_what_made_two_faces_alike(
         hottest = cams >= np.quantile(cams, 0.8)  # the top fifth of the map
         coldest = cams <= np.quantile(cams, 0.2)
         assert similarity_without(x, hottest) < similarity_without(x, coldest), person
+
+
+def test_evaluate_strangers_against_raw_pixels(trained: glassnet.api.Run) -> None:
+    metrics = trained.evaluate(report=True)  # the run's own test people, never trained on
+    for key in ("verification_accuracy", "tar_at_far_1e-2", "tar_at_far_1e-3", "top1"):
+        assert 0 <= metrics[key] <= 1, key
+    baseline = metrics["report"]["raw_pixel_baseline"]
+    assert metrics["verification_accuracy"] > baseline["verification_accuracy"] + 0.1
+    assert metrics["top1"] > baseline["top1"] + 0.2, (metrics, baseline)
+    assert Path(metrics["report"]["roc"]).is_file()
+
+
+def test_identification_on_known_embeddings() -> None:
+    from glassnet.tasks.faces import identification
+
+    people = np.repeat(np.arange(4), 7)
+    apart = np.eye(4)[people]  # every person their own direction: always found
+    assert identification(apart, people) == {"top1": 1.0, "top1_enrol5": 1.0}
+    mixed = apart.copy()
+    mixed[people == 1] = np.eye(4)[0]  # persons 0 and 1 look the same: half their probes miss
+    assert identification(mixed, people)["top1"] == pytest.approx(0.75, abs=0.13)

@@ -52,6 +52,8 @@ def write_evaluation_report(
             task, out.outputs, out.batch, encoded, out_dir / "worst_detections.png"
         )
         return {"worst_detections": str(png)} if png is not None else {}
+    if task.evaluation_figure == "roc":
+        return embedding_report(task, out, encoded, out_dir)
     labels = task.class_labels()
     outputs, y = out.outputs, out.batch.get("y")
     if (
@@ -158,3 +160,37 @@ def worst_mistakes_png(
     fig.suptitle("most confident mistakes: predicted (confidence), true class", fontsize=9)
     fig.tight_layout()
     return save_png(fig, path)
+
+
+def embedding_report(task: Task, out: Outputs, encoded: Encoded, out_dir: Path) -> dict[str, Any]:
+    """An embedder's scores beside the same scores of raw pixels (each picture's pixels,
+    centred on the mean picture and made unit-length: what the net must beat), and both
+    ROC curves of same- against different-person pairs."""
+    from sklearn.metrics import roc_curve
+
+    pixels = encoded.batch["x"].float().flatten(1)
+    pixels = torch.nn.functional.normalize(pixels - pixels.mean(0), dim=1)
+    baseline = task.score(pixels, out.batch)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = new_figure(4.6, 4.2)
+    y = out.batch["y"].cpu().numpy()
+    i, j = np.triu_indices(len(y), k=1)
+    same = y[i] == y[j]
+    for name, emb in (("the net", out.outputs.float()), ("raw pixels", pixels)):
+        e = emb.cpu().numpy()
+        fpr, tpr, _ = roc_curve(same, (e @ e.T)[i, j])
+        ax.plot(fpr, tpr, label=name)
+    chance = np.logspace(-3, 0, 50)
+    ax.plot(chance, chance, ":", color="grey", lw=0.8, label="chance")
+    ax.set_xscale("log")
+    ax.set_xlim(1e-3, 1)
+    ax.set_xlabel("false accepts (different people taken as the same)")
+    ax.set_ylabel("true accepts (same person recognised)")
+    ax.set_title("Same or different person: ROC", fontsize=9)
+    ax.legend(fontsize=8)
+    png = save_png(fig, out_dir / "roc.png")
+    keep = ("verification_accuracy", "tar_at_far_1e-2", "tar_at_far_1e-3", "top1", "top1_enrol5")
+    return {
+        "raw_pixel_baseline": {k: round(baseline[k], 4) for k in keep if k in baseline},
+        "roc": str(png),
+    }
