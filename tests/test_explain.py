@@ -57,6 +57,9 @@ def test_ann_views_and_integrated_gradients_completeness(workdir: Path) -> None:
     assert parser.sections == 34 and len(parser.srcs) == 34
     assert page.count("<h1 class='part'>Input: ") == 16
     assert all(s.startswith("data:image/png;base64,") for s in parser.srcs)
+    again = run.explain([{c: 1.0 for c in run.task.encoder.input_columns}], each=1)
+    assert result.earlier is None and again.earlier == Path("r/report/earlier/index-1.html")
+    assert again.earlier.read_text() == page  # the first page is kept whole, pictures inside
 
 
 def test_cnn_views_shapes(workdir: Path) -> None:

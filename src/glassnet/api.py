@@ -377,13 +377,27 @@ def explain_run(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> Expl
                 [v for v in views if v.about == about],
             )
         )
+    kept = _keep_earlier_report(run.path / "report")
     report = write_sections(
         sections,
         run.path / "report",
         f"Inside {run.path.name}",
         f"{run.spec.task} task, net {run.spec.net.name}",
     )
-    return Explanation(views=views, report=report)
+    return Explanation(views=views, report=report, earlier=kept)
+
+
+def _keep_earlier_report(folder: Path) -> Path | None:
+    """The last explanation's page (self-contained: its pictures are inside) moved to
+    report/earlier/index-K.html before a new one replaces it; nothing is lost."""
+    index = folder / "index.html"
+    if not index.is_file():
+        return None
+    earlier = folder / "earlier"
+    earlier.mkdir(exist_ok=True)
+    numbers = [p.stem.removeprefix("index-") for p in earlier.glob("index-*.html")]
+    k = 1 + max((int(n) for n in numbers if n.isdigit()), default=0)
+    return index.replace(earlier / f"index-{k}.html")
 
 
 @dataclass
@@ -392,6 +406,7 @@ class Explanation:
 
     views: list[Any]
     report: Path
+    earlier: Path | None = None  # where the previous explanation's page was kept
 
 
 def session(

@@ -563,6 +563,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             {
                 "run": str(run.path),
                 "report": str(result.report),
+                "earlier_report": None if result.earlier is None else str(result.earlier),
                 "views": [
                     {"name": v.name, "title": v.title, "png": str(v.png), "checks": v.checks}
                     for v in result.views
@@ -583,6 +584,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
                     for v in result.views
                 ]
                 + [f"report: {result.report}"]
+                + ([f"(the previous report is kept as {result.earlier})"] if result.earlier else [])
             ),
         )
     return EXIT_OK
