@@ -413,7 +413,19 @@ def say(args: argparse.Namespace, text: str) -> None:
 
 
 def emit_json(doc: dict[str, Any]) -> None:
-    print(json.dumps(doc, indent=2, default=str), flush=True)
+    print(json.dumps(_rounded(doc), indent=2, default=str), flush=True)
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 6 significant digits (0.9133333333333333 reads as 0.913333): what a person
+    or a script compares; the files a run writes keep full precision."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

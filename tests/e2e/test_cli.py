@@ -52,7 +52,10 @@ def test_data_make_train_predict_evaluate(workdir: Path) -> None:
     preds = pd.read_csv("preds.csv")
     assert len(preds) == 150 and {"label", "probability_0"} <= set(preds.columns)
     js = glassnet("predict", "runs/tabular-1", "data/iris.csv", "--json")
-    assert len(json.loads(js.stdout)["predictions"]) == 150
+    predictions = json.loads(js.stdout)["predictions"]
+    assert len(predictions) == 150
+    shown = [v for row in predictions for v in row.values() if isinstance(v, float)]
+    assert shown and all(float(f"{v:.6g}") == v for v in shown)  # rounded for reading
 
     ev = glassnet("evaluate", "runs/tabular-1", "data/iris.csv", "--json")
     assert ev.returncode == 0 and json.loads(ev.stdout)["metrics"]["n"] == 150
