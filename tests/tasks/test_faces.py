@@ -287,3 +287,17 @@ def test_identification_on_known_embeddings() -> None:
     mixed = apart.copy()
     mixed[people == 1] = np.eye(4)[0]  # persons 0 and 1 look the same: half their probes miss
     assert identification(mixed, people)["top1"] == pytest.approx(0.75, abs=0.13)
+
+
+def test_embedding_map_gathers_each_person(trained: glassnet.api.Run, people: Path) -> None:
+    from sklearn.metrics import silhouette_score
+
+    folders = [people / f"person-{p:03d}" for p in (30, 33, 35, 38)]
+    pictures = [str(f) for folder in folders for f in sorted(folder.glob("*.png"))[:5]]
+    (view,) = [v for v in trained.explain(pictures, each=0).views if v.name == "face-embedding-map"]
+    who = [Path(p).parent.name for p in pictures]
+    pixels = trained.task.encode(pictures, with_targets=False).batch["x"].flatten(1).float()
+    learned = silhouette_score(view.arrays["embeddings"], who, metric="cosine")
+    raw = silhouette_score(pixels.numpy(), who, metric="cosine")
+    assert learned > raw + 0.1 and learned > 0.1, (learned, raw)
+    assert view.arrays["points"].shape == (20, 2)

@@ -369,3 +369,55 @@ def where_two_faces_matched(run: Any, encoded: Any) -> list[View]:
             {**checks, "similarity": round(similarity, 4)},
         )
     ]
+
+
+@register_view("cnn", "inputs")
+def embedding_map(run: Any, encoded: Any) -> list[View]:
+    """For an embedder (faces), the given pictures as points of its embedding space in 2-D,
+    coloured by the folder each came from (a person, when a people folder is given)."""
+    if run.task.class_labels() is not None or len(encoded.data) < 3:
+        return []
+    from pathlib import Path
+
+    from sklearn.decomposition import PCA
+
+    net = run.net.eval()
+    x = run.task.net_inputs(net, encoded.batch)[0]
+    with torch.no_grad():
+        emb = F.normalize(net(x).float(), dim=-1).cpu().numpy()
+    points = PCA(n_components=2).fit_transform(emb)
+    folders = [Path(n).parent.name for n in (encoded.names or [""] * len(emb))]
+    names = sorted(set(folders))
+    fig, ax = new_figure(5.2, 4.4)
+    cmap = plt_colormap(len(names))
+    for k, name in enumerate(names):
+        rows = [i for i, f in enumerate(folders) if f == name]
+        ax.scatter(
+            points[rows, 0], points[rows, 1], s=18, color=cmap(k), label=name or "(no folder)"
+        )
+    if len(names) <= 12:
+        ax.legend(fontsize=6, loc="best", frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"{len(emb)} pictures in the embedding space (2-D)", fontsize=8)
+    return [
+        View(
+            "face-embedding-map",
+            "Where the net puts each face",
+            (
+                "Each dot is one picture, placed by the net's embedding squeezed to two "
+                "dimensions (PCA), coloured by the folder it came from. Pictures of one person "
+                "should gather, different people apart; a person spread across the map is one "
+                "the net does not yet tell apart. Two dimensions lose detail: close dots may "
+                "still be far apart in the full embedding."
+            ),
+            fig,
+            {"points": points, "embeddings": emb},
+        )
+    ]
+
+
+def plt_colormap(n: int) -> Any:
+    import matplotlib.pyplot as plt
+
+    return plt.get_cmap("tab10" if n <= 10 else "tab20", max(n, 1))
