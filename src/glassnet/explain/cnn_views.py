@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -347,7 +348,8 @@ def where_two_faces_matched(run: Any, encoded: Any) -> list[View]:
         show = image[..., 0] if image.shape[-1] == 1 else image
         ax.imshow(show, cmap="gray" if show.ndim == 2 else None)
         ax.imshow(cams[k] / (cams.max() + 1e-12), cmap="jet", alpha=0.45)
-        ax.set_title(names[k][-28:], fontsize=7)
+        shown = Path(names[k])
+        ax.set_title(f"{shown.parent.name}/{shown.name}"[-32:], fontsize=7)
         ax.axis("off")
     fig.suptitle(f"similarity {similarity:.2f}{verdict}", fontsize=8)
     checks = randomisation_check(
@@ -377,8 +379,6 @@ def embedding_map(run: Any, encoded: Any) -> list[View]:
     coloured by the folder each came from (a person, when a people folder is given)."""
     if run.task.class_labels() is not None or len(encoded.data) < 3:
         return []
-    from pathlib import Path
-
     from sklearn.decomposition import PCA
 
     net = run.net.eval()
