@@ -14,22 +14,18 @@ different-person pairs exceeded; `metrics.json`, `val.threshold`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
 
 from glassnet.api import Run
-from glassnet.data.files import atomic_write_json
+from glassnet.data.gallery import GALLERY, read_gallery, write_gallery
 from glassnet.data.images import list_class_folders
 from glassnet.errors import ConfigError, DataError, RunError
 from glassnet.tasks.messages import UploadedFile
 
-GALLERY = "gallery"  # default folder inside the run
 Picture = str | Path | UploadedFile  # a file, or a picture sent to the service
 
 
@@ -81,16 +77,8 @@ def enrol_people(run: Run, people: dict[str, list[Picture]], out: str | Path | N
         means.append(mean / max(np.linalg.norm(mean), 1e-12))
         counts.append(len(emb))
     target = Path(out) if out is not None else run.path / GALLERY
-    target.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {"embeddings": torch.from_numpy(np.stack(means).astype(np.float32))},
-        str(target / "gallery.safetensors"),
-    )
-    atomic_write_json(
-        target / "gallery.json",
-        {"people": names, "pictures": counts, "run": str(run.path), "threshold": threshold(run)},
-    )
-    return target
+    about = {"pictures": counts, "run": str(run.path), "threshold": threshold(run)}
+    return write_gallery(target, names, np.stack(means), about)
 
 
 def _pictures(items: list[Picture]) -> list[Any]:
@@ -123,13 +111,13 @@ def identify(
     similarity and whether it clears the threshold; [{"person": "unknown", ...}] first when
     nobody does."""
     folder = Path(gallery) if gallery is not None else run.path / GALLERY
-    if not (folder / "gallery.safetensors").is_file():
+    found = read_gallery(folder)
+    if found is None:
         raise RunError(
             f"no gallery in '{folder}'",
             fix=f"Build one first: glassnet faces enrol {run.path} PEOPLE_FOLDER",
         )
-    means = load_file(str(folder / "gallery.safetensors"))["embeddings"].numpy()
-    people = json.loads((folder / "gallery.json").read_text(encoding="utf-8"))["people"]
+    people, means = found
     emb, _ = embed(run, _pictures([probe]))
     sims = means @ emb[0]
     limit = threshold(run)

@@ -301,3 +301,20 @@ def test_embedding_map_gathers_each_person(trained: glassnet.api.Run, people: Pa
     raw = silhouette_score(pixels.numpy(), who, metric="cosine")
     assert learned > raw + 0.1 and learned > 0.1, (learned, raw)
     assert view.arrays["points"].shape == (20, 2)
+
+
+def test_nearest_in_gallery_view(trained: glassnet.api.Run, people: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = glassnet.load(shutil.copytree(trained.path, tmp_path / "run"))  # its own gallery
+    shutil.rmtree(copy.path / "gallery", ignore_errors=True)  # other tests may have enrolled
+    probe = sorted((people / "person-033").glob("*.png"))[-1]
+    assert not [v for v in copy.explain([str(probe)]).views if "gallery" in v.name]
+    gallery = tmp_path / "people"
+    for person in ("person-030", "person-033", "person-035"):
+        shutil.copytree(people / person, gallery / person)
+    faces.enrol(copy, gallery)
+    (view,) = [v for v in copy.explain([str(probe)]).views if v.name == "face-nearest-in-gallery"]
+    best = faces.identify(copy, probe, top=1)
+    assert view.checks["closest"] == max(best, key=lambda m: m["similarity"])["person"]
+    assert view.arrays["similarities"].shape == (3,)
