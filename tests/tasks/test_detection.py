@@ -245,3 +245,20 @@ def test_flat_heat_map_decodes_the_same_in_onnxruntime() -> None:
     for eager, graph in zip((boxes, scores, classes), got, strict=True):
         np.testing.assert_allclose(eager.numpy(), graph, atol=1e-5)
     assert classes[0].tolist() == [0] * 20  # ties go to the lowest cell index: class 0 first
+
+
+def test_export_parity_compares_shown_detections_as_sets() -> None:
+    from glassnet.tasks.detection import DetectionTask
+
+    boxes = np.array([[[0, 0, 10, 10], [20, 20, 40, 40], [5, 5, 6, 6]]], dtype=np.float32)
+    scores = np.array([[0.9, 0.8, 0.05]], dtype=np.float32)
+    labels = np.array([[1, 0, 2]])
+    eager = [boxes, scores, labels]
+    swapped = [boxes[:, [1, 0, 2]], scores[:, [1, 0, 2]], labels[:, [1, 0, 2]]]  # same set
+    faint = [boxes.copy(), scores, labels]
+    faint[0][0, 2] += 50  # only the faint box (score 0.05, never shown) moved
+    moved = [boxes + np.array([0, 0, 30, 0], dtype=np.float32), scores, labels]
+    task = DetectionTask.__new__(DetectionTask)  # the comparison needs no data
+    assert task.export_difference(eager, swapped) == 0.0
+    assert task.export_difference(eager, faint) == 0.0  # below the floor: never shown
+    assert task.export_difference(eager, moved) == pytest.approx(30.0)

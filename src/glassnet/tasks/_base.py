@@ -333,6 +333,19 @@ class Task(ABC):
         pad them here)."""
         return {k: batch[k] for k in self.input_keys}
 
+    def export_difference(self, eager: list[np.ndarray], exported: list[np.ndarray]) -> float:
+        """How far the exported graph's outputs are from eager PyTorch's (the parity check
+        compares this with --tolerance): the largest absolute difference. A task whose
+        outputs are discrete choices (detection picks peaks) compares what the choices
+        mean instead, so that rounding cannot flip a near tie into a failure."""
+        return max(
+            (
+                float(np.abs(a.astype(np.float64) - e.astype(np.float64)).max(initial=0.0))
+                for e, a in zip(eager, exported, strict=True)
+            ),
+            default=0.0,
+        )
+
     def export_module(self, net: nn.Module) -> nn.Module:
         """The graph to export: takes `export_feeds`' tensors, in order, and returns
         `export_outputs` (one tensor, or a tuple in that order). Tasks whose `forward`

@@ -105,6 +105,24 @@ class DetectionTask(Task):
     prediction_figure: ClassVar[str | None] = "boxes"
     evaluation_figure: ClassVar[str | None] = "boxes"
     export_outputs: ClassVar[tuple[str, ...]] = ("boxes", "scores", "labels")
+
+    def export_difference(self, eager: list[np.ndarray], exported: list[np.ndarray]) -> float:
+        """The detections either engine would show (score above PARITY_FLOOR), matched as
+        sets: the largest box or score difference from a detection to its counterpart of
+        the same class (inf when one has none). Peak picking is a discrete choice: a heat
+        map rounded a little differently by onnxruntime may swap two near-equal cells of
+        an under-trained net, which an element-wise comparison called a 60 px mismatch."""
+        worst = 0.0
+        for i in range(len(eager[1])):
+            a, b = [o[i] for o in eager[:3]], [o[i] for o in exported[:3]]
+            # a detection just at the floor in one engine may sit just under it in the other
+            worst = max(
+                worst,
+                _set_gap(_shown(a, PARITY_FLOOR), _shown(b, PARITY_FLOOR - 1e-3)),
+                _set_gap(_shown(b, PARITY_FLOOR), _shown(a, PARITY_FLOOR - 1e-3)),
+            )
+        return worst
+
     export_requires: ClassVar[tuple[str, ...]] = ("pillow",)
     request_model = ImagesRequest
     spec: DetectionDataSpec
@@ -522,6 +540,28 @@ def _precision_recall(
         "precision": tp / max(tp + fp, 1),
         "recall": tp / max(total, 1),
     }
+
+
+PARITY_FLOOR = 0.1  # detections below it are never shown (the default threshold is 0.3)
+
+
+def _shown(outputs: Any, floor: float) -> np.ndarray:
+    """One image's (boxes, scores, labels) as rows [label, score, x0, y0, x1, y1] above
+    `floor`."""
+    boxes, scores, labels = outputs
+    keep = scores > floor
+    return np.column_stack([labels[keep], scores[keep], boxes[keep]]).astype(np.float64)
+
+
+def _set_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest distance from a row of `a` to the nearest row of `b` with its label."""
+    worst = 0.0
+    for row in a:
+        same = b[b[:, 0] == row[0]]
+        if not len(same):
+            return float("inf")
+        worst = max(worst, float(np.abs(same[:, 1:] - row[1:]).max(axis=1).min()))
+    return worst
 
 
 class _ExportedDetector(nn.Module):
