@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from glassnet.explain.figures import new_figure
+from glassnet.explain.figures import category_colour, new_figure
 from glassnet.explain.sanity import randomisation_check
 from glassnet.explain.views import View, register_view
 from glassnet.nets.mlp import ACTIVATIONS
@@ -161,7 +161,7 @@ def decision_regions(run: Any, encoded: Any) -> list[View]:
         linewidths=0.3,
     )
     for k, lab in enumerate(labels):
-        ax.scatter([], [], color=plt_colour(k), label=lab)
+        ax.scatter([], [], color=category_colour(k), label=lab)
     ax.legend(fontsize=7, title="predicted", title_fontsize=7)
     share = pca.explained_variance_ratio_.sum()
     ax.set_xlabel("first principal direction")
@@ -183,12 +183,6 @@ def decision_regions(run: Any, encoded: Any) -> list[View]:
             {"projection": xy, "regions": regions},
         )
     ]
-
-
-def plt_colour(k: int) -> Any:
-    import matplotlib
-
-    return matplotlib.colormaps["tab10"](k)
 
 
 @register_view("mlp", "input")

@@ -26,6 +26,14 @@ def new_figure(width: float, height: float, rows: int = 1, cols: int = 1) -> tup
     )
 
 
+def category_colour(k: int, categories: int = 10) -> Any:
+    """The colour of category k of `categories` (tab10, tab20 beyond ten): the same class or
+    person gets the same colour in every view."""
+    import matplotlib
+
+    return matplotlib.colormaps["tab10" if categories <= 10 else "tab20"](k % 20)
+
+
 def close_figures(views: list[Any]) -> None:
     """Release the figures of views that will not be saved (pyplot keeps them alive)."""
     for v in views:
