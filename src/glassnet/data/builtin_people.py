@@ -102,9 +102,11 @@ def draw_person(t: dict, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_cartoon_people(
-    directory: Path, people: int = 60, per_person: int = 12, size: int = 48, seed: int = 0
+    directory: Path, people: int = 200, per_person: int = 20, size: int = 48, seed: int = 0
 ) -> Path:
-    """`people` folders of `per_person` pictures each."""
+    """`people` folders of `per_person` pictures each. 200 x 20 by default: with 60 x 12 the
+    default net told 6 test strangers apart at TAR 0.53 (1 % false accepts); with 200 x 20,
+    30 strangers at 0.96 (verification 0.98, top-1 0.99; about 10 CPU-minutes)."""
     directory = Path(directory)
     rng = np.random.default_rng(seed)
     for p in range(people):
@@ -120,7 +122,7 @@ register_dataset(
     BuiltinDataset(
         "cartoon-people",
         "faces",
-        "60 generated cartoon people x 12 pictures (48 px): traits fixed per person, pose, "
+        "200 generated cartoon people x 20 pictures (48 px): traits fixed per person, pose, "
         "light and expression per picture",
         make_cartoon_people,
     )
