@@ -25,6 +25,7 @@ class BuiltinDataset:
     description: str
     make: Callable[..., Path]  # make(directory, **options) -> the path to train on
     defaults: dict[str, Any] = field(default_factory=dict)  # task options (e.g. target)
+    revision: int = 1  # raised when the generator makes different data: a new cache folder
 
 
 _DATASETS: dict[str, BuiltinDataset] = {}
@@ -62,7 +63,7 @@ def builtin_name(path: str) -> str:
 def materialise(path: str, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
     """Write builtin:NAME under `cache_dir` (once) and return its path and task defaults."""
     ds = get_dataset(builtin_name(path))
-    target = cache_dir / ds.name
+    target = cache_dir / (ds.name if ds.revision == 1 else f"{ds.name}-r{ds.revision}")
     marker = target / ".complete"
     if marker.exists():
         return Path(marker.read_text(encoding="utf-8")), ds.defaults

@@ -125,5 +125,6 @@ register_dataset(
         "200 generated cartoon people x 20 pictures (48 px): traits fixed per person, pose, "
         "light and expression per picture",
         make_cartoon_people,
+        revision=2,  # 200 x 20 (was 60 x 12)
     )
 )
