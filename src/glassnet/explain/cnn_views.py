@@ -418,3 +418,55 @@ def embedding_map(run: Any, encoded: Any) -> list[View]:
             {"points": points, "embeddings": emb},
         )
     ]
+
+
+@register_view("cnn", "input")
+def nearest_in_gallery(run: Any, encoded: Any) -> list[View]:
+    """For an embedder with a gallery (`glassnet faces enrol`), the people closest to this
+    picture, against the run's threshold."""
+    from glassnet.data.gallery import GALLERY, read_gallery
+
+    found = read_gallery(run.path / GALLERY) if run.task.class_labels() is None else None
+    if found is None:
+        return []
+    people, means = found
+    net = run.net.eval()
+    x = run.task.net_inputs(net, {k: v[:1] for k, v in encoded.batch.items()})[0]
+    with torch.no_grad():
+        emb = F.normalize(net(x).float(), dim=-1)[0].cpu().numpy()
+    sims = means @ emb
+    order = np.argsort(-sims)[:8]
+    threshold = run.metrics.get("val", {}).get("threshold")
+    fig, axes = new_figure(7.0, 2.8, 1, 2)
+    image = encoded.batch["x"][0].numpy().transpose(1, 2, 0)
+    show = image[..., 0] if image.shape[-1] == 1 else image
+    axes[0, 0].imshow(show, cmap="gray" if show.ndim == 2 else None)
+    axes[0, 0].axis("off")
+    axes[0, 0].set_title("this face (as the net sees it)", fontsize=7)
+    ax = axes[0, 1]
+    ax.barh(range(len(order))[::-1], sims[order], color="#4477aa")
+    ax.set_yticks(range(len(order))[::-1], [people[k] for k in order], fontsize=7)
+    ax.set_xlim(min(0.0, float(sims[order].min())), 1)
+    ax.set_xlabel("similarity to each person's enrolled mean", fontsize=7)
+    if threshold is not None:
+        ax.axvline(threshold, color="#cc3311", ls="--", lw=1)
+        ax.text(threshold, len(order) - 0.4, " threshold", color="#cc3311", fontsize=7)
+    best = people[order[0]]
+    said = best if threshold is None or sims[order[0]] > threshold else "unknown (nobody clears it)"
+    ax.set_title(f"closest in the gallery: {said}", fontsize=8)
+    return [
+        View(
+            "face-nearest-in-gallery",
+            "Who in the gallery this face is closest to",
+            (
+                "Each bar is one enrolled person: how close this face's embedding is to the "
+                "mean of that person's enrolled pictures (1 = the same direction). Right of "
+                "the dashed threshold counts as a match; several people near the threshold "
+                "mean the net finds them alike, and a clear gap to the second bar is a "
+                "confident answer."
+            ),
+            fig,
+            {"similarities": sims, "people": np.array(people)},
+            {"closest": best, "similarity": round(float(sims[order[0]]), 4)},
+        )
+    ]
