@@ -223,16 +223,19 @@ class FacesTask(ImagesTask):
         detect = self.spec.detect
         if detect == "off":
             return None, []
+        sample: list[Path] = []
+        faces: dict[str, FoundFace] = {}
         if detect == "auto":
             rng = np.random.default_rng(self.seed)
             sample = [paths[i] for i in rng.permutation(len(paths))[:AUTO_SAMPLE]]
-            found = self._faces_in(sample)
-            if len(found) < 0.8 * len(sample):
+            faces = self._faces_in(sample)
+            if len(faces) < 0.8 * len(sample):
                 return None, [
-                    f"the face finder found one face in {len(found)} of {len(sample)} sampled "
+                    f"the face finder found one face in {len(faces)} of {len(sample)} sampled "
                     "pictures: they are taken as face crops (--detect on to find faces anyway)"
                 ]
-        faces = self._faces_in(paths)
+        sampled = {str(p) for p in sample}  # searched already
+        faces.update(self._faces_in([p for p in paths if str(p) not in sampled]))
         notes = [
             f"faces found and aligned (eyes levelled) in {len(faces)} of {len(paths)} pictures"
         ]
@@ -264,10 +267,7 @@ class FacesTask(ImagesTask):
         faces = {}
         for path in paths:
             with Image.open(path) as im:
-                found = find_faces(im)
-            if len(found) != 1:
-                self._one_face_error(str(path), len(found))
-            faces[str(path)] = found[0]
+                faces[str(path)] = _the_face(im, str(path))
         return FaceFiles(paths, st["image_size"], st["mode"], targets, faces)
 
     def upload_pixels(self, data: bytes, name: str) -> np.ndarray:
@@ -279,19 +279,7 @@ class FacesTask(ImagesTask):
         st = self.state()
         with Image.open(file) as im:
             im.load()
-            found = find_faces(im)
-            if len(found) != 1:
-                self._one_face_error(f"upload '{name}'", len(found))
-            return crop_face(im, found[0], st["image_size"], st["mode"])
-
-    @staticmethod
-    def _one_face_error(where: str, count: int) -> None:
-        raise DataError(
-            f"{where} holds {count} faces; a face run embeds one face at a time"
-            if count
-            else f"no face was found in {where}",
-            fix="Give a picture with one frontal face, or crop it to the face",
-        )
+            return crop_face(im, _the_face(im, f"upload '{name}'"), st["image_size"], st["mode"])
 
     def _split_people(self, people: list[str], given: dict[str, Any]) -> dict[str, list[str]]:
         """Whole people to each split: a person's pictures never straddle two."""
@@ -352,6 +340,19 @@ class FacesTask(ImagesTask):
 
     def export_module(self, net: nn.Module) -> nn.Module:
         return super().export_module(_unwrap(net))
+
+
+def _the_face(im: Image.Image, where: str) -> FoundFace:
+    """The one face in a picture to embed; a picture with none or several is refused."""
+    found = find_faces(im)
+    if len(found) != 1:
+        raise DataError(
+            f"{where} holds {len(found)} faces; a face run embeds one face at a time"
+            if found
+            else f"no face was found in {where}",
+            fix="Give a picture with one frontal face, or crop it to the face",
+        )
+    return found[0]
 
 
 def triplet_loss(emb: torch.Tensor, people: torch.Tensor, margin: float) -> torch.Tensor:
