@@ -78,3 +78,32 @@ def test_stage_maps_describe_each_stage() -> None:
     assert len(out["layers"][0]["channels"]) == 1
     with pytest.raises(ValueError, match="no convolutional stages"):
         stage_maps(nn.Linear(3, 2), torch.rand(1, 3))
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2])
+def test_top_patch_crop_is_the_cell_field(stage: int) -> None:
+    """The top-patches view crops each tile to its cell's field: inside the image the crop
+    is exactly the rows the cell's gradient reaches; at the border it is clipped."""
+    from glassnet.explain.cnn_views import _field_box
+
+    net = _known_net()
+    size = 64
+    field = receptive_fields(net, list(net.stages))[stage]
+    first, last = _gradient_extent(net, stage, 5, 0 if stage else 5, size)
+    y0, y1, _, _, cy, _ = _field_box(5, 5, field, size, size)
+    assert (y0, y1) == (first, last + 1)
+    assert y0 <= cy < y1
+    top, bottom, left, right, _, _ = _field_box(0, 0, field, size, size)  # clipped at 0
+    assert top == left == 0 and bottom == right < field.size
+
+
+def test_top_patch_channels_fire_on_different_images() -> None:
+    from glassnet.explain.cnn_views import _diverse_channels
+
+    rng = np.random.default_rng(0)
+    peak = torch.tensor(rng.random((40, 5)), dtype=torch.float32)
+    peak[:6, 0] += 10  # channel 0: the most selective, on images 0-5
+    peak[:6, 1] += 9  # channel 1: nearly as selective, on the same images
+    peak[20:26, 2] += 5  # channel 2: other images
+    chosen = _diverse_channels(peak, best=6, want=2)
+    assert chosen == [0, 2]

@@ -71,6 +71,8 @@ class Run:
         self.notes: list[str] = []
         self.last_encoded: Any = None  # the inputs of the last predict (for plots)
         self.graph: Any = None  # an ExportedForward answering requests (`use_engine`)
+        # (net or None, what it is): the shuffled-label twin the sanity checks compare with
+        self.shuffled_twin: tuple[nn.Module | None, str] | None = None
         self.graph_checked = False
 
     def __repr__(self) -> str:
@@ -153,16 +155,27 @@ class Run:
 
         return draw_prediction(self, predictions, Path(path))
 
-    def explain(self, inputs: Any = None, each: int = MAX_EXPLAINED) -> Explanation:
+    def explain(
+        self,
+        inputs: Any = None,
+        each: int = MAX_EXPLAINED,
+        sanity: str = "full",
+        notify: Notify | None = None,
+    ) -> Explanation:
         """Look inside the net: views as figures + the numbers behind them, and a
         self-contained `report/index.html`. The first `each` inputs are also explained one
         by one (a section each); views over all inputs (decision regions) see them all.
+
+        Each map of an input carries a sanity check (`View.checks["verdict"]`): against nets
+        with random weights and, with `sanity="full"`, against a copy of the net trained
+        briefly on shuffled answers (trained on first use, kept in `<run>/sanity/`);
+        `sanity="weights"` skips that copy. `notify` hears what takes time.
 
         Example:
             >>> ex = glassnet.load("runs/images-1").explain("cat.png")   # doctest: +SKIP
             >>> [v.title for v in ex.views], ex.report                   # doctest: +SKIP
         """
-        return explain_run(self, inputs, each)
+        return explain_run(self, inputs, each, sanity, notify)
 
     def export(
         self,
@@ -322,9 +335,20 @@ def _small_arrays(arrays: dict[str, Any], limit: int = 20_000) -> dict[str, Any]
     return out
 
 
-def explain_views(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> list[Any]:
+SANITY_LEVELS = ("full", "weights")
+
+
+def explain_views(
+    run: Run,
+    inputs: Any = None,
+    each: int = MAX_EXPLAINED,
+    sanity: str = "weights",
+    notify: Notify | None = None,
+) -> list[Any]:
     """Views inside `run`'s net: model-level, plus per-input when inputs are given (a
-    forecaster shows its memory on the latest window of its own series)."""
+    forecaster shows its memory on the latest window of its own series). With
+    `sanity="full"` the shuffled-label twin is trained when missing; otherwise a cached
+    one is used if there is one (a REST request never waits for training)."""
     from glassnet.explain.figures import close_figures
     from glassnet.explain.views import views_for
 
@@ -335,6 +359,7 @@ def explain_views(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> li
     if inputs is not None:  # bad inputs fail before any figure is drawn
         encoded = run.task.encode(inputs, with_targets=False)
         run.notes = encoded.notes
+        _prepare_twin(run, sanity, notify)
     views: list[Any] = []
     try:
         for fn in views_for(family, "model"):
@@ -362,11 +387,37 @@ def explain_views(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> li
     return views
 
 
-def explain_run(run: Run, inputs: Any = None, each: int = MAX_EXPLAINED) -> Explanation:
+def _prepare_twin(run: Run, sanity: str, notify: Notify | None) -> None:
+    """Set `run.shuffled_twin` for the sanity checks of the maps about to be drawn."""
+    from glassnet.explain.sanity import model_skill
+    from glassnet.explain.shuffled_twin import load_twin, train_twin
+
+    if sanity not in SANITY_LEVELS:
+        raise ConfigError(
+            f"unknown sanity level '{sanity}'",
+            fix="Use 'full' (random weights and a shuffled-answer copy) or 'weights'",
+        )
+    if run.shuffled_twin is not None and run.shuffled_twin[0] is not None:
+        return
+    if model_skill(run.metrics)[0] is False:  # the verdict fails on skill already
+        run.shuffled_twin = (None, "")
+    elif sanity == "full":
+        run.shuffled_twin = train_twin(run, notify)
+    else:
+        run.shuffled_twin = load_twin(run)
+
+
+def explain_run(
+    run: Run,
+    inputs: Any = None,
+    each: int = MAX_EXPLAINED,
+    sanity: str = "full",
+    notify: Notify | None = None,
+) -> Explanation:
     """The views and the self-contained report `<run>/report/index.html`."""
     from glassnet.explain.report import write_sections
 
-    views = explain_views(run, inputs, each)
+    views = explain_views(run, inputs, each, sanity, notify)
     overall = [v for v in views if not v.about]
     sections = [("", "", overall)]
     for about in dict.fromkeys(v.about for v in views if v.about):

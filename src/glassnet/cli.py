@@ -185,6 +185,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="N",
         help="explain the first N inputs one by one, a section each (default: 16)",
     )
+    ex.add_argument(
+        "--sanity",
+        choices=("full", "weights"),
+        default="full",
+        help="how each map is checked: against nets with random weights and a copy trained "
+        "on shuffled answers (full: the copy trains once per run, kept in RUN/sanity/), or "
+        "against random weights only (weights: nothing to train)",
+    )
     add_output_flags(ex)
 
     for task in task_summaries():  # verbs a task brings for its runs (faces: enrol, ...)
@@ -479,6 +487,10 @@ def _summary(run: api.Run) -> str:
     return "\n".join(lines)
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def notes(run: api.Run) -> None:
     for note in run.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -568,7 +580,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     inputs: Any = None
     if args.inputs:
         inputs = args.inputs if len(args.inputs) > 1 else args.inputs[0]
-    result = run.explain(inputs, each=args.each)
+    result = run.explain(
+        inputs,
+        each=args.each,
+        sanity=args.sanity,
+        notify=None if getattr(args, "quiet", False) else _to_stderr,
+    )
     notes(run)
     if args.json:
         emit_json(

@@ -20,6 +20,10 @@ def _section(title: str, text: str) -> None:
     print(f"\n=== {title}\n{text}\n", flush=True)
 
 
+def _note(message: str) -> None:
+    print(f"  ({message})", flush=True)
+
+
 def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
     """Train each family on built-in data under `out` (a previous demo there is replaced)."""
     if out.exists() and (out / ".glassnet-demo").exists():
@@ -53,8 +57,16 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
     pets = get_dataset("cartoon-pets").make(
         cache_dir() / f"demo-pets-{400 if quick else 1200}", n=400 if quick else 1200, size=64
     )
+    # 5x5 first filters from a small start: room to form edges and colour blobs, and far
+    # enough to move from their noise in a few epochs (the filter view measures which)
     runs["cnn"] = api.train(
-        "images", str(pets), out=out / "cnn", epochs=2 if quick else 6, widths=(16, 32, 64)
+        "images",
+        str(pets),
+        out=out / "cnn",
+        epochs=2 if quick else 6,
+        widths=(16, 32, 64),
+        first_kernel=5,
+        first_init=0.2,
     )
     test = runs["cnn"].metrics.get("test", {})
     print(f"CNN: test accuracy {test.get('accuracy', float('nan')):.3f}")
@@ -91,23 +103,25 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
         (
             "The ANN: neurons and weights",
             "A multilayer perceptron on the customer table.",
-            runs["ann"].explain("builtin:customers", each=2).views,
+            runs["ann"].explain("builtin:customers", each=2, notify=_note).views,
         ),
         (
             "The CNN: edges, shapes, and where it looks on a cat",
             "A convolutional network trained on cartoon pets.",
-            runs["cnn"].explain([str(cat)]).views,
+            runs["cnn"].explain([str(cat)], notify=_note).views,
         ),
         (
             "The RNN: memory across the series",
             "An LSTM forecasting weekly CO2.",
-            runs["rnn"].explain().views,
+            runs["rnn"].explain(notify=_note).views,
         ),
         (
             "The translating RNN: where it looked",
             "A GRU encoder-decoder with attention, English to French numbers.",
             sorted(  # the attention first: the view this part is about
-                runs["seq2seq"].explain([phrase, "nine hundred and ninety-nine"]).views,
+                runs["seq2seq"]
+                .explain([phrase, "nine hundred and ninety-nine"], notify=_note)
+                .views,
                 key=lambda v: not v.name.startswith("seq2seq-attention"),
             ),
         ),

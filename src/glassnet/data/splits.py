@@ -205,6 +205,37 @@ class RowsOf(ItemSplit):
         return self.split.take(idx)
 
 
+class _PermutedItems(ItemSplit):
+    """An ItemSplit whose sample i carries the answers of sample perm[i]."""
+
+    def __init__(self, split: ItemSplit, keys: tuple[str, ...], perm: torch.Tensor) -> None:
+        self.split, self.keys, self.perm = split, keys, perm
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def load(self, i: int) -> Batch:
+        item = self.split.load(i)
+        donor = self.split.load(int(self.perm[i]))  # read twice: fine for a short run
+        return {**item, **{k: donor[k] for k in self.keys if k in item}}
+
+    def collate(self, items: list[Batch]) -> Batch:
+        return self.split.collate(items)
+
+
+def permute_answers(split: Split, keys: tuple[str, ...], seed: int) -> Split:
+    """The same inputs with their answers (`keys`) shuffled among the samples: data on which
+    a net can only memorise (the data randomisation of the sanity checks)."""
+    perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    if isinstance(split, RowsOf):
+        split = split.split
+    if isinstance(split, TensorSplit):
+        shuffled = take_rows({k: v for k, v in split.batch.items() if k in keys}, perm)
+        return TensorSplit({**split.batch, **shuffled})
+    assert isinstance(split, ItemSplit)
+    return _PermutedItems(split, keys, perm)
+
+
 def chunks(n: int, size: int) -> Iterable[range]:
     for start in range(0, n, size):
         yield range(start, min(start + size, n))

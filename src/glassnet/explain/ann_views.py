@@ -110,7 +110,7 @@ def integrated_gradients(run: Any, encoded: Any) -> list[View]:
             {
                 "completeness_gap": round(abs(float(attr_np.sum()) - gap), 6),
                 "captum_delta": round(float(delta.abs().max()), 6),
-                **randomisation_check(ig_of, net, run.metrics),
+                **randomisation_check(ig_of, run, signed=True),
             },
         )
     ]

@@ -164,6 +164,6 @@ def first_word_saliency(run: Any, encoded: Any) -> list[View]:
             "not at the silence around it.",
             fig,
             {"saliency": sal},
-            randomisation_check(saliency_of, net, run.metrics),
+            randomisation_check(saliency_of, run),
         )
     ]

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
 from torch import nn
 from torch.nn import functional as F
 
+from glassnet.explain.cnn_probe import Field, receptive_fields
 from glassnet.explain.figures import category_colour, new_figure, weights_figure
 from glassnet.explain.sanity import randomisation_check
 from glassnet.explain.views import View, register_view
@@ -26,24 +28,64 @@ def _first_conv(net: nn.Module) -> nn.Conv2d:
     return next(m for m in net.modules() if isinstance(m, nn.Conv2d))
 
 
+FILTER_KINDS = ("colour blob", "edge", "noise-like")
+
+
+def filter_kinds(w: np.ndarray) -> list[str] | None:
+    """What each first-layer filter (C_out, C_in, k, k) is, from where its energy sits in
+    its 2-D spectrum (summed over input channels): mostly the mean (DC) = a colour blob
+    (it responds to a colour, or a colour against another); mostly the first harmonic (one
+    cycle across the filter) = an edge or bar at some orientation; otherwise noise-like
+    (white noise puts 64 % of a 5x5 filter's energy above the first harmonic). None for
+    filters smaller than 5x5, whose 3x3 spectrum has no room above the first harmonic."""
+    k = w.shape[-1]
+    if k < 5:
+        return None
+    power = np.abs(np.fft.fft2(w, axes=(-2, -1))) ** 2  # (C_out, C_in, k, k)
+    power = power.sum(1)
+    freq = np.abs(np.fft.fftfreq(k) * k)
+    ring = np.maximum(freq[:, None], freq[None, :])  # 0 = DC, 1 = first harmonic, ...
+    total = power.sum((-2, -1)) + 1e-12
+    dc = power[:, ring == 0].sum(-1) / total
+    first = power[:, ring == 1].sum(-1) / total
+    return [
+        "colour blob" if d >= 0.5 else "edge" if f >= 0.5 else "noise-like"
+        for d, f in zip(dc, first, strict=True)
+    ]
+
+
+def _kinds_said(kinds: list[str]) -> str:
+    counts = {k: kinds.count(k) for k in FILTER_KINDS if kinds.count(k)}
+    return ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in counts.items())
+
+
 @register_view("cnn", "model")
 def first_layer_filters(run: Any, encoded: Any) -> list[View]:
     w = _first_conv(run.net).weight.detach().float().cpu().numpy()  # (C_out, C_in, k, k)
+    k = w.shape[-1]
+    kinds = filter_kinds(w)
     fig = weights_figure(w, "first-layer filters", max_filters=w.shape[0])
-    return [
-        View(
-            "cnn-filters",
-            "First-layer filters: what the net looks for first",
-            (
-                "Each tile is one 3x3 filter, stretched to full contrast. After training many look "
-                "like edge detectors (a bright side next to a dark side) or colour blobs; every "
-                "later "
-                "layer is built from their responses."
-            ),
-            fig,
-            {"filters": w},
+    if kinds is None:
+        title = "First-layer filters: what the net looks for first"
+        said = (
+            f"Each tile is one {k}x{k} filter, stretched to full contrast: too small to show "
+            "a shape; read their colours (which colour each one responds to). Train with "
+            "--first-kernel 5 --first-init 0.2 to see edges and blobs form."
         )
-    ]
+    else:
+        title = f"First-layer filters: {_kinds_said(kinds)}"
+        said = (
+            f"Each tile is one {k}x{k} filter, stretched to full contrast. Measured from where "
+            "each filter's energy sits (its mean, one cycle across it, or finer): "
+            f"{_kinds_said(kinds)}. Colour blobs respond to a colour (or one colour against "
+            "another), edges to a change of brightness in one direction; noise-like filters "
+            "still look like their random start. Every later layer is built from their "
+            "responses."
+        )
+    arrays: dict[str, Any] = {"filters": w}
+    if kinds is not None:
+        arrays["kinds"] = np.array(kinds)
+    return [View("cnn-filters", title, said, fig, arrays)]
 
 
 @register_view("cnn", "model")
@@ -92,6 +134,12 @@ def filter_evolution(run: Any, encoded: Any) -> list[View]:
         else f"they moved {moved:.0%} from their random start (correlation with it now "
         f"{still:.2f}): what they respond to was learned"
     )
+    kinds_then, kinds_now = filter_kinds(w0), filter_kinds(last)
+    if kinds_then is not None and kinds_now is not None:
+        verdict += (
+            f". By where their energy sits: at the start {_kinds_said(kinds_then)}; now "
+            f"{_kinds_said(kinds_now)}"
+        )
     views = [
         View(
             "cnn-filter-evolution",
@@ -223,7 +271,7 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
             ),
             fig,
             {"gradcam": cam, "saliency": sal},
-            randomisation_check(gradcam_of, net, run.metrics),
+            randomisation_check(gradcam_of, run),
         )
     )
     return views
@@ -257,52 +305,100 @@ def top_patches(run: Any, encoded: Any) -> list[View]:
     for h in hooks:
         h.remove()
     per_stage = [torch.cat(maps[k :: len(stages)]) for k in range(len(stages))]
-    size = x.shape[-1]
+    fields = receptive_fields(net, list(net.stages))[-len(stages) :]
+    height, width = x.shape[-2:]
     rows, cols = [], 6
-    for k, fmap in enumerate(per_stage):  # (N, C, h, w)
-        peak = fmap.flatten(2).amax(-1)  # (N, C)
-        channels = peak.std(0).argsort(descending=True)[:3].tolist()  # the most selective
-        for ch in channels:
-            best = peak[:, ch].argsort(descending=True)[:cols].tolist()
-            patches = []
-            for n in best:
-                pos = int(fmap[n, ch].flatten().argmax())
-                fy, fx = divmod(pos, fmap.shape[-1])
-                scale = size / fmap.shape[-1]
-                half = int(max(scale * 1.5, size / 6))
-                cy, cx = int((fy + 0.5) * scale), int((fx + 0.5) * scale)
-                y0, x0 = max(cy - half, 0), max(cx - half, 0)
-                patches.append(images[n, y0 : y0 + 2 * half, x0 : x0 + 2 * half])
-            rows.append((f"stage {len(net.stages) - len(stages) + k + 1}, ch {ch}", patches))
+    for k, (fmap, field) in enumerate(zip(per_stage, fields, strict=True)):  # (N, C, h, w)
+        peak = fmap.flatten(2).amax(-1)  # (N, C): each image once per channel
+        for ch in _diverse_channels(peak, cols):
+            tiles = []
+            for n in peak[:, ch].argsort(descending=True)[:cols].tolist():
+                fy, fx = divmod(int(fmap[n, ch].flatten().argmax()), fmap.shape[-1])
+                tiles.append((n, _field_box(fy, fx, field, height, width)))
+            rows.append((f"stage {len(net.stages) - len(stages) + k + 1}, ch {ch}", field, tiles))
     fig, axes = new_figure(1.2 * cols + 1.2, 1.25 * len(rows) + 0.4, len(rows), cols)
     axes = np.atleast_2d(axes)
-    for r, (name, patches) in enumerate(rows):
+    for r, (name, field, tiles) in enumerate(rows):
         for c in range(cols):
             ax = axes[r, c]
             ax.set_xticks([])
             ax.set_yticks([])
-            if c < len(patches):
-                p = patches[c]
+            if c < len(tiles):
+                n, (y0, y1, x0, x1, cy, cx) = tiles[c]
+                p = images[n, y0:y1, x0:x1]
                 ax.imshow(
                     p[..., 0] if p.shape[-1] == 1 else p, cmap="gray" if p.shape[-1] == 1 else None
                 )
-        axes[r, 0].set_ylabel(name, fontsize=6)
+                # where the peak cell sits: one step of the map, in the crop's pixels
+                side = max(field.jump, 2.0)
+                ax.add_patch(
+                    Rectangle(
+                        (cx - x0 - side / 2, cy - y0 - side / 2),
+                        side,
+                        side,
+                        fill=False,
+                        edgecolor="#ffd400",
+                        lw=0.8,
+                    )
+                )
+        axes[r, 0].set_ylabel(f"{name}\n{field.size:.0f} px field", fontsize=6)
+    whole = [f"{name.split(',')[0]}" for name, field, _ in rows if field.size >= min(height, width)]
+    note = (
+        f" Cells of {', '.join(dict.fromkeys(whole))} see more than the whole picture, so "
+        "their tiles are whole pictures; the box marks the peak cell."
+        if whole
+        else ""
+    )
     return [
         View(
             "cnn-top-patches",
             "What deep channels recognise",
             (
-                "Each row is one channel of a deep stage; the tiles are the pieces of training "
-                "images that made it fire hardest. When a row shows the same part again and again "
-                "(ears, eyes, a snout), that channel has become a detector for it."
+                "Each row is one channel of a deep stage; the tiles are the training images that "
+                "made it fire hardest (each image once), cropped to the part of the image the "
+                "channel's strongest cell can see (its receptive field), with a yellow box on "
+                "that cell. Channels are the most selective ones that fire on different images "
+                "from each other. When a row shows the same part again and again (ears, eyes, a "
+                "snout), that channel has become a detector for it." + note
             ),
             fig,
             {
-                name: np.stack([np.resize(p, patches[0].shape) for p in patches])
-                for name, patches in rows
+                "channels": np.array([name for name, _, _ in rows]),
+                "images": np.array([[n for n, _ in tiles] for _, _, tiles in rows]),
+                "boxes": np.array([[box[:4] for _, box in tiles] for _, _, tiles in rows]),
+                "field_size": np.array([field.size for _, field, _ in rows]),
             },
         )
     ]
+
+
+def _diverse_channels(peak: torch.Tensor, best: int, want: int = 3) -> list[int]:
+    """Channels that fire selectively (their peak varies most across images) and on other
+    images than the channels already chosen (at most half of their top images shared), so
+    three rows do not show the same pictures."""
+    chosen: list[int] = []
+    tops: list[set[int]] = []
+    for ch in peak.std(0).argsort(descending=True).tolist():
+        top = set(peak[:, ch].argsort(descending=True)[:best].tolist())
+        if all(len(top & t) <= best // 2 for t in tops):
+            chosen.append(ch)
+            tops.append(top)
+        if len(chosen) == want:
+            break
+    return chosen
+
+
+def _field_box(
+    fy: int, fx: int, field: Field, height: int, width: int
+) -> tuple[int, int, int, int, float, float]:
+    """The receptive field of map cell (fy, fx), clipped to the image: (y0, y1, x0, x1) and
+    the cell's centre (cy, cx), in input pixels."""
+    cy, cx = field.start + fy * field.jump, field.start + fx * field.jump
+    half = field.size / 2
+    y0, x0 = max(int(np.floor(cy - half + 0.5)), 0), max(int(np.floor(cx - half + 0.5)), 0)
+    y1 = min(int(np.floor(cy + half + 0.5)), height)
+    x1 = min(int(np.floor(cx + half + 0.5)), width)
+    return y0, y1, x0, x1, cy, cx
 
 
 def pair_gradcam(net: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -353,7 +449,7 @@ def where_two_faces_matched(run: Any, encoded: Any) -> list[View]:
         ax.axis("off")
     fig.suptitle(f"similarity {similarity:.2f}{verdict}", fontsize=8)
     checks = randomisation_check(
-        lambda model: np.concatenate(list(pair_gradcam(model.eval(), x)), axis=1), net, run.metrics
+        lambda model: np.concatenate(list(pair_gradcam(model.eval(), x)), axis=1), run
     )
     return [
         View(

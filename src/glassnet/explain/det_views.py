@@ -154,7 +154,7 @@ def where_it_looked(run: Any, encoded: Any) -> list[View]:
             "on the background, means the net learned the shape.",
             fig,
             {"cam": cam, "saliency": saliency},
-            randomisation_check(cam_of, net, run.metrics),
+            randomisation_check(cam_of, run),
         )
     ]
 

@@ -110,6 +110,7 @@ def step_attribution(run: Any, encoded: Any) -> list[View]:
     from captum.attr import IntegratedGradients
 
     from glassnet.explain.sanity import randomisation_check
+    from glassnet.nets.rnn import starting_rule
 
     net = run.net.eval()
     x = encoded.batch["x"][-1:].float()
@@ -129,45 +130,62 @@ def step_attribution(run: Any, encoded: Any) -> list[View]:
     def past_map(model: Any) -> np.ndarray:
         return ig_of(model)[:, :look].sum(-1)  # (horizon, lookback)
 
+    # The rule every forecaster starts from (its highway before training) is linear, so its
+    # share of the attribution is exact: weight x value. What is left is what training added.
+    rule = starting_rule(look, horizon, getattr(net, "start_lag", 1)).numpy()
+    rule_share = rule * x[0, :look, 0].numpy()[None, :]
+
+    def learned_map(model: Any) -> np.ndarray:
+        return past_map(model) - rule_share
+
     every = ig_of(net)
     per_horizon = every[:, :look].sum(-1)
+    learned = per_horizon - rule_share
     per_step = per_horizon.sum(0)
     series = x[0, :look, 0].numpy()
     season = run.task.state().get("season", 1)
-    fig, axes = new_figure(8, 6.2, 3, 1)
+    start = _rule_name(getattr(net, "start_lag", 1))
+    fig, axes = new_figure(8, 8.2, 4, 1)
     axes = np.atleast_1d(axes).ravel()
     axes[0].plot(series, color="#333333")
     axes[0].set_title(
         "input window (the target as the net reads it: scaled, relative to the window mean)",
         fontsize=8,
     )
-    lim = float(np.abs(per_horizon).max()) or 1.0
-    shown = axes[1].imshow(
-        per_horizon, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest"
-    )
-    fig.colorbar(shown, ax=axes[1], fraction=0.02, pad=0.01, label="contribution")
-    if 1 < season <= look:  # where "the same step one season ago" sits for each forecast step
-        axes[1].scatter(
-            [look - season + h % season for h in range(horizon)],
-            range(horizon),
-            marker="o",
-            facecolors="none",
-            edgecolors="#222222",
-            s=14,
-            label=f"one season ({season} steps) back",
+    for ax, grid, title in (
+        (
+            axes[1],
+            per_horizon,
+            "each forecast step (rows): which window steps raised (red) or lowered it",
+        ),
+        (axes[2], learned, f"what training added to the rule it started from ({start})"),
+    ):
+        lim = float(np.abs(grid).max()) or 1.0
+        shown = ax.imshow(
+            grid, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest"
         )
-        axes[1].legend(fontsize=7, loc="lower left")
-    axes[1].set_ylabel("forecast step", fontsize=8)
-    axes[1].set_yticks(range(horizon), [str(h + 1) for h in range(horizon)], fontsize=6)
-    axes[1].set_title(
-        "each forecast step (rows): which window steps raised (red) or lowered it", fontsize=8
-    )
-    axes[2].bar(range(look), per_step, color=["#c44e52" if v > 0 else "#4c72b0" for v in per_step])
-    axes[2].set_title("summed over the forecast steps", fontsize=8)
-    axes[2].set_xlabel("time step in the window (right = most recent)")
-    for ax in (axes[0], axes[2]):
+        fig.colorbar(shown, ax=ax, fraction=0.02, pad=0.01, label="contribution")
+        if 1 < season <= look:  # where "the same step one season ago" sits for each step
+            ax.scatter(
+                [look - season + h % season for h in range(horizon)],
+                range(horizon),
+                marker="o",
+                facecolors="none",
+                edgecolors="#222222",
+                s=14,
+                label=f"one season ({season} steps) back",
+            )
+            ax.legend(fontsize=7, loc="lower left")
+        ax.set_ylabel("forecast step", fontsize=8)
+        ax.set_yticks(range(horizon), [str(h + 1) for h in range(horizon)], fontsize=6)
+        ax.set_title(title, fontsize=8)
+    axes[3].bar(range(look), per_step, color=["#c44e52" if v > 0 else "#4c72b0" for v in per_step])
+    axes[3].set_title("the first map summed over the forecast steps", fontsize=8)
+    axes[3].set_xlabel("time step in the window (right = most recent)")
+    for ax in (axes[0], axes[3]):
         ax.set_xlim(-0.5, look - 0.5)
     fig.tight_layout()
+    share = float(np.abs(learned).sum() / (np.abs(per_horizon).sum() or 1.0))
     return [
         View(
             "rnn-step-attribution",
@@ -175,12 +193,29 @@ def step_attribution(run: Any, encoded: Any) -> list[View]:
             (
                 "Integrated Gradients splits each forecast step's median among the steps of the "
                 "input window, starting from a window flat at its own mean (so the level itself "
-                "gets no credit; only the shape does). Each row of the heat map is one forecast "
-                "step: a net that learned the season lights the circles, one season back; one "
-                "that follows the trend lights the most recent steps."
+                "gets no credit; only the shape does). Each row of the first heat map is one "
+                "forecast step: a net that learned the season lights the circles, one season "
+                "back; one that follows the trend lights the most recent steps. Every "
+                f"forecaster here starts from a simple rule ({start}); the second map takes that "
+                "rule's exact share away and shows what training added to it (here "
+                f"{share:.0%} of the first map's total). The sanity check is about that second "
+                "map: the rule is there before any training, so it cannot show what was learned."
             ),
             fig,
-            {"per_step": per_step, "per_horizon": per_horizon, "attributions": every.sum(0)},
-            randomisation_check(past_map, net, run.metrics),
+            {
+                "per_step": per_step,
+                "per_horizon": per_horizon,
+                "learned_per_horizon": learned,
+                "attributions": every.sum(0),
+            },
+            randomisation_check(learned_map, run, signed=True),
         )
     ]
+
+
+def _rule_name(lag: int) -> str:
+    if lag == 0:
+        return "the window's mean"
+    if lag == 1:
+        return "repeat the last value"
+    return f"repeat the value {lag} steps back"

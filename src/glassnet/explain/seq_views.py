@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from glassnet.data.text import BOS
 from glassnet.explain.figures import new_figure
 from glassnet.explain.views import View, register_view
 from glassnet.nets.rnn import run_transparent
@@ -77,7 +78,7 @@ def token_attribution(run: Any, encoded: Any) -> list[View]:
     fig.tight_layout()
     checks = {
         "completeness_gap": round(abs(gap), 5),
-        **randomisation_check(ig_of, net, run.metrics),
+        **randomisation_check(ig_of, run, signed=True),
     }
     return [
         View(
@@ -148,6 +149,8 @@ def hidden_over_tokens(run: Any, encoded: Any) -> list[View]:
 @register_view("seq2seq", "inputs")
 def attention_matrix(run: Any, encoded: Any) -> list[View]:
     """Which source tokens each generated token attended to, for up to three inputs."""
+    from glassnet.explain.sanity import attention_agreement, randomisation_check
+
     net = run.net.eval()
     task = run.task
     views = []
@@ -157,6 +160,16 @@ def attention_matrix(run: Any, encoded: Any) -> list[View]:
         outputs = task.forward(net, {"src": src[:, :n], "src_len": src_len})
         out_tokens = (task.output_tokens(outputs) or [[]])[0] + ["<eos>"]
         attn = net.last_attention[0, : len(out_tokens), :n].numpy()
+        # Any copy of the net, fed this translation (teacher forcing): where it attends.
+        fed = torch.cat([torch.tensor([[BOS]]), outputs["ids"][:, : len(out_tokens) - 1]], 1)
+
+        def attention_of(
+            model: Any, src: Any = src[:, :n], src_len: Any = src_len, fed: Any = fed
+        ) -> np.ndarray:
+            with torch.no_grad():
+                model(src, src_len, fed)
+            return model.last_attention[0].numpy()
+
         src_tokens = _labels(encoded, i, n)
         fig, ax = new_figure(max(3.5, 0.45 * n + 1.8), max(2.5, 0.35 * len(out_tokens) + 1.2))
         ax.imshow(attn, cmap="Greys", vmin=0, vmax=1, aspect="auto")
@@ -178,7 +191,10 @@ def attention_matrix(run: Any, encoded: Any) -> list[View]:
                     "output_tokens": np.array(out_tokens),
                     "source_tokens": np.array(src_tokens),
                 },
-                {"rows_sum_to_one": bool(np.allclose(attn.sum(1), 1, atol=1e-4))},
+                {
+                    "rows_sum_to_one": bool(np.allclose(attn.sum(1), 1, atol=1e-4)),
+                    **randomisation_check(attention_of, run, compare=attention_agreement),
+                },
             )
         )
     return views

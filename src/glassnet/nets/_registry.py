@@ -20,6 +20,7 @@ from torch import nn
 
 Probability = Annotated[float, Ge(0), Lt(1)]  # dropout rates
 Positive = Annotated[int, Gt(0)]  # widths, layer counts
+Scale = Annotated[float, Gt(0)]  # multipliers
 
 
 @dataclass(frozen=True)

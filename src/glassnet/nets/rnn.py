@@ -140,6 +140,7 @@ class Forecaster(nn.Module):
         self.cell, self.lookback, self.horizon = cell, lookback, horizon
         self.n_future, self.n_quantiles, self.decoder = n_future, n_quantiles, decoder
         self.num_outputs = horizon * n_quantiles
+        self.start_lag = start_lag
         self.transparent = False  # explain sets this to record the encoder's trace
         self.last_trace: Trace | None = None
         self.encoder = _MODULES[cell](
@@ -209,23 +210,30 @@ class Forecaster(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+def starting_rule(lookback: int, horizon: int, lag: int) -> torch.Tensor:
+    """(horizon, lookback): the linear rule a forecaster starts from, as weights on the past
+    window: lag m >= 1 repeats the value m steps back ("same month last year" for m = 12,
+    the last value for m = 1); lag 0 forecasts the window's mean. A lag beyond the lookback
+    falls back to the last value."""
+    rule = torch.zeros(horizon, lookback)
+    for h in range(horizon):
+        if lag == 0:
+            rule[h].fill_(1.0 / lookback)
+        else:
+            m = lag if lag <= lookback else 1
+            rule[h, lookback - m + h % m] = 1.0
+    return rule
+
+
 def _start_as_baseline(
     highway: nn.Linear, lookback: int, horizon: int, n_quantiles: int, lag: int
 ) -> None:
-    """The highway's median starts as a simple rule, so training begins at the baseline a net
-    must beat and learns corrections instead of starting from noise: lag m >= 1 repeats the
-    value m steps back ("same month last year" for m = 12, the last value for m = 1);
-    lag 0 forecasts the window's mean. A lag beyond the lookback falls back to the last value."""
+    """The highway's median starts as the starting rule, so training begins at the baseline
+    a net must beat and learns corrections instead of starting from noise."""
     with torch.no_grad():
         highway.weight.zero_()
         highway.bias.zero_()
-        for h in range(horizon):
-            row = highway.weight[h * n_quantiles + n_quantiles // 2]
-            if lag == 0:
-                row.fill_(1.0 / lookback)
-            else:
-                m = lag if lag <= lookback else 1
-                row[lookback - m + h % m] = 1.0
+        highway.weight[n_quantiles // 2 :: n_quantiles] = starting_rule(lookback, horizon, lag)
 
 
 def _ordered(raw: torch.Tensor) -> torch.Tensor:

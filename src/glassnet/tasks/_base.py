@@ -105,6 +105,7 @@ class Task(ABC):
     train_defaults: ClassVar[dict[str, Any]] = {}  # TrainSpec values that suit this task
     takes_objects: ClassVar[bool] = True  # the Python API may hand it in-memory data
     input_keys: ClassVar[tuple[str, ...]] = ("x",)  # batch values the net reads, in order
+    answer_keys: ClassVar[tuple[str, ...]] = ("y",)  # batch values the net learns to give
     decode_options: ClassVar[type[DecodeOptions]] = DecodeOptions
     # a module whose `add_commands(verbs) -> {verb: handler}` adds CLI verbs for this task's
     # runs (faces: enrol, verify, identify); the CLI imports it without naming the task

@@ -105,6 +105,7 @@ class DetectionTask(Task):
     prediction_figure: ClassVar[str | None] = "boxes"
     evaluation_figure: ClassVar[str | None] = "boxes"
     export_outputs: ClassVar[tuple[str, ...]] = ("boxes", "scores", "labels")
+    answer_keys: ClassVar[tuple[str, ...]] = ("boxes", "labels")
 
     def export_difference(self, eager: list[np.ndarray], exported: list[np.ndarray]) -> float:
         """The detections either engine would show (score above PARITY_FLOOR), matched as

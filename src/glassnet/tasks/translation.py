@@ -8,6 +8,7 @@ pairs never took part in training.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -72,6 +73,7 @@ class TranslationTask(Task):
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 30, "patience": 6}
     request_model: ClassVar[type[Request]] = TextsRequest
     input_keys: ClassVar[tuple[str, ...]] = ("src", "src_len")
+    answer_keys: ClassVar[tuple[str, ...]] = ("tgt",)
     decode_options: ClassVar[type[DecodeOptions]] = TranslationDecoding
     export_axes: ClassVar[dict[str, dict[int, str]]] = {"src": {1: "steps"}}
     export_outputs: ClassVar[tuple[str, ...]] = ("ids", "logprob")
@@ -296,8 +298,11 @@ class TranslationTask(Task):
         _, tok, _, vocab = self.tools()
         hyps = [tok.join(t) for t in self.output_tokens(outputs)]
         refs = [tok.join(vocab.tokens(row)) for row in batch["tgt"].tolist()]
+        # the floor: one answer (the most common reference) for every input
+        constant = [Counter(refs).most_common(1)[0][0]] * len(refs)
         return {
             "bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
+            "constant_bleu": float(sacrebleu.corpus_bleu(constant, [refs]).score),
             "chrf": float(sacrebleu.corpus_chrf(hyps, [refs]).score),
             "exact": float(np.mean([h == r for h, r in zip(hyps, refs, strict=True)])),
             "logprob": float(outputs["logprob"].float().mean()),
