@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -398,3 +399,44 @@ def test_the_tours_first_layer_learns_edges_and_blobs(workdir: Path) -> None:
     for kind in set(end):
         assert f"{end.count(kind)} {kind}" in title, (title, end)
     assert "learned" in views["cnn-filter-evolution"].title
+
+
+def _one_word_texts(n: int, seed: int) -> Any:
+    """Label 'yes' exactly when the text holds the word 'zebra' (once, anywhere)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    filler = [f"w{k}" for k in range(30)]
+    rows = []
+    for i in range(n):
+        words = list(rng.choice(filler, int(rng.integers(6, 11))))
+        if i % 2 == 0:
+            words[int(rng.integers(len(words)))] = "zebra"
+        rows.append({"text": " ".join(words), "label": "yes" if i % 2 == 0 else "no"})
+    return pd.DataFrame(rows)
+
+
+def test_text_views_find_the_one_word_that_decides(workdir: Path) -> None:
+    """Known structure: the label is decided by one word. Integrated Gradients puts the
+    most on it, and the units that decide fire on it (the unit-contexts view)."""
+    from glassnet.explain.figures import close_figures
+    from glassnet.explain.seq_views import token_attribution, unit_contexts
+
+    frame = _one_word_texts(800, seed=0)
+    run = glassnet.train(
+        "sequences", frame, text="text", target="label", epochs=8, quiet=True, out="z"
+    )
+    assert run.metrics["test"]["accuracy"] >= 0.95, run.metrics["test"]
+    probes = _one_word_texts(20, seed=1).iloc[::2]  # texts with the word
+    hits = []
+    for text in probes["text"]:
+        views = token_attribution(run, run.task.encode([text], with_targets=False))
+        words = text.split()
+        hits.append(words[int(np.argmax(views[0].arrays["per_token"]))] == "zebra")
+        close_figures(views)
+    assert np.mean(hits) >= 0.9, hits
+    view = unit_contexts(run, None)[0]
+    peaks = view.arrays["tokens"][:, :, view.arrays["tokens"].shape[2] // 2]  # (units, texts)
+    assert (peaks[0] == "zebra").mean() >= 0.75, peaks  # the unit that decides most
+    assert (peaks == "zebra").mean() >= 0.5, peaks
+    close_figures([view])

@@ -605,11 +605,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             "\n".join(
                 [
                     f"  {v.title}: {v.png}"
-                    + (
-                        f"\n      sanity check: {v.checks['verdict']}"
-                        if "verdict" in v.checks
-                        else ""
-                    )
+                    + "".join(f"\n      {name}: {c['verdict']}" for name, c in v.verdicts())
                     for v in result.views
                 ]
                 + [f"report: {result.report}"]

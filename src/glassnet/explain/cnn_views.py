@@ -244,9 +244,16 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
         cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return cam[0, 0].detach().clamp(min=0).numpy()
 
-    cam = gradcam_of(net)
-    sal = Saliency(net).attribute(x.clone().requires_grad_(True), target=target)
-    sal = sal[0].abs().amax(0).detach().numpy()
+    def saliency_of(model: Any) -> np.ndarray:
+        grad = Saliency(model).attribute(x.clone().requires_grad_(True), target=target)
+        return grad[0].abs().amax(0).detach().numpy()
+
+    cam, sal = gradcam_of(net), saliency_of(net)
+    checks = randomisation_check(gradcam_of, run)
+    if "similarity_to_random_nets" in checks:  # the same questions of the saliency map
+        checks["saliency"] = {
+            k: v for k, v in randomisation_check(saliency_of, run).items() if k != "model_skill"
+        }
     label = labels[target]
     fig, axes = new_figure(7.5, 2.8, 1, 3)
     for ax in axes.ravel():
@@ -266,12 +273,13 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
                 "Grad-CAM colours the regions whose last-stage features raised the predicted class "
                 "(red = most). Saliency shows which single pixels would change the answer most if "
                 "nudged. If the heat sits on ears and eyes rather than the background, the net "
-                "learned the right thing. The check re-runs Grad-CAM on a randomly "
-                "re-initialised copy of the net: a trustworthy map changes."
+                "learned the right thing. The checks re-run both maps on copies of the net with "
+                "random weights and on a copy trained on shuffled answers: a trustworthy map "
+                "changes (the first verdict is Grad-CAM's, the second the saliency's)."
             ),
             fig,
             {"gradcam": cam, "saliency": sal},
-            randomisation_check(gradcam_of, run),
+            checks,
         )
     )
     return views

@@ -31,20 +31,17 @@ def save_views(views: list[View], out_dir: Path) -> None:
 def stamp_verdict(v: View) -> None:
     """The faithfulness verdict written under the picture itself, so a PNG shared on its own
     still says whether the map can be trusted."""
-    verdict = v.checks.get("verdict")
-    if not verdict:
-        return
-    colour = "#2a7a3a" if v.checks.get("trustworthy") else "#b00020"
-    v.figure.text(
-        0.01,
-        -0.01,
-        f"sanity check: {verdict}",
-        color=colour,
-        fontsize=7,
-        ha="left",
-        va="top",
-        wrap=True,
-    )
+    for k, (name, checks) in enumerate(v.verdicts()):
+        v.figure.text(
+            0.01,
+            -0.01 - 0.045 * k,
+            f"{name}: {checks['verdict']}",
+            color="#2a7a3a" if checks.get("trustworthy") else "#b00020",
+            fontsize=7,
+            ha="left",
+            va="top",
+            wrap=True,
+        )
 
 
 def write_report(views: list[View], out_dir: Path, title: str, subtitle: str) -> Path:

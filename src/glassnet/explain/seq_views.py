@@ -278,3 +278,112 @@ def translation_token_maps(run: Any, encoded: Any) -> list[View]:
             TRANSLATOR_KIN,
         ),
     ]
+
+
+UNITS_SHOWN, CONTEXTS, SIDE = 6, 4, 4  # units, sentences per unit, tokens each side of a peak
+SAMPLE = 400  # training texts read to find where units fire
+
+
+def _training_sample(run: Any) -> Any:
+    """Up to SAMPLE of the run's training texts, encoded (None when the data is gone)."""
+    from glassnet.errors import GlassnetError
+
+    source = run.task.objects.get("data", run.spec.data.data)
+    try:
+        encoded = run.task.encode(source, with_targets=False)
+    except (GlassnetError, OSError):
+        return None
+    n = len(encoded)
+    if n > SAMPLE:
+        keep = np.sort(np.random.default_rng(0).choice(n, SAMPLE, replace=False)).tolist()
+        encoded = type(encoded)(
+            type(encoded.data)(encoded.data.take(keep)),
+            extra={"tokens": [encoded.extra["tokens"][i] for i in keep]},
+        )
+    return encoded
+
+
+@register_view("seq", "model")
+def unit_contexts(run: Any, encoded: Any) -> list[View]:
+    """LSTMVis-style: for the recurrent units that move the answer most, the places in the
+    training texts where each one switches on hardest, with the tokens around them."""
+    net = run.net.eval()
+    if net.embed is None:  # numeric channels: no words to show
+        return []
+    sample = _training_sample(run)
+    if sample is None or not len(sample):
+        return []
+    x, lengths = sample.batch["x"], sample.batch["lengths"]
+    with torch.no_grad():
+        out, pooled = net.states(net.embed_inputs(x), lengths)  # (N, T, W), (N, W)
+    weights = net.head.weight.detach()  # (classes, W)
+    # A unit matters when its summary value, times its weights, varies across texts.
+    pull = (pooled[:, :, None] * weights.T[None]).std(0).amax(-1)  # (W,)
+    units = pull.argsort(descending=True)[:UNITS_SHOWN].tolist()
+    labels = run.task.class_labels() or [str(c) for c in range(weights.shape[0])]
+    half = out.shape[-1] // 2 if net.rnn.bidirectional else out.shape[-1]
+    valid = torch.arange(out.shape[1])[None] < lengths[:, None]
+    tokens = sample.extra["tokens"]
+    fig, axes = new_figure(8.5, 1.15 * len(units) * CONTEXTS / 3 + 0.6, len(units), 1)
+    axes = np.atleast_1d(axes).ravel()
+    grids, names, all_words = [], [], []
+    for ax, u in zip(axes, units, strict=False):
+        # Where the unit switches on: its largest rise from the step before in its own reading
+        # direction (a memory unit stays high after the word that set it, so its maximum
+        # often sits words later).
+        acts = out[:, :, u].masked_fill(~valid, 0.0)
+        if u >= half:  # reading right to left: the step before is the one to the right
+            before = torch.cat([acts[:, 1:], torch.zeros_like(acts[:, :1])], 1)
+        else:
+            before = torch.cat([torch.zeros_like(acts[:, :1]), acts[:, :-1]], 1)
+        peak, where = (acts - before).masked_fill(~valid, float("-inf")).max(1)
+        texts = peak.argsort(descending=True)[:CONTEXTS].tolist()
+        grid = np.full((len(texts), 2 * SIDE + 1), np.nan)
+        words = [[""] * (2 * SIDE + 1) for _ in texts]
+        for r, i in enumerate(texts):
+            p, n = int(where[i]), int(lengths[i])
+            for c, t in enumerate(range(p - SIDE, p + SIDE + 1)):
+                if 0 <= t < n:
+                    grid[r, c] = float(out[i, t, u])
+                    words[r][c] = str(tokens[i][t])[:10]
+        lim = float(np.nanmax(np.abs(grid))) or 1.0
+        # a paler scale than the values span, so the words on the strongest cells stay legible
+        ax.imshow(grid, cmap="RdBu_r", vmin=-1.7 * lim, vmax=1.7 * lim, aspect="auto")
+        for r, row in enumerate(words):
+            for c, word in enumerate(row):
+                bold = "bold" if c == SIDE else "normal"
+                ax.text(c, r, word, ha="center", va="center", fontsize=6.5, fontweight=bold)
+        way = "reading backwards" if u >= half else "reading forwards"
+        favours = labels[int(weights[:, u].argmax())]
+        name = f"unit {u % half} ({way})"
+        ax.set_title(f"{name}: switches on at the bold word; raises '{favours}'", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        grids.append(grid)
+        names.append(name)
+        all_words.append(words)
+    fig.tight_layout()
+    return [
+        View(
+            "seq-unit-contexts",
+            "Where the units that decide fire",
+            (
+                f"The {len(units)} recurrent units whose output moves the answer most (their "
+                "summary value times their weights varies most across texts), and for each, the "
+                f"{CONTEXTS} places in {len(sample)} training texts where it switches on "
+                "hardest (rises most from the word before, in its reading direction): the bold "
+                "token in the middle, with its neighbours, coloured by the unit's value (red "
+                "positive, blue negative, its own scale per unit). A unit that always switches "
+                "on at the same kind of word ('not', 'but' followed by praise) has learned to "
+                "detect it, and usually stays on after it: that is its memory. A forwards unit "
+                "has read only what is left of the bold token, a backwards one only what is "
+                "right of it."
+            ),
+            fig,
+            {
+                "units": np.array(names),
+                "activations": np.stack(grids),
+                "tokens": np.array(all_words),
+            },
+        )
+    ]

@@ -31,6 +31,16 @@ class View:
     about: str = ""  # the input a per-input view explains ("" for the others)
     scope: str = "model"  # which registry scope drew it (set by api.explain_views)
 
+    def verdicts(self) -> list[tuple[str, dict[str, Any]]]:
+        """The sanity verdicts: the view's own map first, then other maps it draws (e.g.
+        Grad-CAM's view also checks its saliency map, under checks["saliency"])."""
+        own = [("sanity check", self.checks)] if "verdict" in self.checks else []
+        return own + [
+            (f"{name} check", c)
+            for name, c in self.checks.items()
+            if isinstance(c, dict) and "verdict" in c
+        ]
+
 
 ViewFn = Callable[[Any, Any], list[View]]
 _VIEWS: dict[tuple[str, Scope], list[ViewFn]] = {}
