@@ -176,12 +176,38 @@ def test_predict_evaluate_explain_end_to_end(trained: glassnet.api.Run, scenes: 
     scores = trained.evaluate(str(scenes), report=True)
     assert scores["n"] == len(read_yolo(scenes)["test"].items)
     assert Path(scores["report"]["worst_detections"]).is_file()
-    views = {v.name: v for v in trained.explain(str(pictures[0])).views}
+    views = {v.name: v for v in trained.explain(str(pictures[0]), sanity="weights").views}
     assert {"det-heatmaps", "det-where-it-looked", "det-stage-maps"} <= set(views)
     assert views["det-heatmaps"].arrays["heat"].shape == (4, 24, 24)  # 96 px / 4
     assert "trustworthy" in views["det-where-it-looked"].checks
     with pytest.raises(glassnet.GlassnetError, match="--beam does not apply to detection"):
         trained.predict([str(pictures[0])], beam=3)
+
+
+def test_fcos_learns_explains_and_exports(scenes: Path, workdir: Path) -> None:
+    """det.fcos (torchvision's FCOS on the same backbone) through the same task: trains,
+    decodes, draws its score map, and exports with the top-k inside the graph."""
+    run = glassnet.train(
+        "detection",
+        str(scenes),
+        net="det.fcos",
+        epochs=FCOS_EPOCHS,
+        image_size=96,
+        widths=(16, 32, 64, 128),
+        quiet=True,
+        out="fcos",
+    )
+    test = run.metrics["test"]
+    assert test["map50"] > 0.3 and test["map"] > 0.1, test
+    picture = sorted((scenes / "images" / "test").glob("*.png"))[0]
+    views = {v.name: v for v in run.explain(str(picture), sanity="weights").views}
+    assert views["det-heatmaps"].arrays["heat"].shape == (4, 12, 12)  # 96 px / 8
+    assert "FCOS" in views["det-heatmaps"].how_to_read
+    result = run.export("onnx")
+    assert result.max_abs_diff <= result.tolerance
+
+
+FCOS_EPOCHS = 10
 
 
 @pytest.mark.slow

@@ -318,3 +318,19 @@ def test_nearest_in_gallery_view(trained: glassnet.api.Run, people: Path, tmp_pa
     best = faces.identify(copy, probe, top=1)
     assert view.checks["closest"] == max(best, key=lambda m: m["similarity"])["person"]
     assert view.arrays["similarities"].shape == (3,)
+
+
+def test_the_generator_writes_every_face_box(tmp_path: Path) -> None:
+    """faces.json (COCO) holds one face box per picture, read by the detection task's reader
+    (so `glassnet train detection` can learn to find faces), inside the picture and as large
+    as the drawn face oval with its ears."""
+    from glassnet.data.detection import read_detection
+
+    root = make_cartoon_people(tmp_path / "people", people=4, per_person=5, size=48)
+    found = next(iter(read_detection(root).values()))
+    assert found.classes == ["face"] and len(found.items) == 20
+    for item in found.items:
+        assert item.path.is_file() and item.boxes.shape == (1, 4)
+        x0, y0, x1, y1 = item.boxes[0]
+        assert 0 <= x0 < x1 <= 48 and 0 <= y0 < y1 <= 48
+        assert 0.3 * 48 < x1 - x0 < 48 and 0.3 * 48 < y1 - y0 < 48

@@ -46,7 +46,7 @@ def heatmaps(run: Any, encoded: Any) -> list[View]:
     x, picture = _first(run, encoded)
     classes = run.task.class_labels()
     with torch.no_grad():
-        heat = net(x)["heatmap"].float().sigmoid()[0]  # (K, h, w)
+        heat = net.score_map(net(x)).float().sigmoid()[0]  # (K, h, w)
         found = run.task.forward(net, {k: v[:1] for k, v in encoded.batch.items()})
     threshold = run.task.decoding.score_threshold
     keep = found["scores"][0] >= threshold
@@ -66,16 +66,13 @@ def heatmaps(run: Any, encoded: Any) -> list[View]:
     for k, name in enumerate(classes):
         _show(axes[k + 1], picture)
         shown = _overlay(axes[k + 1], up[k].clamp(0, 1).numpy(), "autumn")
-        axes[k + 1].set_title(f"'{name}' centres (peak {float(heat[k].max()):.2f})", fontsize=8)
+        axes[k + 1].set_title(f"'{name}' (peak {float(heat[k].max()):.2f})", fontsize=8)
     fig.colorbar(shown, ax=list(axes[1:]), fraction=0.02, label="heat (0..1)")
     return [
         View(
             "det-heatmaps",
-            "Where the detector thinks object centres are, class by class",
-            "CenterNet paints one heat map per class at a quarter of the picture's resolution; "
-            "a bright spot says 'the centre of an object of this class is here'. Each peak "
-            "above the threshold becomes a box whose size the net predicts at that spot, so "
-            "a missed object has no peak and a false alarm has a peak where nothing is.",
+            "Where the detector thinks objects are, class by class",
+            net.score_read,
             fig,
             {"heat": heat.numpy()},
         )
@@ -91,11 +88,11 @@ def where_it_looked(run: Any, encoded: Any) -> list[View]:
     x, picture = _first(run, encoded)
     classes = run.task.class_labels()
     with torch.no_grad():
-        heat = net(x)["heatmap"][0]
+        heat = net.score_map(net(x))[0]
     k, cy, cx = np.unravel_index(int(heat.argmax()), tuple(heat.shape))
 
     def logit(model: Any, inp: torch.Tensor) -> torch.Tensor:
-        return model(inp)["heatmap"][:, k, cy, cx]  # (B,)
+        return model.score_map(model(inp))[:, k, cy, cx]  # (B,)
 
     def cam_of(model: Any) -> np.ndarray:
         """A class activation map at every stage, each upsampled and scaled to 0..1, then

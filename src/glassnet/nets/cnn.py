@@ -7,13 +7,13 @@ the last stage without knowing which CNN it is.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from glassnet.nets._registry import Positive, Probability, Scale, register_net
+from glassnet.nets.pretrained import pretrained_state
 
 DATA_ARGS = ("in_channels", "num_outputs")
 Norm = Literal["batch", "none"]
@@ -100,25 +100,10 @@ class ResNet(nn.Module):
         from torchvision import models
 
         build = {18: models.resnet18, 34: models.resnet34}[depth]
-        tv_weights = None
-        if pretrained and weights is None:
+        base = build(weights=None)
+        if pretrained or weights is not None:
             enum = {18: models.ResNet18_Weights, 34: models.ResNet34_Weights}[depth]
-            tv_weights = enum.DEFAULT
-        try:
-            base = build(weights=tv_weights)
-        except (OSError, RuntimeError) as e:  # no network: urllib raises URLError (an OSError)
-            raise PretrainedWeightsUnavailable(
-                f"could not fetch torchvision's ImageNet weights for resnet{depth} ({e}). "
-                f"Without a network, download them elsewhere "
-                f"(torchvision.models.ResNet{depth}_Weights.DEFAULT.url) and pass "
-                "--weights FILE"
-            ) from None
-        if weights is not None:
-            path = Path(weights)
-            if not path.is_file():
-                raise PretrainedWeightsUnavailable(f"weights file '{path}' does not exist")
-            state = _read_state_dict(path)
-            base.load_state_dict(state)
+            base.load_state_dict(pretrained_state(enum.DEFAULT, weights))
         self.num_outputs = num_outputs
         if in_channels != 3:
             old = base.conv1
@@ -147,22 +132,6 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-
-class PretrainedWeightsUnavailable(RuntimeError):
-    """Pretrained weights could not be fetched or read; the message says what to do."""
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A torchvision checkpoint: safetensors, or a .pth read with weights_only (no code)."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise PretrainedWeightsUnavailable(f"'{path}' does not hold a state dict")
-    return state
 
 
 @register_net("cnn.small", data_args=DATA_ARGS)

@@ -10,7 +10,6 @@ and precision / recall at the decode threshold.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -18,7 +17,6 @@ import pandas as pd
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn import functional as F
 
 from glassnet.config import DataSpec, NetSpec
 from glassnet.data.augment import BoxAugment
@@ -41,7 +39,8 @@ from glassnet.data.images import (
 from glassnet.data.splits import Batch, TensorSplit
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
-from glassnet.nets.det import STRIDE, decode_centernet
+from glassnet.nets.det import centernet_targets  # noqa: F401  (re-exported for tests)
+from glassnet.nets.pretrained import PretrainedWeightsUnavailable
 from glassnet.tasks import sources
 from glassnet.tasks._base import (
     DataSplits,
@@ -210,12 +209,15 @@ class DetectionTask(Task):
     # ---- net -----------------------------------------------------------------------------
     def build_net(self, net: NetSpec) -> nn.Module:
         st = self.state()
-        return create_net(
-            net.name,
-            in_channels=1 if st["mode"] == "L" else 3,
-            num_classes=len(st["classes"]),
-            **net.options,
-        )
+        try:
+            return create_net(
+                net.name,
+                in_channels=1 if st["mode"] == "L" else 3,
+                num_classes=len(st["classes"]),
+                **net.options,
+            )
+        except (PretrainedWeightsUnavailable, ValueError) as e:
+            raise ConfigError(str(e), fix="See `glassnet list nets` for the options") from None
 
     def _normalise(self, x: torch.Tensor, net: nn.Module) -> torch.Tensor:
         st = self.state()
@@ -236,13 +238,14 @@ class DetectionTask(Task):
     def forward(self, net: nn.Module, batch: Batch) -> dict[str, list[torch.Tensor]]:
         """Detections per image in the net's pixels: boxes (n, 4), scores (n,), labels (n,)
         (every score above MIN_SCORE, after non-maximum suppression)."""
-        return self._detections(net(*self.net_inputs(net, batch)))
+        return self._detections(net(*self.net_inputs(net, batch)), net)
 
-    def _detections(self, raw: dict[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+    def _detections(self, raw: Any, net: nn.Module) -> dict[str, list[torch.Tensor]]:
         from torchvision.ops import batched_nms
 
         opts = self.decoding
-        boxes, scores, classes = decode_centernet(raw, top_k=opts.max_detections)  # type: ignore[attr-defined]
+        detector = getattr(net, "module", net)  # every det.* net decodes its own outputs
+        boxes, scores, classes = detector.detect(raw, top_k=opts.max_detections)  # type: ignore[attr-defined]
         out: dict[str, list[torch.Tensor]] = {"boxes": [], "scores": [], "labels": []}
         size = float(self.state()["image_size"])
         for b, s, c in zip(boxes, scores, classes, strict=True):
@@ -259,8 +262,8 @@ class DetectionTask(Task):
         if net.training and self.state()["augment"]:
             x, boxes, labels = self._augment(x, boxes, labels)
         raw = net(self._normalise(x, net))
-        loss = centernet_loss(raw, boxes, labels)
-        outputs = raw if net.training else self._detections(raw)
+        loss = getattr(net, "module", net).loss(raw, boxes, labels)  # each det.* net's own
+        outputs = raw if net.training else self._detections(raw, net)
         return StepOutput(loss=loss, outputs=outputs)
 
     # ---- answers -------------------------------------------------------------------------
@@ -403,83 +406,6 @@ def _auto_size(sizes: list[tuple[int, int]]) -> int:
     return int(min(max(round(side / 32) * 32, 64), 512))
 
 
-# ---- training targets and loss (CenterNet) ------------------------------------------------
-def gaussian_radius(
-    height: torch.Tensor, width: torch.Tensor, overlap: float = 0.7
-) -> torch.Tensor:
-    """The radius (cells) within which a corner-shifted box still overlaps the true one by
-    `overlap` IoU: CornerNet's three cases, the smallest wins (CenterNet's recipe)."""
-    a1, b1 = 1, height + width
-    c1 = width * height * (1 - overlap) / (1 + overlap)
-    r1 = (b1 + torch.sqrt(b1**2 - 4 * a1 * c1)) / 2
-    a2, b2 = 4, 2 * (height + width)
-    c2 = (1 - overlap) * width * height
-    r2 = (b2 + torch.sqrt(b2**2 - 4 * a2 * c2)) / 2
-    a3, b3 = 4 * overlap, -2 * overlap * (height + width)
-    c3 = (overlap - 1) * width * height
-    r3 = (b3 + torch.sqrt(b3**2 - 4 * a3 * c3)) / 2
-    return torch.minimum(torch.minimum(r1, r2), r3)
-
-
-def centernet_targets(
-    boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, h: int, w: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One image's targets on the (h, w) output map: heat (K, h, w) with a Gaussian peak of
-    exactly 1 at each centre, and per-centre cell index, log size and offset."""
-    dev = boxes.device
-    heat = torch.zeros(num_classes, h, w, device=dev)
-    if len(boxes) == 0:
-        empty = torch.zeros(0, device=dev)
-        return heat, empty.long(), empty.view(0, 2), empty.view(0, 2)
-    centre = (boxes[:, :2] + boxes[:, 2:]) / 2 / STRIDE  # (n, 2) x, y in cells
-    cell = centre.floor().long()
-    cell[:, 0].clamp_(0, w - 1)
-    cell[:, 1].clamp_(0, h - 1)
-    bw = ((boxes[:, 2] - boxes[:, 0]) / STRIDE).clamp(min=1e-2)
-    bh = ((boxes[:, 3] - boxes[:, 1]) / STRIDE).clamp(min=1e-2)
-    sigma = (2 * gaussian_radius(bh, bw).floor().clamp(min=0) + 1) / 6  # (n,)
-    ys = torch.arange(h, device=dev).view(1, h, 1)
-    xs = torch.arange(w, device=dev).view(1, 1, w)
-    d2 = (xs - cell[:, 0].view(-1, 1, 1)) ** 2 + (ys - cell[:, 1].view(-1, 1, 1)) ** 2
-    peaks = torch.exp(-d2 / (2 * sigma.view(-1, 1, 1) ** 2))  # (n, h, w), 1 at the centre
-    with warnings.catch_warnings():  # "index_reduce() is in beta": its amax is what we need
-        warnings.simplefilter("ignore", UserWarning)
-        heat.index_reduce_(0, labels.long(), peaks, "amax", include_self=True)
-    index = cell[:, 1] * w + cell[:, 0]
-    log_size = torch.stack([bw.log(), bh.log()], 1)
-    offset = centre - cell.float()
-    return heat, index, log_size, offset
-
-
-def centernet_loss(
-    raw: dict[str, torch.Tensor], boxes: list[torch.Tensor], labels: list[torch.Tensor]
-) -> torch.Tensor:
-    """Focal loss on the heat map (CenterNet's: alpha 2, beta 4) + L1 on log size and
-    offset at the centres, each normalised by the number of objects."""
-    logits = raw["heatmap"].float()
-    b, k, h, w = logits.shape
-    heats, size_loss, offset_loss, n = [], logits.new_zeros(()), logits.new_zeros(()), 0
-    for i in range(b):
-        heat, index, log_size, offset = centernet_targets(boxes[i], labels[i], k, h, w)
-        heats.append(heat)
-        if len(index):
-            size_loss = size_loss + F.l1_loss(
-                raw["size"][i].float().flatten(1)[:, index].T, log_size, reduction="sum"
-            )
-            offset_loss = offset_loss + F.l1_loss(
-                raw["offset"][i].float().flatten(1)[:, index].T, offset, reduction="sum"
-            )
-            n += len(index)
-    target = torch.stack(heats)
-    pos = target.eq(1).float()
-    p = logits.sigmoid()
-    pos_term = F.logsigmoid(logits) * (1 - p) ** 2 * pos
-    neg_term = F.logsigmoid(-logits) * p**2 * (1 - target) ** 4 * (1 - pos)
-    focal = -(pos_term.sum() + neg_term.sum()) / max(n, 1)
-    return focal + (size_loss + offset_loss) / max(n, 1)
-
-
-# ---- metrics ----------------------------------------------------------------------------------
 def detection_scores(
     outputs: dict[str, list[torch.Tensor]],
     boxes: list[torch.Tensor],
@@ -577,7 +503,7 @@ class _ExportedDetector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         raw = self.net((x.float() / 255 - self.mean) / self.std)
-        return decode_centernet(raw, self.top_k)
+        return self.net.detect(raw, self.top_k)
 
 
 DETECT_SNIPPET = """\

@@ -32,8 +32,8 @@ from glassnet.data.images import (
 from glassnet.data.splits import Batch
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
-from glassnet.nets.cnn import PretrainedWeightsUnavailable
 from glassnet.nets.face import FaceEmbedder
+from glassnet.nets.pretrained import PretrainedWeightsUnavailable
 from glassnet.tasks._base import DataSplits, StepOutput, register_task
 from glassnet.tasks.images import IMAGE_SNIPPET, ImagesDataSpec, ImagesTask, _auto_size, _unwrap
 

@@ -33,7 +33,7 @@ from glassnet.data.images import (
 from glassnet.data.splits import Batch, Split, TensorSplit
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
-from glassnet.nets.cnn import PretrainedWeightsUnavailable
+from glassnet.nets.pretrained import PretrainedWeightsUnavailable
 from glassnet.tasks import sources
 from glassnet.tasks._base import DataSplits, Encoded, StepOutput, Task, register_task
 from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
