@@ -330,6 +330,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     mk.add_argument("--n", type=int, help="how many samples, for generated sets (cartoon-pets)")
     mk.add_argument("--size", type=int, help="image side in pixels, for generated image sets")
     mk.add_argument("--seed", type=int, help="random seed, for generated sets")
+    mk.add_argument(
+        "--style",
+        choices=("cartoon", "flat"),
+        help="how generated people are drawn (cartoon-people): flat draws the same kind of "
+        "traits angular and flat, to test an embedder on faces drawn unlike its training",
+    )
 
     demo = verbs.add_parser("demo", help="the guided tour on built-in data (CPU, minutes)")
     demo.add_argument(
@@ -718,11 +724,16 @@ def _flag(name: str, value: Any) -> str:
 
 
 def _make_options(ds: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """--n/--size/--seed for the data sets whose generator takes them; an error otherwise."""
+    """--n/--size/--seed/--style for the data sets whose generator takes them; an error
+    otherwise."""
     import inspect
 
     accepted = inspect.signature(ds.make).parameters
-    given = {k: getattr(args, k) for k in ("n", "size", "seed") if getattr(args, k) is not None}
+    given = {
+        k: getattr(args, k)
+        for k in ("n", "size", "seed", "style")
+        if getattr(args, k, None) is not None
+    }
     refused = [f"--{k}" for k in given if k not in accepted]
     if refused:
         raise GlassnetError(

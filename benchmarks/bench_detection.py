@@ -1,0 +1,172 @@
+"""Detectors on the same generated scenes: glassnet's det.centernet and det.fcos against a
+plain torchvision training loop (torchvision's FCOS on a ResNet-18 FPN, built and trained the
+way its documentation shows), each in its own process: training images/s and test mAP.
+
+    python benchmarks/bench_detection.py        # writes benchmarks/results/detection.md
+
+ultralytics YOLO is not in the table: it installs from the package index, but training
+fetches a font and a checkpoint for its AMP check from the internet (not offline).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import entry, run_all, save, table  # noqa: E402
+
+N, SIZE, BATCH, EPOCHS, LR = 1500, 128, 32, 6, 2e-3
+CACHE = Path(tempfile.gettempdir()) / "glassnet-bench-scenes"
+
+
+def data() -> Path:
+    """builtin:scenes at 128 px with its train / val / test folders, made once."""
+    from glassnet.data.builtin_scenes import make_scenes
+
+    if not (CACHE / "done").exists():
+        make_scenes(CACHE / "scenes", n=N, size=SIZE)
+        (CACHE / "done").write_text("ok")
+    return CACHE / "scenes"
+
+
+def _glassnet(net: str) -> dict[str, Any]:
+    import glassnet
+
+    run = glassnet.train(
+        "detection",
+        str(data()),
+        net=net,
+        image_size=SIZE,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        lr=LR,
+        patience=0,
+        augment="off",  # the torchvision loop has none either
+        quiet=True,
+        out=tempfile.mkdtemp() + "/run",
+    )
+    fit, test = run.fit, run.metrics["test"]
+    return {
+        "images_per_s": fit.samples_seen / fit.train_seconds,  # type: ignore[union-attr]
+        "map50": test["map50"],
+        "map": test["map"],
+        "loop_s": fit.train_seconds,  # type: ignore[union-attr]
+    }
+
+
+def run_centernet() -> dict[str, Any]:
+    return _glassnet("det.centernet")
+
+
+def run_fcos() -> dict[str, Any]:
+    return _glassnet("det.fcos")
+
+
+def run_torchvision_loop() -> dict[str, Any]:
+    """torchvision's FCOS with a ResNet-18 FPN backbone from scratch, its own transform told
+    the pictures' size (else it resizes them to 800 px), AdamW, per-epoch validation loss
+    left out (it only slows the loop), mAP on the test split at the end."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchmetrics.detection import MeanAveragePrecision
+    from torchvision.models.detection import FCOS
+    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+    from glassnet.data.detection import read_detection
+
+    layout = read_detection(data())
+    classes = layout["train"].classes
+
+    def load(split: str) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+        items = layout[split].items
+        x = torch.stack(
+            [
+                torch.from_numpy(np.asarray(Image.open(i.path).convert("RGB"), np.uint8)).permute(
+                    2, 0, 1
+                )
+                for i in items
+            ]
+        )
+        targets = [
+            {
+                "boxes": torch.tensor(i.boxes, dtype=torch.float32),
+                "labels": torch.tensor(i.labels) + 1,
+            }
+            for i in items
+        ]
+        return x, targets
+
+    xtr, ttr = load("train")
+    xte, tte = load("test")
+    torch.manual_seed(0)
+    backbone = resnet_fpn_backbone(
+        backbone_name="resnet18",
+        weights=None,
+        trainable_layers=5,
+        returned_layers=[2, 3, 4],
+        extra_blocks=LastLevelP6P7(256, 256),
+    )
+    model = FCOS(backbone, num_classes=len(classes) + 1, min_size=SIZE, max_size=SIZE)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR)
+    start = time.perf_counter()
+    for _ in range(EPOCHS):
+        model.train()
+        for idx in torch.randperm(len(xtr)).split(BATCH):
+            images = [xtr[i].float() / 255 for i in idx]
+            losses = model(images, [ttr[i] for i in idx])
+            loss = sum(losses.values())
+            opt.zero_grad()
+            loss.backward()  # type: ignore[union-attr]
+            opt.step()
+    loop_s = time.perf_counter() - start
+    model.eval()
+    metric = MeanAveragePrecision()
+    with torch.no_grad():
+        for idx in torch.arange(len(xte)).split(64):
+            found = model([xte[i].float() / 255 for i in idx])
+            metric.update(found, [tte[i] for i in idx])
+    scores = metric.compute()
+    return {
+        "images_per_s": EPOCHS * len(xtr) / loop_s,
+        "map50": float(scores["map_50"]),
+        "map": float(scores["map"]),
+        "loop_s": loop_s,
+    }
+
+
+RUNNERS = {
+    "glassnet det.centernet": run_centernet,
+    "glassnet det.fcos": run_fcos,
+    "torchvision FCOS loop": run_torchvision_loop,
+}
+
+
+def main() -> str:
+    data()
+    results = run_all(__file__, list(RUNNERS))
+    text = (
+        f"### Detection (builtin scenes, {N} pictures {SIZE}px, batch {BATCH}, {EPOCHS} epochs, "
+        "no augmentation, from scratch, CPU)\n\n"
+        + table(
+            results,
+            [
+                ("images_per_s", "train images/s", ".1f"),
+                ("map50", "test mAP@0.5", ".3f"),
+                ("map", "test mAP@0.5:0.95", ".3f"),
+                ("peak_rss_mb", "peak RSS MB", ".0f"),
+            ],
+            reference="torchvision FCOS loop",
+            ratio_key="images_per_s",
+        )
+    )
+    return save("detection", text, results)
+
+
+if __name__ == "__main__":
+    entry(RUNNERS, main)
