@@ -4,8 +4,9 @@ way its documentation shows), each in its own process: training images/s and tes
 
     python benchmarks/bench_detection.py        # writes benchmarks/results/detection.md
 
-ultralytics YOLO is not in the table: it installs from the package index, but training
-fetches a font and a checkpoint for its AMP check from the internet (not offline).
+ultralytics YOLO is not in the table yet: its wheel installs from the package index here,
+but whether its training runs with no network at all (it fetches fonts and checkpoints on
+first use) has not been tried.
 """
 
 from __future__ import annotations
