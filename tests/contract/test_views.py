@@ -48,6 +48,7 @@ OPTIONS = {  # one quick epoch is enough here
     "det": {"image_size": 64, "widths": (16, 32)},
     "asr": {"hidden": 32, "conv": 8, "layers": 1},
 }
+NET_OPTIONS = {"det.fcos": {"widths": (16, 32, 64)}}  # a pyramid over three stages
 
 
 @pytest.mark.parametrize("name", [e.name for e in list_nets()])
@@ -57,7 +58,7 @@ def test_every_net_explains(name: str, workdir: Path) -> None:
     family = name.split(".")[0]
     task, data, inputs = FAMILY_RUNS[family]
     needs(task)
-    options = OPTIONS.get(family, {})
+    options = {**OPTIONS.get(family, {}), **NET_OPTIONS.get(name, {})}
     run = glassnet.train(task, data, net=name, epochs=1, quiet=True, out="r", **options)
     result = run.explain(inputs())
     assert result.views and result.report.is_file()

@@ -261,9 +261,11 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
     axes[0, 0].imshow(show, cmap="gray" if show.ndim == 2 else None)
     axes[0, 0].set_title(f"input (predicted: {label})", fontsize=8)
     axes[0, 1].imshow(show, cmap="gray" if show.ndim == 2 else None)
-    axes[0, 1].imshow(cam / (cam.max() + 1e-12), cmap="jet", alpha=0.45)
+    heat = axes[0, 1].imshow(cam / (cam.max() + 1e-12), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    fig.colorbar(heat, ax=axes[0, 1], fraction=0.046, pad=0.02, label="÷ its max")
     axes[0, 1].set_title("Grad-CAM", fontsize=8)
-    axes[0, 2].imshow(sal / (sal.max() + 1e-12), cmap="hot")
+    heat = axes[0, 2].imshow(sal / (sal.max() + 1e-12), cmap="hot", vmin=0, vmax=1)
+    fig.colorbar(heat, ax=axes[0, 2], fraction=0.046, pad=0.02, label="÷ its max")
     axes[0, 2].set_title("saliency", fontsize=8)
     views.append(
         View(

@@ -54,13 +54,14 @@ def memory_over_time(run: Any, encoded: Any) -> list[View]:
     for name, values in gates.items():
         v = values[0].numpy()
         arrays[f"gate_{name}"] = v
-        axes[r].imshow(
+        shown_v = axes[r].imshow(
             v.T,
             aspect="auto",
             cmap="viridis",
             vmin=0 if name != "cell" and name != "new" else -1,
             vmax=1,
         )
+        fig.colorbar(shown_v, ax=axes[r], fraction=0.02, pad=0.01)
         axes[r].set_title(
             f"{name} gate (0 = closed, 1 = open)"
             if name not in ("cell", "new")
@@ -72,7 +73,8 @@ def memory_over_time(run: Any, encoded: Any) -> list[View]:
         c = trace.cell[(layer, 0)][0].numpy()
         arrays["cell"] = c
         lim = float(np.abs(c).max()) or 1.0
-        axes[r].imshow(c.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
+        shown_c = axes[r].imshow(c.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
+        fig.colorbar(shown_c, ax=axes[r], fraction=0.02, pad=0.01, label="cell")
         axes[r].set_title("cell state c_t: the long-term memory", fontsize=8)
     for ax in axes[1:]:
         ax.set_ylabel("unit", fontsize=7)

@@ -115,9 +115,10 @@ def hidden_over_tokens(run: Any, encoded: Any) -> list[View]:
         h = trace.hidden[(layer, d)][0].numpy()[:shown]  # (T, H)
         arrays[f"hidden_{'backward' if d else 'forward'}"] = h
         lim = float(np.abs(h).max()) or 1.0
-        axes[r].imshow(
+        shown_h = axes[r].imshow(
             h.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest"
         )
+        fig.colorbar(shown_h, ax=axes[r], fraction=0.02, pad=0.01, label="state")
         way = "right to left" if d else "left to right"
         axes[r].set_title(f"hidden state, reading {way} (units x tokens)", fontsize=8)
         axes[r].set_ylabel("unit", fontsize=7)
@@ -127,7 +128,10 @@ def hidden_over_tokens(run: Any, encoded: Any) -> list[View]:
         name = "forget" if "forget" in gates else "update"
         g = gates[name][0].numpy()[:shown]
         arrays[f"gate_{name}"] = g
-        axes[-1].imshow(g.T, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        shown_g = axes[-1].imshow(
+            g.T, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest"
+        )
+        fig.colorbar(shown_g, ax=axes[-1], fraction=0.02, pad=0.01, label="openness")
         axes[-1].set_title(f"{name} gate, reading left to right (1 = keep the memory)", fontsize=8)
     for ax in axes:
         ax.set_xticks(range(shown), names, rotation=60, ha="right", fontsize=7)
@@ -172,7 +176,8 @@ def attention_matrix(run: Any, encoded: Any) -> list[View]:
 
         src_tokens = _labels(encoded, i, n)
         fig, ax = new_figure(max(3.5, 0.45 * n + 1.8), max(2.5, 0.35 * len(out_tokens) + 1.2))
-        ax.imshow(attn, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        shown = ax.imshow(attn, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        fig.colorbar(shown, ax=ax, fraction=0.04, pad=0.02, label="attention (row sums to 1)")
         ax.set_xticks(range(n), src_tokens, rotation=60, ha="right", fontsize=8)
         ax.set_yticks(range(len(out_tokens)), out_tokens, fontsize=8)
         ax.set_xlabel("source")
@@ -348,7 +353,8 @@ def unit_contexts(run: Any, encoded: Any) -> list[View]:
                     words[r][c] = str(tokens[i][t])[:10]
         lim = float(np.nanmax(np.abs(grid))) or 1.0
         # a paler scale than the values span, so the words on the strongest cells stay legible
-        ax.imshow(grid, cmap="RdBu_r", vmin=-1.7 * lim, vmax=1.7 * lim, aspect="auto")
+        shown = ax.imshow(grid, cmap="RdBu_r", vmin=-1.7 * lim, vmax=1.7 * lim, aspect="auto")
+        fig.colorbar(shown, ax=ax, fraction=0.02, pad=0.01, label="unit value")
         for r, row in enumerate(words):
             for c, word in enumerate(row):
                 bold = "bold" if c == SIDE else "normal"
@@ -382,7 +388,8 @@ def unit_contexts(run: Any, encoded: Any) -> list[View]:
             fig,
             {
                 "units": np.array(names),
-                "activations": np.stack(grids),
+                # positions beyond a text's ends are blank in the picture, 0 here
+                "activations": np.nan_to_num(np.stack(grids)),
                 "tokens": np.array(all_words),
             },
         )

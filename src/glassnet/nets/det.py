@@ -315,7 +315,8 @@ class FCOSDetector(nn.Module):
             in_channels=stem, num_outputs=1, widths=tuple(widths), norm=norm
         ).stages
         self.fpn = FeaturePyramidNetwork(list(widths[-3:]), head)
-        strides = [2 ** (len(widths) - 2 + k) for k in range(3)]  # the last three stages'
+        # stage k ends at stride 2^(k+2): the last three stages are at these strides
+        strides = [2 ** (len(widths) - 1 + k) for k in range(3)]
         sizes = tuple((max(1, round(s * anchor_scale)),) for s in strides)
         anchors = AnchorGenerator(sizes, ((1.0,),) * len(sizes))
         features = nn.Module()
