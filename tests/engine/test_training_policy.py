@@ -206,3 +206,30 @@ def test_small_tables_get_batches_sized_from_the_data(workdir: Path) -> None:
         "tabular", mixed_frame(n=3000), target="label", quiet=True, out="big", epochs=1
     )
     assert big.spec.train.batch_size == 64
+
+
+def test_no_second_validation_pass_when_the_last_epoch_is_best(workdir: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The final validation numbers are the last epoch's when it was the best (the same
+    weights, the same data): equal to a fresh pass, without running one."""
+    from glassnet.engine import session
+    from glassnet.engine.inference import run_outputs
+    from glassnet.errors import RunError
+    from glassnet.tasks import redraw_splits
+
+    sizes: list[int] = []
+
+    def counted(task, net, split, **kw):  # noqa: ANN001, ANN003, ANN202
+        sizes.append(len(split))
+        return run_outputs(task, net, split, **kw)
+
+    monkeypatch.setattr(session, "run_outputs", counted)
+    # a small step size and few epochs: the validation loss is still falling at the end
+    run = glassnet.train("tabular", "builtin:iris", epochs=4, lr=1e-3, quiet=True, out="r")
+    assert run.metrics["best_epoch"] == run.metrics["epochs_run"], run.metrics
+    splits = redraw_splits(run.spec, "check", RunError, "")
+    assert sizes == [len(splits.test)]  # only the test split was scored after training
+    out = run_outputs(run.task, run.net, splits.val, device=run.device)
+    fresh = {"loss": out.loss, **run.task.score(out.outputs, out.batch)}
+    assert set(fresh) == set(run.metrics["val"])
+    for key, value in fresh.items():
+        assert run.metrics["val"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
