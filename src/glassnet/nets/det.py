@@ -32,6 +32,33 @@ STRIDE = 4  # the output map is a quarter of the input's size
 PRIOR = 0.01  # initial heat: rare objects (the focal-loss prior of RetinaNet)
 
 
+Widths = Annotated[tuple[int, ...], "channels of each backbone stage, e.g. 32,64,128,256"]
+StemWidth = Annotated[int, "channels of the strided first convolution"]
+
+
+def small_backbone(
+    in_channels: int, stem: int, widths: tuple[int, ...], norm: Norm
+) -> tuple[nn.Sequential, nn.ModuleList]:
+    """A strided stem (the full-resolution convolutions were 3/4 of a CPU's time, for
+    features a stride-4 output never sees) and cnn.small stages: stage k ends at stride
+    2^(k+2)."""
+    first = nn.Sequential(
+        nn.Conv2d(in_channels, stem, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(stem),
+        nn.ReLU(inplace=True),
+    )
+    return first, ConvNet(in_channels=stem, num_outputs=1, widths=tuple(widths), norm=norm).stages
+
+
+def run_stages(x: torch.Tensor, stages: Any) -> list[torch.Tensor]:
+    """Each stage's output in turn, shallow to deep."""
+    levels = []
+    for stage in stages:
+        x = stage(x)
+        levels.append(x)
+    return levels
+
+
 def _head(width: int, out: int, bias: float = 0.0) -> nn.Sequential:
     last = nn.Conv2d(width, out, 1)
     nn.init.constant_(last.bias, bias)
@@ -60,14 +87,7 @@ class CenterNet(nn.Module):
         if not widths:
             raise ValueError("det.centernet needs at least one stage width, e.g. widths=32,64")
         self.num_classes = num_classes
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, stem, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(stem),
-            nn.ReLU(inplace=True),
-        )
-        self.stages = ConvNet(
-            in_channels=stem, num_outputs=1, widths=tuple(widths), norm=norm
-        ).stages  # stage k ends at stride 2^(k+2)
+        self.stem, self.stages = small_backbone(in_channels, stem, widths, norm)
         self.lateral = nn.ModuleList(nn.Conv2d(w, head, 1) for w in widths)
         self.smooth = nn.Sequential(
             nn.Conv2d(head, head, 3, padding=1, bias=False), nn.BatchNorm2d(head), nn.ReLU(True)
@@ -79,12 +99,7 @@ class CenterNet(nn.Module):
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each stage's output, shallow (stride 4) to deep."""
-        x = self.stem(x)
-        levels = []
-        for stage in self.stages:
-            x = stage(x)
-            levels.append(x)
-        return levels
+        return run_stages(self.stem(x), self.stages)
 
     def forward_map(self, x: torch.Tensor) -> torch.Tensor:
         """The shared map at stride 4 (B, head, H/4, W/4): deep maps upsampled and added."""
@@ -227,19 +242,13 @@ def centernet_loss(
     return focal + (size_loss + offset_loss) / max(n, 1)
 
 
-# ---- metrics ----------------------------------------------------------------------------------
 @register_net("det.centernet", data_args=DATA_ARGS)
 def det_centernet(
     *,
     in_channels: int,
     num_classes: int,
-    widths: Annotated[tuple[int, ...], "channels of each backbone stage, e.g. 32,64,128,256"] = (
-        32,
-        64,
-        128,
-        256,
-    ),
-    stem: Annotated[int, "channels of the strided first convolution"] = 16,
+    widths: Widths = (32, 64, 128, 256),
+    stem: StemWidth = 16,
     head: Annotated[int, "channels of the shared map and the heads"] = 48,
     norm: Annotated[Norm, "normalisation after each backbone convolution"] = "batch",
 ) -> CenterNet:
@@ -306,14 +315,7 @@ class FCOSDetector(nn.Module):
             )
         if len(widths) < 3:
             raise ValueError("det.fcos needs at least three stage widths, e.g. 32,64,128")
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, stem, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(stem),
-            nn.ReLU(inplace=True),
-        )
-        self.small = ConvNet(
-            in_channels=stem, num_outputs=1, widths=tuple(widths), norm=norm
-        ).stages
+        self.stem, self.small = small_backbone(in_channels, stem, widths, norm)
         self.fpn = FeaturePyramidNetwork(list(widths[-3:]), head)
         # stage k ends at stride 2^(k+2): the last three stages are at these strides
         strides = [2 ** (len(widths) - 1 + k) for k in range(3)]
@@ -366,12 +368,7 @@ class FCOSDetector(nn.Module):
         return body.maxpool(body.relu(body.bn1(body.conv1(x))))
 
     def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self._stem(x)
-        levels = []
-        for stage in self.stages:
-            x = stage(x)
-            levels.append(x)
-        return levels
+        return run_stages(self._stem(x), self.stages)
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         from collections import OrderedDict
@@ -431,13 +428,8 @@ def det_fcos(
     *,
     in_channels: int,
     num_classes: int,
-    widths: Annotated[tuple[int, ...], "channels of each backbone stage, e.g. 32,64,128,256"] = (
-        32,
-        64,
-        128,
-        256,
-    ),
-    stem: Annotated[int, "channels of the strided first convolution"] = 16,
+    widths: Widths = (32, 64, 128, 256),
+    stem: StemWidth = 16,
     head: Annotated[int, "channels of the pyramid and the heads (a multiple of 16)"] = 64,
     head_convs: Annotated[int, "convolutions in each head before its output (FCOS: 4)"] = 2,
     anchor_scale: Annotated[

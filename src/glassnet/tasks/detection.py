@@ -406,6 +406,7 @@ def _auto_size(sizes: list[tuple[int, int]]) -> int:
     return int(min(max(round(side / 32) * 32, 64), 512))
 
 
+# ---- metrics ----------------------------------------------------------------------------------
 def detection_scores(
     outputs: dict[str, list[torch.Tensor]],
     boxes: list[torch.Tensor],
