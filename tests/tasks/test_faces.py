@@ -278,6 +278,21 @@ def test_evaluate_strangers_against_raw_pixels(trained: glassnet.api.Run) -> Non
     assert Path(metrics["report"]["roc"]).is_file()
 
 
+def test_evaluate_a_folder_of_strangers_drawn_another_way(
+    trained: glassnet.api.Run, tmp_path: Path
+) -> None:
+    """`evaluate RUN people_test/` on people the run never saw, in a folder of their own (the
+    names are not the training people's: it used to refuse them as unknown classes), drawn
+    in the other style: the net still beats raw pixels there."""
+    strangers = make_cartoon_people(
+        tmp_path / "flat", people=12, per_person=6, seed=9, style="flat"
+    )
+    metrics = trained.evaluate(str(strangers), report=True)
+    baseline = metrics["report"]["raw_pixel_baseline"]
+    assert metrics["n"] == 72
+    assert metrics["verification_accuracy"] > baseline["verification_accuracy"], (metrics, baseline)
+
+
 def test_identification_on_known_embeddings() -> None:
     from glassnet.tasks.faces import identification
 

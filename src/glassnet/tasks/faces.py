@@ -325,6 +325,12 @@ class FacesTask(ImagesTask):
         emb = net(x)
         return StepOutput(_pair_loss(emb, y), emb)
 
+    def target_ids(self, labels: list[str], source: str) -> list[int]:
+        """Any people can be scored (evaluation is about strangers): each person of the
+        folder gets a number of its own; only same / different matters."""
+        people = {name: k for k, name in enumerate(dict.fromkeys(labels))}
+        return [people[name] for name in labels]
+
     def class_labels(self) -> list[str] | None:
         return None  # an embedding, not classes: no confusion matrix, no class Grad-CAM
 

@@ -232,21 +232,25 @@ class ImagesTask(Task):
             items = source if isinstance(source, (list, tuple)) else [source]
             images = expand_inputs([str(self._path_of(i)) for i in items])
         check = check_images(images, skip_bad=self.spec.skip_bad)
-        st = self.state()
         paths = [images.paths[i] for i in check.good]
         targets = None
         if with_targets:
             assert images.labels is not None
-            labels = [images.labels[i] for i in check.good]
-            unknown = sorted(set(labels) - set(st["labels"]))
-            if unknown:
-                raise DataError(
-                    f"{images.source} has classes the model does not know: {', '.join(unknown)}",
-                    fix=f"Known classes: {', '.join(st['labels'])}",
-                )
-            targets = [st["labels"].index(lab) for lab in labels]
+            targets = self.target_ids([images.labels[i] for i in check.good], images.source)
         files = self.inference_files(paths, targets)
         return Encoded(files, check.notes, names=[str(p) for p in paths])
+
+    def target_ids(self, labels: list[str], source: str) -> list[int]:
+        """Labelled pictures' targets: the model's class numbers (a class it does not know
+        is an error naming them)."""
+        known = self.state()["labels"]
+        unknown = sorted(set(labels) - set(known))
+        if unknown:
+            raise DataError(
+                f"{source} has classes the model does not know: {', '.join(unknown)}",
+                fix=f"Known classes: {', '.join(known)}",
+            )
+        return [known.index(lab) for lab in labels]
 
     def inference_files(self, paths: list[Path], targets: list[int] | None) -> ImageFiles:
         """The pictures to predict or evaluate on, as the net reads them (faces: the face
