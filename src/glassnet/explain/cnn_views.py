@@ -215,9 +215,13 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
         axes[r, 0].imshow(show, cmap="gray" if show.ndim == 2 else None)
         axes[r, 0].set_ylabel(f"stage {r + 1}", fontsize=8)
         strongest = fmap[0].flatten(1).mean(1).argsort(descending=True)[:per]
+        top = float(fmap[0, strongest].max()) or 1.0  # one scale per stage: tiles compare
         for c, ch in enumerate(strongest.tolist()):
-            axes[r, c + 1].imshow(fmap[0, ch].float().cpu().numpy(), cmap="magma")
+            tile = axes[r, c + 1].imshow(
+                fmap[0, ch].float().cpu().numpy(), cmap="magma", vmin=0, vmax=top
+            )
             axes[r, c + 1].set_title(f"ch {ch}", fontsize=7)
+        fig.colorbar(tile, ax=axes[r, -1], fraction=0.046, pad=0.02)
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -226,9 +230,10 @@ def feature_maps_and_gradcam(run: Any, encoded: Any) -> list[View]:
             "cnn-feature-maps",
             "Feature maps: how each stage sees this picture",
             (
-                "Each row is one conv stage; the tiles are its most active channels for this input "
-                "(bright = strong response). Early stages respond to edges and colours at full "
-                "resolution, later stages to larger parts (ears, eyes) at coarser resolution."
+                "Each row is one conv stage; the tiles are its most active channels for this "
+                "input (bright = strong response, one scale per row). Early stages respond to "
+                "edges and colours at full resolution, later stages to larger parts (ears, "
+                "eyes) at coarser resolution."
             ),
             fig,
             {f"stage{i + 1}": m[0].float().cpu().numpy() for i, m in enumerate(maps)},

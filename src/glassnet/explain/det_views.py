@@ -169,11 +169,15 @@ def stage_maps(run: Any, encoded: Any) -> list[View]:
         _show(axes[r, 0], picture)
         axes[r, 0].set_ylabel(f"stage {r + 1}\n1/{2 ** (r + 2)}", fontsize=7)
         strongest = level[0].flatten(1).mean(1).argsort(descending=True)[:per]
+        top = float(level[0, strongest].max()) or 1.0  # one scale per stage: tiles compare
         for c, ch in enumerate(strongest.tolist()):
-            axes[r, c + 1].imshow(level[0, ch].float().numpy(), cmap="magma")
+            tile = axes[r, c + 1].imshow(
+                level[0, ch].float().numpy(), cmap="magma", vmin=0, vmax=top
+            )
             axes[r, c + 1].set_title(f"ch {ch}", fontsize=6)
             axes[r, c + 1].set_xticks([])
             axes[r, c + 1].set_yticks([])
+        fig.colorbar(tile, ax=axes[r, -1], fraction=0.046, pad=0.02)
     fig.tight_layout()
     return [
         View(
