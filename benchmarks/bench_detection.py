@@ -127,7 +127,7 @@ def run_torchvision_loop() -> dict[str, Any]:
             opt.step()
     loop_s = time.perf_counter() - start
     model.eval()
-    metric = MeanAveragePrecision()
+    metric = MeanAveragePrecision(iou_type="bbox", backend="faster_coco_eval")  # as glassnet scores
     with torch.no_grad():
         for idx in torch.arange(len(xte)).split(64):
             found = model([xte[i].float() / 255 for i in idx])
