@@ -79,8 +79,8 @@ def test_cnn_views_shapes(workdir: Path) -> None:
     }
     patches = views["cnn-top-patches"].arrays
     size = run.task.state()["image_size"]
-    assert patches["images"].shape == (6, 6) and patches["boxes"].shape == (6, 6, 4)
-    rows = zip(patches["images"], patches["boxes"], patches["field_size"], strict=True)
+    assert patches["pictures"].shape == (6, 6) and patches["boxes"].shape == (6, 6, 4)
+    rows = zip(patches["pictures"], patches["boxes"], patches["field_size"], strict=True)
     for row, box, field in rows:
         assert len(set(row.tolist())) == len(row)  # each picture once per channel
         height, width = box[:, 1] - box[:, 0], box[:, 3] - box[:, 2]

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.xdist_group("sklearn")
 
 
 # Every check passes (none is marked as expected to fail); 8 epochs keep them quick.
+@pytest.mark.slow  # ~100 checks, each a small fit: kept out of the 15-minute default suite
 @parametrize_with_checks([NeuralClassifier(epochs=8), NeuralRegressor(epochs=8)])
 def test_sklearn_estimator_checks(estimator, check) -> None:  # noqa: ANN001
     check(estimator)

@@ -184,6 +184,7 @@ def test_predict_evaluate_explain_end_to_end(trained: glassnet.api.Run, scenes: 
         trained.predict([str(pictures[0])], beam=3)
 
 
+@pytest.mark.slow  # about a minute on 2 cores
 def test_fcos_learns_explains_and_exports(scenes: Path, workdir: Path) -> None:
     """det.fcos (torchvision's FCOS on the same backbone) through the same task: trains,
     decodes, draws its score map, and exports with the top-k inside the graph."""

@@ -379,7 +379,7 @@ def top_patches(run: Any, encoded: Any) -> list[View]:
             fig,
             {
                 "channels": np.array([name for name, _, _ in rows]),
-                "images": np.array([[n for n, _ in tiles] for _, _, tiles in rows]),
+                "pictures": np.array([[n for n, _ in tiles] for _, _, tiles in rows]),
                 "boxes": np.array([[box[:4] for _, box in tiles] for _, _, tiles in rows]),
                 "field_size": np.array([field.size for _, field, _ in rows]),
             },
