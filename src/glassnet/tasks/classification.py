@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 
+from glassnet.errors import DataError
+
 
 def decode_classes(outputs: torch.Tensor, labels: list[str]) -> list[dict[str, Any]]:
     probs = torch.softmax(outputs.float(), dim=-1).cpu().numpy()
@@ -18,6 +20,18 @@ def decode_classes(outputs: torch.Tensor, labels: list[str]) -> list[dict[str, A
         }
         for p in probs
     ]
+
+
+def class_ids(labels: list[str], known: list[str], source: str) -> list[int]:
+    """Labels -> the model's class numbers; a label it was not trained on is an error that
+    names them (and `source`, where they came from)."""
+    unknown = sorted(set(labels) - set(known))
+    if unknown:
+        raise DataError(
+            f"{source} has classes the model does not know: {', '.join(unknown[:5])}",
+            fix=f"Known classes: {', '.join(known)}",
+        )
+    return [known.index(lab) for lab in labels]
 
 
 def score_classes(outputs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

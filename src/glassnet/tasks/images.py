@@ -36,7 +36,12 @@ from glassnet.nets import create_net
 from glassnet.nets.pretrained import PretrainedWeightsUnavailable
 from glassnet.tasks import sources
 from glassnet.tasks._base import DataSplits, Encoded, StepOutput, Task, register_task
-from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
+from glassnet.tasks.classification import (
+    SOFTMAX_SNIPPET,
+    class_ids,
+    decode_classes,
+    score_classes,
+)
 from glassnet.tasks.messages import MAX_FILES, ImagesRequest, Request, UploadedImage
 from glassnet.tasks.splitting import split_indices
 
@@ -243,14 +248,7 @@ class ImagesTask(Task):
     def target_ids(self, labels: list[str], source: str) -> list[int]:
         """Labelled pictures' targets: the model's class numbers (a class it does not know
         is an error naming them)."""
-        known = self.state()["labels"]
-        unknown = sorted(set(labels) - set(known))
-        if unknown:
-            raise DataError(
-                f"{source} has classes the model does not know: {', '.join(unknown)}",
-                fix=f"Known classes: {', '.join(known)}",
-            )
-        return [known.index(lab) for lab in labels]
+        return class_ids(labels, self.state()["labels"], source)
 
     def inference_files(self, paths: list[Path], targets: list[int] | None) -> ImageFiles:
         """The pictures to predict or evaluate on, as the net reads them (faces: the face

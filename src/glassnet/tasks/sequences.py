@@ -26,7 +26,12 @@ from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
 from glassnet.tasks import sources
 from glassnet.tasks._base import DataSplits, Encoded, StepOutput, Task, register_task
-from glassnet.tasks.classification import SOFTMAX_SNIPPET, decode_classes, score_classes
+from glassnet.tasks.classification import (
+    SOFTMAX_SNIPPET,
+    class_ids,
+    decode_classes,
+    score_classes,
+)
 from glassnet.tasks.messages import Request, RowsRequest, TextsRequest
 from glassnet.tasks.splitting import split_indices
 from glassnet.tasks.text_inputs import as_texts
@@ -299,14 +304,7 @@ class SequencesTask(Task):
         batch, more = self._tensors(items)
         notes += [n for n in more if n not in notes]
         if labels:
-            known = self.state()["labels"]
-            unknown = sorted(set(labels) - set(known))
-            if unknown:
-                raise DataError(
-                    f"labels the model does not know: {', '.join(unknown[:5])}",
-                    fix=f"Known labels: {', '.join(known)}",
-                )
-            batch["y"] = torch.tensor([known.index(lab) for lab in labels])
+            batch["y"] = torch.tensor(class_ids(labels, self.state()["labels"], "the data"))
         return batch
 
     def _tensors(self, items: list[Any]) -> tuple[Batch, list[str]]:
