@@ -31,17 +31,24 @@ def save_views(views: list[View], out_dir: Path) -> None:
 def stamp_verdict(v: View) -> None:
     """The faithfulness verdict written under the picture itself, so a PNG shared on its own
     still says whether the map can be trusted."""
-    for k, (name, checks) in enumerate(v.verdicts()):
+    import textwrap
+
+    width_in, height_in = v.figure.get_size_inches()
+    per_row = max(40, int(width_in * 72 / (7 * 0.55)))  # characters of 7 pt text per line
+    row = 7 * 1.35 / (height_in * 72)  # one line's height, as a share of the figure's
+    top = -0.01
+    for name, checks in v.verdicts():
+        lines = textwrap.wrap(f"{name}: {checks['verdict']}", per_row)
         v.figure.text(
             0.01,
-            -0.01 - 0.045 * k,
-            f"{name}: {checks['verdict']}",
+            top,
+            "\n".join(lines),
             color="#2a7a3a" if checks.get("trustworthy") else "#b00020",
             fontsize=7,
             ha="left",
             va="top",
-            wrap=True,
         )
+        top -= row * len(lines) + row * 0.3  # the next verdict below this one's lines
 
 
 def write_report(views: list[View], out_dir: Path, title: str, subtitle: str) -> Path:
