@@ -150,9 +150,11 @@ def _shuffled_answer_run(run: Any, out: str) -> Any:
     shuffling the series itself would leave it something true to learn, its mean)."""
     from glassnet.api import Run
     from glassnet.engine.inference import run_outputs
-    from glassnet.explain.shuffled_twin import redrawn, trained_on_shuffled_answers
+    from glassnet.errors import GlassnetError
+    from glassnet.explain.shuffled_twin import trained_on_shuffled_answers
+    from glassnet.tasks import redraw_splits
 
-    splits = redrawn(run)
+    splits = redraw_splits(run.spec, "shuffle", GlassnetError, "", run.task.objects)
     net, _ = trained_on_shuffled_answers(run, splits, run.metrics["epochs_run"], seed=11)
     scored = run_outputs(run.task, net, splits.val, device=run.device)
     metrics = {"val": run.task.score(scored.outputs, scored.batch)}

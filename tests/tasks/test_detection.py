@@ -15,7 +15,8 @@ import glassnet
 from glassnet.data.builtin_scenes import make_scenes
 from glassnet.data.detection import read_coco, read_detection, read_yolo
 from glassnet.errors import DataError
-from glassnet.tasks.detection import centernet_targets, detection_scores
+from glassnet.nets.det import centernet_targets
+from glassnet.tasks.detection import detection_scores
 
 pytestmark = pytest.mark.xdist_group("detection")
 

@@ -24,7 +24,7 @@ from glassnet.data.splits import permute_answers
 from glassnet.engine.checkpoint import load_weights, save_weights
 from glassnet.engine.trainer import FitResult, Trainer
 from glassnet.errors import GlassnetError
-from glassnet.tasks import DataSplits, get_task_class
+from glassnet.tasks import DataSplits, redraw_splits
 
 TWIN_EPOCHS = 5  # at most: long enough to memorise a small set, short enough to wait for
 TWIN_SEED_OFFSET = 7919  # another permutation and other initial weights than the run's
@@ -39,15 +39,15 @@ def _digest(run: Any) -> str:
     return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else ""
 
 
-def load_twin(run: Any) -> tuple[nn.Module | None, str]:
-    """The cached twin of `run` (None when there is none for its current weights), and a
-    line saying what it is."""
+def load_twin(run: Any, digest: str | None = None) -> tuple[nn.Module | None, str]:
+    """The cached twin of `run` (None when there is none for its current weights, whose
+    `digest` is computed when not given), and a line saying what it is."""
     path = twin_path(run)
     about = path.with_suffix(".json")
     if not (path.is_file() and about.is_file()):
         return None, "no shuffled-label twin yet (`glassnet explain RUN` trains one)"
     info = json.loads(about.read_text(encoding="utf-8"))
-    if info.get("weights") != _digest(run):
+    if info.get("weights") != (digest if digest is not None else _digest(run)):
         return None, "the shuffled-label twin was made for other weights of this run"
     torch.manual_seed(run.spec.seed + TWIN_SEED_OFFSET)
     twin = run.task.build_net(run.spec.net)
@@ -65,14 +65,17 @@ def _describe(info: dict[str, Any]) -> str:
 def train_twin(run: Any, say: Callable[[str], None] | None = None) -> tuple[nn.Module | None, str]:
     """The twin of `run`, trained now unless a current one is cached. (None, why) when the
     run's training data cannot be read again (moved files, a DataFrame no longer in memory)."""
-    twin, line = load_twin(run)
+    digest = _digest(run)  # read once: the weights file is hashed whole
+    twin, line = load_twin(run, digest)
     if twin is not None:
         return twin, line
     epochs = min(TWIN_EPOCHS, max(1, int(run.metrics.get("epochs_run") or TWIN_EPOCHS)))
     try:
-        splits = redrawn(run)
+        splits = redraw_splits(
+            run.spec, "train the shuffled-answer copy", GlassnetError, "", run.task.objects
+        )
     except GlassnetError as e:
-        return None, f"data randomisation skipped: the training data could not be read ({e})"
+        return None, f"data randomisation skipped: {e}"
     if say is not None:
         say(
             "training a copy of the net on shuffled answers for the sanity check "
@@ -84,20 +87,13 @@ def train_twin(run: Any, say: Callable[[str], None] | None = None) -> tuple[nn.M
         "epochs": fit.epochs_run,
         "train_loss": fit.last_metrics.get("train_loss", float("nan")),
         "seconds": round(time.perf_counter() - started, 1),
-        "weights": _digest(run),
+        "weights": digest,
     }
     path = twin_path(run)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_weights(path, twin)
     atomic_write_json(path.with_suffix(".json"), info)
     return twin.eval(), _describe(info)
-
-
-def redrawn(run: Any) -> DataSplits:
-    """The run's splits, read again from its data (or the in-memory data it was given)."""
-    spec = run.spec
-    task = get_task_class(spec.task)(spec.data, seed=spec.seed, objects=run.task.objects)
-    return task.load_data()
 
 
 def trained_on_shuffled_answers(

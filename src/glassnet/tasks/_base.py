@@ -399,11 +399,18 @@ def get_task_class(name: str) -> type[Task]:
     return task_entry(name).cls  # type: ignore[no-any-return]
 
 
-def redraw_splits(spec: RunSpec, purpose: str, error: type[GlassnetError], fix: str) -> DataSplits:
-    """A run's splits as it trained on them: its data read again and split with its seed
-    (a fresh task fits the same preprocessing). A failure says it was for `purpose`."""
+def redraw_splits(
+    spec: RunSpec,
+    purpose: str,
+    error: type[GlassnetError],
+    fix: str,
+    objects: dict[str, Any] | None = None,
+) -> DataSplits:
+    """A run's splits as it trained on them: its data read again (or the in-memory
+    `objects` it was given) and split with its seed (a fresh task fits the same
+    preprocessing). A failure says it was for `purpose`."""
     try:
-        return get_task_class(spec.task)(spec.data, seed=spec.seed).load_data()
+        return get_task_class(spec.task)(spec.data, seed=spec.seed, objects=objects).load_data()
     except GlassnetError as e:
         raise error(f"the run's data could not be read again to {purpose} ({e})", fix=fix) from None
 

@@ -39,7 +39,6 @@ from glassnet.data.images import (
 from glassnet.data.splits import Batch, TensorSplit
 from glassnet.errors import ConfigError, DataError
 from glassnet.nets import create_net
-from glassnet.nets.det import centernet_targets  # noqa: F401  (re-exported for tests)
 from glassnet.nets.pretrained import PretrainedWeightsUnavailable
 from glassnet.tasks import sources
 from glassnet.tasks._base import (
