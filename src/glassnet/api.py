@@ -234,6 +234,13 @@ class Run:
             model=self.name, task=self.spec.task, predictions=records, notes=encoded.notes
         )
 
+    def request_notes(self, request: Request) -> list[str]:
+        """The notes `predict_request` gives this request, from encoding it alone (no
+        forward pass): what a shared pass answers each of its callers, so a note about
+        one caller's values never reaches another."""
+        self._check_request(request)
+        return self.task.encode(self.task.request_source(request), with_targets=False).notes
+
     def explain_request(
         self, request: Request | None = None, with_arrays: bool = False
     ) -> ExplainResponse:

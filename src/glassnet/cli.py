@@ -344,7 +344,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the tour writes its runs (default: runs/demo)",
     )
-    demo.add_argument("--quick", action="store_true", help="a reduced tour (for CI)")
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="a shorter tour (for CI): fewer epochs, maps checked against random weights only",
+    )
     return parser
 
 

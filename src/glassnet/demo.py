@@ -97,30 +97,33 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
     print(f"seq2seq: test BLEU {test.get('bleu', float('nan')):.1f}; '{phrase}' -> '{said}'")
 
     _section("Looking inside", "filters, feature maps, where the nets looked, memory, attention")
+    # The quick tour (CI's smoke run) checks the maps against randomised weights only: the
+    # shuffled-answer twins would double its training time.
+    sanity = "weights" if quick else "full"
     cats = [str(p) for p in sorted((pets / "cat").glob("*.png"))[:20]]
     cat = cats[int(runs["cnn"].predict(cats)["probability_cat"].to_numpy().argmax())]
     parts = [
         (
             "The ANN: neurons and weights",
             "A multilayer perceptron on the customer table.",
-            runs["ann"].explain("builtin:customers", each=2, notify=_note).views,
+            runs["ann"].explain("builtin:customers", each=2, sanity=sanity, notify=_note).views,
         ),
         (
             "The CNN: edges, shapes, and where it looks on a cat",
             "A convolutional network trained on cartoon pets.",
-            runs["cnn"].explain([str(cat)], notify=_note).views,
+            runs["cnn"].explain([str(cat)], sanity=sanity, notify=_note).views,
         ),
         (
             "The RNN: memory across the series",
             "An LSTM forecasting weekly CO2.",
-            runs["rnn"].explain(notify=_note).views,
+            runs["rnn"].explain(sanity=sanity, notify=_note).views,
         ),
         (
             "The translating RNN: where it looked",
             "A GRU encoder-decoder with attention, English to French numbers.",
             sorted(  # the attention first: the view this part is about
                 runs["seq2seq"]
-                .explain([phrase, "nine hundred and ninety-nine"], notify=_note)
+                .explain([phrase, "nine hundred and ninety-nine"], sanity=sanity, notify=_note)
                 .views,
                 key=lambda v: not v.name.startswith("seq2seq-attention"),
             ),

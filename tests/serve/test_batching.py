@@ -94,3 +94,86 @@ def test_extreme_values_are_refused_or_noted(
     gap = run.predict_request(RowsRequest(rows=[{**rows[0], "sepal width (cm)": None}]))
     assert any("filled with its training median" in n for n in gap.notes)
     assert all(v is not None for v in gap.predictions[0]["probabilities"].values())
+
+
+def test_quick_passes_run_on_the_loop_unless_the_model_is_busy(
+    served_runs: dict[str, Path], rows: list[dict]
+) -> None:
+    import threading
+
+    run = glassnet.load(served_runs["table"], device="cpu")
+    lock = threading.Lock()
+    request = RowsRequest(rows=rows[:2])
+    expected = run.predict_request(request).predictions
+
+    async def drive():  # type: ignore[no-untyped-def]
+        batcher = MicroBatcher(run.predict_request, lock=lock, inline_below=1.0)
+        for _ in range(3):  # the first pass is timed in a thread; quick ones then stay
+            assert (await batcher.submit(request)).predictions == expected
+        on_loop = batcher.inline_passes
+        # Something else (an explanation) holds the model: the pass waits in a thread,
+        # and the event loop stays free meanwhile.
+        lock.acquire()
+        pending = asyncio.ensure_future(batcher.submit(request))
+        ticks = 0
+        while not pending.done() and ticks < 20:
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not pending.done() and ticks == 20  # the loop ran while the pass waited
+        lock.release()
+        answer = await pending
+        await batcher.close()
+        return on_loop, batcher.inline_passes, answer
+
+    on_loop, after, answer = asyncio.run(drive())
+    assert on_loop == 2 and after == 2  # the blocked pass did not run on the loop
+    assert answer.predictions == expected
+
+
+def test_a_noted_request_still_shares_the_pass_and_keeps_its_own_notes(
+    served_runs: dict[str, Path], rows: list[dict]
+) -> None:
+    run = glassnet.load(served_runs["table"], device="cpu")
+    calls: list[int] = []
+
+    def slow_answer(request: RowsRequest):  # type: ignore[no-untyped-def]
+        calls.append(len(request.rows))
+        time.sleep(0.01)
+        return run.predict_request(request)
+
+    gap = RowsRequest(rows=[{**rows[0], "sepal width (cm)": None}])  # noted: a gap
+    extra = RowsRequest(rows=[{**rows[1], "colour": "red"}])  # noted: an unread column
+    plain = [RowsRequest(rows=rows[i : i + 2]) for i in range(2, 20, 2)]
+
+    async def drive():  # type: ignore[no-untyped-def]
+        batcher = MicroBatcher(slow_answer, notes=run.request_notes)
+        await batcher.submit(plain[0])  # busy with this one while the rest queue up
+        answers = await asyncio.gather(*(batcher.submit(r) for r in [gap, extra, *plain]))
+        await batcher.close()
+        return batcher.joint_passes, answers
+
+    joint, answers = asyncio.run(drive())
+    assert joint >= 1 and max(calls) >= 10  # the noted requests did not split the pass
+    for request, answer in zip([gap, extra, *plain], answers, strict=True):
+        alone = run.predict_request(request)
+        assert answer.notes == alone.notes
+        for got, want in zip(answer.predictions, alone.predictions, strict=True):
+            assert got["label"] == want["label"]  # probabilities: equal up to batch rounding
+            assert got["probabilities"] == pytest.approx(want["probabilities"], rel=1e-5)
+    assert answers[0].notes and answers[1].notes and not answers[2].notes
+    assert answers[0].notes != answers[1].notes
+
+
+def test_slow_passes_leave_the_loop_free() -> None:
+    def slow(request: RowsRequest):  # type: ignore[no-untyped-def]
+        time.sleep(0.005)  # slower than inline_below: must not block the loop
+        return "answer"
+
+    async def drive():  # type: ignore[no-untyped-def]
+        batcher = MicroBatcher(slow, inline_below=0.002)
+        for _ in range(3):
+            await batcher.submit(RowsRequest(rows=[{"a": 1}]))
+        await batcher.close()
+        return batcher.inline_passes
+
+    assert asyncio.run(drive()) == 0

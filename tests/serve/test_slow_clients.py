@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from glassnet.serve.guards import BodyLimit, deadline_protocol
 
 
-@pytest.fixture
-def server() -> Iterator[int]:
+@pytest.fixture(params=["auto", "h11"])  # httptools (the default where installed) and h11
+def server(request: pytest.FixtureRequest) -> Iterator[int]:
     app = FastAPI()
 
     @app.get("/health")
@@ -34,7 +34,7 @@ def server() -> Iterator[int]:
         BodyLimit(app, 1_000_000, timeout=0.6),
         host="127.0.0.1",
         port=port,
-        http=deadline_protocol(head_timeout=0.6),
+        http=deadline_protocol(head_timeout=0.6, parser=request.param),
         log_level="warning",
     )
     running = uvicorn.Server(config)
@@ -79,3 +79,13 @@ def test_a_body_that_trickles_in_gets_408(server: int) -> None:
         )
         answer = _recv_all(slow)
     assert b"408" in answer.split(b"\r\n")[0] and b"did not arrive" in answer
+
+
+def test_a_kept_alive_connection_is_closed_once_idle_past_the_deadline(server: int) -> None:
+    with socket.create_connection(("127.0.0.1", server), timeout=5) as idle:
+        for _ in range(3):  # quick requests on one connection are all answered
+            idle.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"200 OK" in idle.recv(4096)
+        started = time.monotonic()
+        assert _recv_all(idle) == b""  # then no head for 0.6 s: closed
+        assert 0.4 < time.monotonic() - started < 3

@@ -21,6 +21,8 @@ class BatchAugment:
         ratio: tuple[float, float] = (0.9, 1.1),
         flip: float = 0.5,
         jitter: float = 0.2,
+        gray: float = 0.0,
+        blur: float = 0.0,
     ) -> None:
         self.color, self.scale, self.ratio, self.flip, self.jitter = (
             color,
@@ -29,6 +31,7 @@ class BatchAugment:
             flip,
             jitter,
         )
+        self.gray, self.blur = gray, blur  # shares of images turned grey / softened
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 or float (B, C, H, W) -> float (B, C, H, W) in [0, 1], augmented."""
@@ -54,7 +57,23 @@ class BatchAugment:
         x = F.grid_sample(
             x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
         )  # (B, C, H, W)
-        return color_jitter(x, self.jitter if self.color else 0.0)
+        x = color_jitter(x, self.jitter if self.color else 0.0)
+        if self.gray and x.shape[1] == 3:
+            pick = (torch.rand(b, 1, 1, 1, device=dev) < self.gray).to(x.dtype)
+            x = x + pick * (x.mean(dim=1, keepdim=True) - x)
+        if self.blur:
+            pick = (torch.rand(b, 1, 1, 1, device=dev) < self.blur).to(x.dtype)
+            x = x + pick * (_soften(x) - x)
+        return x
+
+
+def _soften(x: torch.Tensor) -> torch.Tensor:
+    """A 3x3 binomial blur per channel (edges mirrored)."""
+    k = torch.tensor([1.0, 2.0, 1.0], device=x.device, dtype=x.dtype)
+    k = (k[:, None] * k[None, :]) / 16
+    c = x.shape[1]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    return F.conv2d(padded, k.expand(c, 1, 3, 3), groups=c)
 
 
 def color_jitter(x: torch.Tensor, j: float) -> torch.Tensor:

@@ -3,14 +3,21 @@
 Requests that queue up while the model is busy (plus, with `max_wait`, those arriving
 within that many seconds) are answered together: the worker concatenates the lists they
 carry (rows, files), runs the model once in a worker thread and hands each caller its own
-slice. When the joint pass fails or reports notes (which could mention another
-caller's values), each request is answered on its own instead, so a caller only ever sees
-its own errors and notes.
+slice. When the joint pass fails, each request is answered on its own instead, so a
+caller only ever sees its own errors. When it reports notes (which could mention another
+caller's values), each caller gets the notes of its own request, from `notes(request)`
+(encoding alone, no forward pass), or, without that, its own pass.
+
+While passes are quick (the last under `inline_below`, 2 ms), they run on the event loop itself: a
+hop to a worker thread and back costs ~0.1-0.2 ms, more than a small net's whole pass, and
+requests still gather while a pass runs (they wait in the sockets and join the next one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,11 +37,19 @@ class MicroBatcher:
         *,
         max_items: int = 256,
         max_wait: float = 0.0,
+        lock: threading.Lock | None = None,
+        inline_below: float = 0.002,
+        notes: Callable[[Request], list[str]] | None = None,
     ) -> None:
-        self.answer = answer  # blocking: runs in a worker thread, one call at a time
+        self.answer = answer  # blocking: one call at a time, under `lock`
+        self.notes = notes
         self.max_items = max_items
         self.max_wait = max_wait
+        self.lock = lock or threading.Lock()  # shared with whatever else uses the model
+        self.inline_below = inline_below
         self.joint_passes = 0  # forward passes that served more than one request
+        self.inline_passes = 0  # passes run on the event loop
+        self._pass_s: float | None = None  # seconds the last pass took
         self._queue: asyncio.Queue[_Pending] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -61,8 +76,11 @@ class MicroBatcher:
             # timeout and the item's arrival coincide.
             while not self._queue.empty() and self._size(group) < self.max_items:
                 group.append(self._queue.get_nowait())
+            requests = [p.request for p in group]
             try:
-                results = await asyncio.to_thread(self._answer_group, [p.request for p in group])
+                results = self._inline(requests)
+                if results is None:
+                    results = await asyncio.to_thread(self._locked, requests)
             except asyncio.CancelledError:  # shutting down: nobody is left waiting
                 for pending in group:
                     pending.future.cancel()
@@ -76,6 +94,30 @@ class MicroBatcher:
                     pending.future.set_exception(result)
                 else:
                     pending.future.set_result(result)
+
+    def _inline(self, requests: list[Request]) -> list[PredictResponse | BaseException] | None:
+        """The pass, on the loop, when passes have been quick and nothing else (an
+        explanation) holds the model; None: take the thread."""
+        if self._pass_s is None or self._pass_s >= self.inline_below:
+            return None
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            self.inline_passes += 1
+            return self._timed(requests)
+        finally:
+            self.lock.release()
+
+    def _locked(self, requests: list[Request]) -> list[PredictResponse | BaseException]:
+        with self.lock:
+            return self._timed(requests)
+
+    def _timed(self, requests: list[Request]) -> list[PredictResponse | BaseException]:
+        start = time.perf_counter()
+        results = self._answer_group(requests)
+        took = time.perf_counter() - start
+        self._pass_s = took
+        return results
 
     def _size(self, group: list[_Pending]) -> int:
         field = type(group[0].request).batch_field
@@ -92,9 +134,11 @@ class MicroBatcher:
             except Exception:  # noqa: BLE001 - someone's input is bad: answer one by one
                 whole = None
             total = sum(len(getattr(r, field)) for r in requests)
-            if whole is not None and not whole.notes and len(whole.predictions) == total:
-                self.joint_passes += 1
-                return self._split(whole, requests, field)
+            if whole is not None and len(whole.predictions) == total:
+                own = self._own_notes(requests) if whole.notes else [[] for _ in requests]
+                if own is not None:
+                    self.joint_passes += 1
+                    return self._split(whole, requests, field, own)
         results: list[PredictResponse | BaseException] = []
         for r in requests:
             try:
@@ -103,15 +147,23 @@ class MicroBatcher:
                 results.append(e)
         return results
 
+    def _own_notes(self, requests: list[Request]) -> list[list[str]] | None:
+        if self.notes is None:
+            return None
+        try:
+            return [self.notes(r) for r in requests]
+        except Exception:  # noqa: BLE001 - answered one by one, with their own errors
+            return None
+
     @staticmethod
     def _split(
-        whole: PredictResponse, requests: list[Request], field: str
+        whole: PredictResponse, requests: list[Request], field: str, notes: list[list[str]]
     ) -> list[PredictResponse | BaseException]:
         out: list[PredictResponse | BaseException] = []
         start = 0
-        for r in requests:
+        for r, own in zip(requests, notes, strict=True):
             n = len(getattr(r, field))
             part = whole.predictions[start : start + n]
-            out.append(whole.model_copy(update={"predictions": part}))
+            out.append(whole.model_copy(update={"predictions": part, "notes": own}))
             start += n
         return out

@@ -72,9 +72,9 @@ class BodyLimit:
         chunks, size, more = [], 0, True
         deadline = asyncio.get_running_loop().time() + self.timeout
         while more:
-            left = deadline - asyncio.get_running_loop().time()
-            try:
-                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
+            try:  # asyncio.timeout_at, not wait_for: no task made per message
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 await send_json(
                     send,
@@ -165,7 +165,7 @@ class BearerToken:
     def __init__(self, token: str | None) -> None:
         self.token = token
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:  # async: no thread hop per request
         if self.token and not token_ok(self.token, request.headers.get("authorization", "")):
             raise HTTPException(
                 status_code=401, detail=NEEDS_TOKEN, headers={"WWW-Authenticate": "Bearer"}
@@ -175,37 +175,67 @@ class BearerToken:
 HEAD_TIMEOUT = 10.0  # seconds a connection may take to send a complete request head
 
 
-def deadline_protocol(head_timeout: float = HEAD_TIMEOUT) -> type:
-    """uvicorn's h11 protocol, closing connections whose request head (request line and
-    headers) has not arrived `head_timeout` seconds after the connection opened or after
-    the previous response: uvicorn itself waits forever for the first one."""
+def deadline_protocol(head_timeout: float = HEAD_TIMEOUT, parser: str = "auto") -> type:
+    """uvicorn's HTTP protocol (httptools, the fast C parser, where installed; else h11),
+    closing connections whose request head (request line and headers) has not arrived
+    `head_timeout` seconds after the connection opened or after the previous response:
+    uvicorn itself waits forever for the first one. `parser="h11"` takes h11 anyway."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Http
+    except ImportError:  # httptools is not installed
+        Http = None  # noqa: N806
+    if parser == "h11":
+        Http = None  # noqa: N806
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class DeadlineH11(H11Protocol):  # type: ignore[misc]
+    class HeadDeadline:
+        """The timer, for either parser: armed when a connection opens and after each
+        response, disarmed when a complete head arrives (counted, so a timer armed before
+        a pipelined head never fires on it)."""
+
+        loop: Any
+        transport: Any
+
         def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
+            super().connection_made(transport)  # type: ignore[misc]
+            self._heads = 0
             self._arm()
 
         def _arm(self) -> None:
-            self._head_scope = self.scope
+            self._armed_at = self._heads
             self._head_timer = self.loop.call_later(head_timeout, self._too_slow)
 
         def _too_slow(self) -> None:
-            if self.scope is self._head_scope and not self.transport.is_closing():
+            if self._heads == self._armed_at and not self.transport.is_closing():
                 self.transport.close()  # no complete head since the timer started
 
-        def handle_events(self) -> None:
-            super().handle_events()
-            if self.scope is not self._head_scope:  # a new request's head arrived
-                self._head_timer.cancel()
+        def _head_arrived(self) -> None:
+            self._heads += 1
+            self._head_timer.cancel()
 
         def on_response_complete(self) -> None:
-            super().on_response_complete()
+            super().on_response_complete()  # type: ignore[misc]
             self._head_timer.cancel()
             self._arm()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._head_timer.cancel()
-            super().connection_lost(exc)
+            super().connection_lost(exc)  # type: ignore[misc]
+
+    if Http is not None:
+
+        class DeadlineHttpTools(HeadDeadline, Http):  # type: ignore[misc, valid-type]
+            def on_headers_complete(self) -> None:
+                super().on_headers_complete()
+                self._head_arrived()
+
+        return DeadlineHttpTools
+
+    class DeadlineH11(HeadDeadline, H11Protocol):  # type: ignore[misc]
+        def handle_events(self) -> None:
+            before = self.scope
+            super().handle_events()
+            if self.scope is not before:  # a new request's head arrived
+                self._head_arrived()
 
     return DeadlineH11

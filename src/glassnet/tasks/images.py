@@ -174,7 +174,7 @@ class ImagesTask(Task):
         st = self.state()
         if net.training and st["augment"]:
             if self._augmenter is None:
-                self._augmenter = BatchAugment(color=st["mode"] == "RGB")
+                self._augmenter = self.augmenter(color=st["mode"] == "RGB")
             x = self._augmenter(x)
         else:
             x = x.float() / 255
@@ -188,6 +188,10 @@ class ImagesTask(Task):
         ):
             x = x.contiguous(memory_format=torch.channels_last)
         return (x,)
+
+    def augmenter(self, color: bool) -> BatchAugment:
+        """The training-time recipe (a task whose inputs vary more may widen it)."""
+        return BatchAugment(color=color)
 
     def pictures(self, batch: Batch) -> torch.Tensor | None:
         return batch["x"]
