@@ -32,14 +32,21 @@ def child(runners: dict[str, Callable[[], dict[str, Any]]]) -> None:
 
 
 def run_all(
-    script: str, names: list[str], env: dict[str, str] | None = None, rounds: int = 1
+    script: str,
+    names: list[str],
+    env: dict[str, str] | None = None,
+    rounds: int = 1,
+    once: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, Any]]:
     """Each contender in its own process; with `rounds` > 1 the contenders take turns
     (round-robin, so a slow spell of the machine hits all of them) and every number is the
-    median over the rounds, with `<key>_min` / `<key>_max` beside it."""
+    median over the rounds, with `<key>_min` / `<key>_max` beside it. Contenders in `once`
+    (context rows too slow to repeat) run in the first round only."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names:
+            if r and name in once:
+                continue
             proc = subprocess.run(
                 [sys.executable, script, "--child", name],
                 capture_output=True,
@@ -87,7 +94,7 @@ def table(
         if "error" in r:
             lines.append(f"| {name} | " + " | ".join("-" for _ in columns) + " | failed |")
             continue
-        cells = [format(r[k], fmt) if k in r else "-" for k, _, fmt in columns]
+        cells = [_cell(r, k, fmt) for k, _, fmt in columns]
         if ref and r.get(ratio_key):
             ratio = r[ratio_key] / ref if higher_is_better else ref / r[ratio_key]
             cells.append(f"{ratio:.2f}x")
@@ -95,6 +102,15 @@ def table(
             cells.append("-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(r: dict[str, Any], key: str, fmt: str) -> str:
+    """The median, with the range over rounds beside it where there were several."""
+    if key not in r:
+        return "-"
+    if f"{key}_min" in r:
+        return f"{r[key]:{fmt}} ({r[f'{key}_min']:{fmt}}-{r[f'{key}_max']:{fmt}})"
+    return format(r[key], fmt)
 
 
 def save(name: str, text: str, results: dict[str, Any]) -> str:

@@ -135,6 +135,24 @@ def test_batch_augment_keeps_shape_and_range_and_flips() -> None:
     torch.testing.assert_close(out, (x / 255).flip(-1), atol=1e-5, rtol=0)
 
 
+def test_grey_soften_and_erase_do_what_they_say() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 16, 16)
+    still = {"scale": (1.0, 1.0), "ratio": (1.0, 1.0), "flip": 0.0}
+    grey = BatchAugment(color=False, gray=1.0, **still)(x)
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    soft = BatchAugment(color=False, blur=1.0, **still)(x)
+    assert soft.std() < 0.8 * x.std()  # noise is smoothed
+    assert torch.allclose(soft.mean(), x.mean(), atol=0.01)  # brightness is not
+    erased = BatchAugment(color=False, erase=0.5, **still)(x)
+    changed = ((erased - x).abs() > 1e-3).flatten(1).float().mean(1)  # share blotted per image
+    hit = changed > 0
+    assert 0.25 < hit.float().mean() < 0.75  # about half the images
+    assert ((changed[hit] > 0.03) & (changed[hit] < 0.26)).all()  # a 1/5..1/2-side patch
+    untouched = BatchAugment(color=False, **still)(x)
+    torch.testing.assert_close(untouched, x)
+
+
 def test_pretrained_without_network_fails_clearly(workdir: Path, monkeypatch) -> None:  # noqa: ANN001
     import torchvision.models as models
 

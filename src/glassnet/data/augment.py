@@ -23,6 +23,7 @@ class BatchAugment:
         jitter: float = 0.2,
         gray: float = 0.0,
         blur: float = 0.0,
+        erase: float = 0.0,
     ) -> None:
         self.color, self.scale, self.ratio, self.flip, self.jitter = (
             color,
@@ -31,7 +32,8 @@ class BatchAugment:
             flip,
             jitter,
         )
-        self.gray, self.blur = gray, blur  # shares of images turned grey / softened
+        # shares of images turned grey / softened / with a patch blotted out
+        self.gray, self.blur, self.erase = gray, blur, erase
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 or float (B, C, H, W) -> float (B, C, H, W) in [0, 1], augmented."""
@@ -64,7 +66,30 @@ class BatchAugment:
         if self.blur:
             pick = (torch.rand(b, 1, 1, 1, device=dev) < self.blur).to(x.dtype)
             x = x + pick * (_soften(x) - x)
+        if self.erase:
+            x = _erase(x, self.erase)
         return x
+
+
+def _erase(x: torch.Tensor, share: float) -> torch.Tensor:
+    """Random erasing: in `share` of the images a rectangle (a fifth to a half of each
+    side, anywhere) is filled with the image's mean colour, so no single part decides."""
+    b, _, h, w = x.shape
+    dev = x.device
+    side_h = torch.empty(b, device=dev).uniform_(0.2, 0.5) * h
+    side_w = torch.empty(b, device=dev).uniform_(0.2, 0.5) * w
+    top = torch.rand(b, device=dev) * (h - side_h)
+    left = torch.rand(b, device=dev) * (w - side_w)
+    rows = torch.arange(h, device=dev).view(1, h, 1)
+    cols = torch.arange(w, device=dev).view(1, 1, w)
+    inside = (
+        (rows >= top.view(b, 1, 1))
+        & (rows < (top + side_h).view(b, 1, 1))
+        & (cols >= left.view(b, 1, 1))
+        & (cols < (left + side_w).view(b, 1, 1))
+        & (torch.rand(b, 1, 1, device=dev) < share)
+    ).unsqueeze(1)  # (B, 1, H, W)
+    return torch.where(inside, x.mean(dim=(2, 3), keepdim=True), x)
 
 
 def _soften(x: torch.Tensor) -> torch.Tensor:
