@@ -332,9 +332,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     mk.add_argument("--seed", type=int, help="random seed, for generated sets")
     mk.add_argument(
         "--style",
-        choices=("cartoon", "flat"),
-        help="how generated people are drawn (cartoon-people): flat draws the same kind of "
-        "traits angular and flat, to test an embedder on faces drawn unlike its training",
+        choices=("cartoon", "photo", "flat"),
+        help="how generated pictures are drawn: flat draws the same kind of people "
+        "(cartoon-people; default cartoon) or objects (scenes; default photo) another way, "
+        "to test a net on pictures drawn unlike the ones it trained on",
     )
 
     demo = verbs.add_parser("demo", help="the guided tour on built-in data (CPU, minutes)")

@@ -41,6 +41,20 @@ def test_yolo_and_coco_read_the_same_scenes(scenes: Path) -> None:
     assert read_detection(scenes, "auto")["train"].source == yolo["train"].source  # data.yaml
 
 
+def test_flat_scenes_are_drawn_otherwise_and_read_alike(tmp_path: Path) -> None:
+    flat = make_scenes(tmp_path / "flat", n=30, seed=2, style="flat")
+    photo = make_scenes(tmp_path / "photo", n=30, seed=2)
+    yolo, coco = read_yolo(flat), read_coco(flat)
+    for split in yolo:
+        for a, b in zip(yolo[split].items, coco[split].items, strict=True):
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+    first = sorted((flat / "images" / "train").glob("*.png"))[0]
+    assert first.read_bytes() != (photo / "images" / "train" / first.name).read_bytes()
+    assert sum(len(i.labels) for i in yolo["train"].items) > 20  # objects were drawn
+    with pytest.raises(glassnet.GlassnetError, match="--style photo"):
+        make_scenes(tmp_path / "bad", n=5, style="cartoon")
+
+
 def test_the_truth_scores_a_perfect_map() -> None:
     boxes = [
         torch.tensor([[10.0, 10, 50, 40], [60, 60, 90, 100]]),

@@ -152,14 +152,64 @@ def _distractor(draw: ImageDraw.ImageDraw, size: int, rng: np.random.Generator) 
         draw.ellipse((x - rng.uniform(8, 20), y - 2, x + rng.uniform(8, 20), y + 2), fill=colour)
 
 
+def _smooth_background(size: int, rng: np.random.Generator) -> Image.Image:
+    """The flat style's ground: a few colours blended smoothly (no photo), sometimes with
+    a band of stripes."""
+    cells = int(rng.integers(2, 6))
+    grid = rng.uniform(20, 235, size=(cells, cells, 3)).astype(np.uint8)
+    image = Image.fromarray(grid).resize((size, size), Image.Resampling.BICUBIC)
+    if rng.random() < 0.4:
+        draw = ImageDraw.Draw(image)
+        colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
+        step = int(rng.integers(6, 16))
+        for x in range(-size, size, step):
+            draw.line([(x, 0), (x + size, size)], fill=colour, width=1)
+    return image
+
+
+def _flat_distractor(draw: ImageDraw.ImageDraw, size: int, rng: np.random.Generator) -> None:
+    """Bars and specks: long thin things, never one of the four classes."""
+    colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
+    x, y = rng.uniform(0, size, 2)
+    if rng.random() < 0.5:
+        length, angle = rng.uniform(15, 40), rng.uniform(0, math.pi)
+        end = (x + length * math.cos(angle), y + length * math.sin(angle))
+        draw.line([(x, y), end], fill=colour, width=int(rng.integers(2, 4)))
+    else:
+        draw.rectangle((x, y, x + rng.uniform(1, 3), y + rng.uniform(1, 3)), fill=colour)
+
+
+def _fill(
+    arr: np.ndarray, mask: np.ndarray, colour: tuple[int, ...], rng: np.random.Generator
+) -> None:
+    """The flat style's paint: stripes of two shades or a gradient, where a mask is set."""
+    size = arr.shape[0]
+    c = np.array(colour, dtype=np.float32)
+    other = (c * rng.uniform(0.45, 0.75)).clip(0, 255)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    angle = rng.uniform(0, math.pi)
+    along = xx * math.cos(angle) + yy * math.sin(angle)
+    if rng.random() < 0.5:  # stripes
+        share = ((along // rng.uniform(2, 5)) % 2)[..., None]
+    else:  # a gradient across the object
+        lo, hi = along[mask].min(), along[mask].max()
+        share = ((along - lo) / max(hi - lo, 1.0))[..., None]
+    paint = c * (1 - share) + other * share
+    arr[mask] = paint[mask].clip(0, 255).astype(np.uint8)
+
+
 def draw_scene(
-    size: int, rng: np.random.Generator, pool: list[np.ndarray]
+    size: int, rng: np.random.Generator, pool: list[np.ndarray], style: str = "photo"
 ) -> tuple[Image.Image, list[tuple[int, tuple[int, int, int, int]]]]:
-    """One scene and its objects as (class index, (x0, y0, x1, y1)) with x1/y1 exclusive."""
-    image = _background(pool, size, rng)
+    """One scene and its objects as (class index, (x0, y0, x1, y1)) with x1/y1 exclusive.
+    `style="flat"` draws the same four classes another way (smooth colour grounds instead
+    of photos, objects painted in stripes or gradients, bars for distractors): scenes
+    unlike the training ones, to test that a detector holds up."""
+    flat = style == "flat"
+    image = _smooth_background(size, rng) if flat else _background(pool, size, rng)
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(0, 4))):
-        _distractor(draw, size, rng)
+        (_flat_distractor if flat else _distractor)(draw, size, rng)
     objects: list[tuple[int, tuple[int, int, int, int]]] = []
     masks: list[np.ndarray] = []
     for _ in range(int(rng.integers(1, 7))):
@@ -171,7 +221,10 @@ def draw_scene(
         if not mask.any() or any((mask & m).sum() > 0.2 * min(mask.sum(), m.sum()) for m in masks):
             continue
         arr = np.asarray(image).copy()
-        arr[mask] = _standout(arr, mask, rng)
+        if flat:
+            _fill(arr, mask, _standout(arr, mask, rng), rng)
+        else:
+            arr[mask] = _standout(arr, mask, rng)
         image = Image.fromarray(arr)
         draw = ImageDraw.Draw(image)
         masks.append(mask)
@@ -181,10 +234,22 @@ def draw_scene(
     return Image.fromarray(arr.clip(0, 255).astype(np.uint8)), objects
 
 
-def make_scenes(directory: Path, n: int | None = None, size: int = 128, seed: int = 0) -> Path:
+STYLES = ("photo", "flat")
+
+
+def make_scenes(
+    directory: Path, n: int | None = None, size: int = 128, seed: int = 0, style: str = "photo"
+) -> Path:
     """Write the scenes (n in all, split 2000:300:300 by default) in both layouts."""
+    if style not in STYLES:
+        from glassnet.errors import GlassnetError
+
+        raise GlassnetError(
+            f"scenes are drawn in these styles: {', '.join(STYLES)}, not '{style}'",
+            fix="Pass --style photo (the default) or --style flat",
+        )
     rng = np.random.default_rng(seed)
-    pool = _backgrounds()
+    pool = [] if style == "flat" else _backgrounds()
     counts = dict(SPLITS)
     if n is not None:
         total = sum(SPLITS.values())
@@ -200,7 +265,7 @@ def make_scenes(directory: Path, n: int | None = None, size: int = 128, seed: in
             "categories": [{"id": i + 1, "name": c} for i, c in enumerate(CLASSES)],
         }
         for i in range(count):
-            image, objects = draw_scene(size, rng, pool)
+            image, objects = draw_scene(size, rng, pool, style)
             name = f"{split}_{i:05d}.png"
             image.save(images_dir / name)
             lines = []
