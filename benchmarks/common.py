@@ -128,3 +128,19 @@ def entry(runners: dict[str, Callable[[], dict[str, Any]]], main: Callable[[], A
         child(runners)
     else:
         main()
+
+
+def gemm_limit_gflops(n: int = 2048, seconds: float = 2.0) -> float:
+    """This machine's float32 matrix-multiply rate through torch (its current threads), in
+    GFLOP/s: the ceiling a training step made of GEMMs could reach, measured in the same
+    run as the workloads it is compared with."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        done += 1
+    return 2 * n**3 * done / (time.perf_counter() - start) / 1e9

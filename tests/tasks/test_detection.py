@@ -232,6 +232,10 @@ def test_builtin_scenes_reach_the_bar(workdir: Path) -> None:
     run = glassnet.train("detection", "builtin:scenes", quiet=True, out="run")
     test = run.metrics["test"]
     assert test["map50"] >= 0.80 and test["map"] >= 0.55, test
+    # Scenes drawn another way (smooth grounds, striped objects), never trained on:
+    # measured 0.83 / 0.57 (photo-style test: 0.98 / 0.77).
+    flat = run.evaluate(str(make_scenes(Path("flat"), n=600, seed=11, style="flat")))
+    assert flat["map50"] >= 0.75 and flat["map"] >= 0.5, flat
 
 
 def test_served_boxes_equal_predict(trained: glassnet.api.Run, scenes: Path) -> None:
