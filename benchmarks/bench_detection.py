@@ -74,44 +74,55 @@ def run_fcos() -> dict[str, Any]:
     return _glassnet("det.fcos")
 
 
+def _load_split(split: str) -> tuple[Any, list[Any], list[Any], list[str]]:
+    """A split of the bench's scenes for the hand-written loops: uint8 pictures (N, 3, S,
+    S), boxes (n, 4) and class indices per picture, and the class names."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from glassnet.data.detection import read_detection
+
+    layout = read_detection(data())
+    items = layout[split].items
+    x = torch.stack(
+        [
+            torch.from_numpy(np.asarray(Image.open(i.path).convert("RGB"), np.uint8)).permute(
+                2, 0, 1
+            )
+            for i in items
+        ]
+    )
+    boxes = [torch.tensor(i.boxes, dtype=torch.float32).reshape(-1, 4) for i in items]
+    labels = [torch.tensor(i.labels, dtype=torch.int64) for i in items]
+    return x, boxes, labels, layout[split].classes
+
+
+def _loop_result(n_train: int, loop_s: float, metric: Any) -> dict[str, Any]:
+    scores = metric.compute()
+    return {
+        "images_per_s": EPOCHS * n_train / loop_s,
+        "map50": float(scores["map_50"]),
+        "map": float(scores["map"]),
+        "loop_s": loop_s,
+    }
+
+
 def run_torchvision_loop() -> dict[str, Any]:
     """torchvision's FCOS with a ResNet-18 FPN backbone from scratch, its own transform told
     the pictures' size (else it resizes them to 800 px), AdamW, per-epoch validation loss
     left out (it only slows the loop), mAP on the test split at the end."""
-    import numpy as np
     import torch
-    from PIL import Image
     from torchmetrics.detection import MeanAveragePrecision
     from torchvision.models.detection import FCOS
     from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
     from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
-    from glassnet.data.detection import read_detection
-
-    layout = read_detection(data())
-    classes = layout["train"].classes
-
-    def load(split: str) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
-        items = layout[split].items
-        x = torch.stack(
-            [
-                torch.from_numpy(np.asarray(Image.open(i.path).convert("RGB"), np.uint8)).permute(
-                    2, 0, 1
-                )
-                for i in items
-            ]
-        )
-        targets = [
-            {
-                "boxes": torch.tensor(i.boxes, dtype=torch.float32),
-                "labels": torch.tensor(i.labels) + 1,
-            }
-            for i in items
-        ]
-        return x, targets
-
-    xtr, ttr = load("train")
-    xte, tte = load("test")
+    xtr, btr, ltr, classes = _load_split("train")
+    xte, bte, lte, _ = _load_split("test")
+    # torchvision's detectors keep class 0 for the background
+    ttr = [{"boxes": b, "labels": lab + 1} for b, lab in zip(btr, ltr, strict=True)]
+    tte = [{"boxes": b, "labels": lab + 1} for b, lab in zip(bte, lte, strict=True)]
     torch.manual_seed(0)
     backbone = resnet_fpn_backbone(
         backbone_name="resnet18",
@@ -139,13 +150,7 @@ def run_torchvision_loop() -> dict[str, Any]:
         for idx in torch.arange(len(xte)).split(64):
             found = model([xte[i].float() / 255 for i in idx])
             metric.update(found, [tte[i] for i in idx])
-    scores = metric.compute()
-    return {
-        "images_per_s": EPOCHS * len(xtr) / loop_s,
-        "map50": float(scores["map_50"]),
-        "map": float(scores["map"]),
-        "loop_s": loop_s,
-    }
+    return _loop_result(len(xtr), loop_s, metric)
 
 
 def _same_net_loop(tuned: bool) -> dict[str, Any]:
@@ -153,33 +158,14 @@ def _same_net_loop(tuned: bool) -> dict[str, Any]:
     decoding), trained by a hand-written loop: what glassnet's trainer adds or costs, with
     the net held equal. Plain: AdamW as its docs show, NCHW tensors. Tuned: fused AdamW
     and channels_last, what a PyTorch expert would add."""
-    import numpy as np
     import torch
-    from PIL import Image
     from torchmetrics.detection import MeanAveragePrecision
     from torchvision.ops import batched_nms
 
-    from glassnet.data.detection import read_detection
     from glassnet.nets import create_net
 
-    layout = read_detection(data())
-    classes = layout["train"].classes
-
-    def load(split: str) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        items = layout[split].items
-        x = torch.stack(
-            [
-                torch.from_numpy(np.asarray(Image.open(i.path).convert("RGB"), np.uint8)).permute(
-                    2, 0, 1
-                )
-                for i in items
-            ]
-        )
-        boxes = [torch.tensor(i.boxes, dtype=torch.float32).reshape(-1, 4) for i in items]
-        return x, boxes, [torch.tensor(i.labels, dtype=torch.int64) for i in items]
-
-    xtr, btr, ltr = load("train")
-    xte, bte, lte = load("test")
+    xtr, btr, ltr, classes = _load_split("train")
+    xte, bte, lte, _ = _load_split("test")
     mean = (xtr.float() / 255).mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
     std = (xtr.float() / 255).std(dim=(0, 2, 3)).view(1, 3, 1, 1)
     memory = torch.channels_last if tuned else torch.contiguous_format
@@ -214,13 +200,7 @@ def _same_net_loop(tuned: bool) -> dict[str, Any]:
                 found.append({"boxes": b[keep], "scores": sc[keep], "labels": c[keep]})
             truth = [{"boxes": bte[i], "labels": lte[i]} for i in idx]
             metric.update(found, truth)
-    scores_ = metric.compute()
-    return {
-        "images_per_s": EPOCHS * len(xtr) / loop_s,
-        "map50": float(scores_["map_50"]),
-        "map": float(scores_["map"]),
-        "loop_s": loop_s,
-    }
+    return _loop_result(len(xtr), loop_s, metric)
 
 
 def run_same_net_plain() -> dict[str, Any]:

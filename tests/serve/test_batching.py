@@ -25,16 +25,24 @@ def rows() -> list[dict]:
     return pd.read_csv(path).drop(columns="species").to_dict("records")
 
 
-def test_shared_passes_give_each_caller_its_own_answers(
-    served_runs: dict[str, Path], rows: list[dict]
-) -> None:
-    run = glassnet.load(served_runs["table"], device="cpu")
+def _busy(run: glassnet.api.Run):  # type: ignore[no-untyped-def]
+    """A model that takes 10 ms a pass (requests queue up meanwhile), and the number of
+    rows each of its passes answered."""
     calls: list[int] = []
 
     def slow_answer(request: RowsRequest):  # type: ignore[no-untyped-def]
         calls.append(len(request.rows))
-        time.sleep(0.01)  # a busy model: requests queue up meanwhile
+        time.sleep(0.01)
         return run.predict_request(request)
+
+    return slow_answer, calls
+
+
+def test_shared_passes_give_each_caller_its_own_answers(
+    served_runs: dict[str, Path], rows: list[dict]
+) -> None:
+    run = glassnet.load(served_runs["table"], device="cpu")
+    slow_answer, calls = _busy(run)
 
     requests = [RowsRequest(rows=rows[i : i + 1 + i % 3]) for i in range(0, 120, 4)]
     bad = RowsRequest(rows=[{**rows[0], "petal width (cm)": "wide"}])
@@ -134,12 +142,7 @@ def test_a_noted_request_still_shares_the_pass_and_keeps_its_own_notes(
     served_runs: dict[str, Path], rows: list[dict]
 ) -> None:
     run = glassnet.load(served_runs["table"], device="cpu")
-    calls: list[int] = []
-
-    def slow_answer(request: RowsRequest):  # type: ignore[no-untyped-def]
-        calls.append(len(request.rows))
-        time.sleep(0.01)
-        return run.predict_request(request)
+    slow_answer, calls = _busy(run)
 
     gap = RowsRequest(rows=[{**rows[0], "sepal width (cm)": None}])  # noted: a gap
     extra = RowsRequest(rows=[{**rows[1], "colour": "red"}])  # noted: an unread column

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from glassnet.errors import DataError, did_you_mean
+from glassnet.errors import DataError, GlassnetError, did_you_mean
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -35,6 +35,17 @@ def register_dataset(ds: BuiltinDataset) -> None:
     if ds.name in _DATASETS:
         raise ValueError(f"dataset '{ds.name}' is already registered")
     _DATASETS[ds.name] = ds
+
+
+def require_style(style: str, styles: tuple[str, ...], what: str) -> None:
+    """A generator's drawing style, or an error listing the ones it has (the first is its
+    default)."""
+    if style not in styles:
+        raise GlassnetError(
+            f"{what} are drawn in these styles: {', '.join(styles)}, not '{style}'",
+            fix=f"Pass --style {styles[0]} (the default) or "
+            + " or ".join(f"--style {s}" for s in styles[1:]),
+        )
 
 
 def list_datasets(task: str | None = None) -> list[BuiltinDataset]:

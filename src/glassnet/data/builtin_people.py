@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-from glassnet.data.builtin import BuiltinDataset, register_dataset
+from glassnet.data.builtin import BuiltinDataset, register_dataset, require_style
 from glassnet.data.builtin_images import _Canvas, _colour, _darker
 from glassnet.data.files import atomic_write_json
 
@@ -202,13 +202,7 @@ def make_cartoon_people(
     detection --data DIR` reads it). 200 x 20 by default: with 60 x 12 the default net told
     6 test strangers apart at TAR 0.53 (1 % false accepts); with 200 x 20, 30 strangers at
     0.96 (verification 0.98, top-1 0.99; raw pixels 0.06 / 0.65 / 0.20)."""
-    if style not in ("cartoon", "flat"):
-        from glassnet.errors import GlassnetError
-
-        raise GlassnetError(
-            f"people are drawn in these styles: cartoon, flat, not '{style}'",
-            fix="Pass --style cartoon (the default) or --style flat",
-        )
+    require_style(style, ("cartoon", "flat"), "people")
     directory = Path(directory)
     rng = np.random.default_rng(seed)
     images, boxes = [], []

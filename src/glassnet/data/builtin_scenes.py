@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from glassnet.data.builtin import BuiltinDataset, register_dataset
+from glassnet.data.builtin import BuiltinDataset, register_dataset, require_style
 
 CLASSES = ("circle", "square", "triangle", "cross")
 SPLITS = {"train": 2000, "val": 300, "test": 300}
@@ -241,13 +241,7 @@ def make_scenes(
     directory: Path, n: int | None = None, size: int = 128, seed: int = 0, style: str = "photo"
 ) -> Path:
     """Write the scenes (n in all, split 2000:300:300 by default) in both layouts."""
-    if style not in STYLES:
-        from glassnet.errors import GlassnetError
-
-        raise GlassnetError(
-            f"scenes are drawn in these styles: {', '.join(STYLES)}, not '{style}'",
-            fix="Pass --style photo (the default) or --style flat",
-        )
+    require_style(style, STYLES, "scenes")
     rng = np.random.default_rng(seed)
     pool = [] if style == "flat" else _backgrounds()
     counts = dict(SPLITS)

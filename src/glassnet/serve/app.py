@@ -230,34 +230,24 @@ def _add_model_routes(app: FastAPI, name: str, model: ServedModel, auth: Any) ->
     # Its API document is written out instead (`_documented`), the same as FastAPI's.
     async def predict(request: Request) -> Response:
         await check_json(request)
-        options = (
-            options_model.model_validate(dict(request.query_params))
-            if (request.query_params)
-            else None
-        )
+        query = request.query_params
+        options = options_model.model_validate(dict(query)) if query else None
         body = request_model.model_validate_json(await request.body())
         return fast_json(await model.predict(body, options))
 
     check_json = require_content_type("application/json")
-    app.post(
-        f"{base}/predict",
-        tags=[tag],
+    _post_pair(
+        app,
+        base,
+        tag,
+        summary,
+        [auth, Depends(check_json)],
+        predict,
+        explain,
         # TokenGate checks every request first; the route repeats it only when a token is set
-        dependencies=[auth] if auth.dependency.token else [],
-        summary=f"Predict: {summary}",
-        responses=ERRORS,
-        response_model=PredictResponse,
-        openapi_extra=_documented(request_model, options_model, example),
-    )(predict)
-    deps = [auth, Depends(check_json)]
-    app.post(
-        f"{base}/explain",
-        tags=[tag],
-        dependencies=deps,
-        summary=f"Explain: {summary}",
-        responses=ERRORS,
-        response_model=ExplainResponse,
-    )(explain)
+        predict_deps=[auth] if auth.dependency.token else [],
+        predict_doc=_documented(request_model, options_model, example),
+    )
 
 
 def _documented(
@@ -288,20 +278,38 @@ def _documented(
 
 
 def _post_pair(
-    app: FastAPI, base: str, tag: str, summary: str, deps: list[Any], predict: Any, explain: Any
+    app: FastAPI,
+    base: str,
+    tag: str,
+    summary: str,
+    deps: list[Any],
+    predict: Any,
+    explain: Any,
+    predict_deps: list[Any] | None = None,
+    predict_doc: dict[str, Any] | None = None,
 ) -> None:
-    """A model's POST .../predict and .../explain, documented with their answer models."""
-    for path, fn, what, answer in (
-        (f"{base}/predict", predict, "Predict", PredictResponse),
-        (f"{base}/explain", explain, "Explain", ExplainResponse),
+    """A model's POST .../predict and .../explain, documented with their answer models.
+    A predict route that reads its request itself brings its own dependencies and API
+    document (`predict_deps`, `predict_doc`)."""
+    for path, fn, what, answer, route_deps, doc in (
+        (
+            f"{base}/predict",
+            predict,
+            "Predict",
+            PredictResponse,
+            deps if predict_deps is None else predict_deps,
+            predict_doc,
+        ),
+        (f"{base}/explain", explain, "Explain", ExplainResponse, deps, None),
     ):
         app.post(
             path,
             tags=[tag],
-            dependencies=deps,
+            dependencies=route_deps,
             summary=f"{what}: {summary}",
             responses=ERRORS,
             response_model=answer,
+            openapi_extra=doc,
         )(fn)
 
 

@@ -2,15 +2,16 @@
 
 Requests that queue up while the model is busy (plus, with `max_wait`, those arriving
 within that many seconds) are answered together: the worker concatenates the lists they
-carry (rows, files), runs the model once in a worker thread and hands each caller its own
+carry (rows, files), runs the model once and hands each caller its own
 slice. When the joint pass fails, each request is answered on its own instead, so a
 caller only ever sees its own errors. When it reports notes (which could mention another
 caller's values), each caller gets the notes of its own request, from `notes(request)`
 (encoding alone, no forward pass), or, without that, its own pass.
 
-While passes are quick (the last under `inline_below`, 2 ms), they run on the event loop itself: a
-hop to a worker thread and back costs ~0.1-0.2 ms, more than a small net's whole pass, and
-requests still gather while a pass runs (they wait in the sockets and join the next one).
+While passes are quick (the last one under `inline_below`, 2 ms), they run on the event
+loop itself: a hop to a worker thread and back costs ~0.1-0.2 ms, more than a small net's
+whole pass, and requests still gather while a pass runs (they wait in the sockets and join
+the next one).
 """
 
 from __future__ import annotations
@@ -115,8 +116,7 @@ class MicroBatcher:
     def _timed(self, requests: list[Request]) -> list[PredictResponse | BaseException]:
         start = time.perf_counter()
         results = self._answer_group(requests)
-        took = time.perf_counter() - start
-        self._pass_s = took
+        self._pass_s = time.perf_counter() - start
         return results
 
     def _size(self, group: list[_Pending]) -> int:
