@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import entry, run_all, save, table  # noqa: E402
+from common import ROUNDS, entry, run_all, save, table  # noqa: E402
 
 N, SIZE, BATCH, EPOCHS, LR = 1500, 128, 32, 6, 2e-3
 CACHE = Path(tempfile.gettempdir()) / "glassnet-bench-scenes"
@@ -218,7 +218,6 @@ RUNNERS = {
     "hand loop, det.fcos net, tuned (fused AdamW, channels_last)": run_same_net_tuned,
     "torchvision FCOS loop": run_torchvision_loop,
 }
-ROUNDS = int(os.environ.get("GLASSNET_BENCH_ROUNDS", "3"))
 
 
 def torch_threads() -> int:

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 import loadgen  # noqa: E402
-from common import save  # noqa: E402
+from common import ROUNDS, save  # noqa: E402
 
 BATCH_SIZES = (1, 8, 64, 256)
 
@@ -50,7 +50,6 @@ def _free_port() -> int:
 
 
 PEERS = Path(__file__).parent / "peers"
-ROUNDS = int(os.environ.get("GLASSNET_BENCH_ROUNDS", "3"))
 BATCH_ROWS = 1000
 
 
@@ -275,7 +274,7 @@ def main() -> None:
         serve_md, serve_raw = serve_table(runs)
         onnx_md, onnx_raw = eager_vs_onnx(runs)
     text = (
-        f"## glassnet serve and peers on loopback ({os.cpu_count()} CPU cores)\n\n"
+        f"### glassnet serve and peers on loopback ({os.cpu_count()} CPU cores)\n\n"
         f"{serve_md}\n\n## eager PyTorch vs onnxruntime, CPU, per forward pass\n\n{onnx_md}"
     )
     save("serve", text, {"serve": serve_raw, "onnx": onnx_raw})

@@ -81,7 +81,7 @@ def main() -> None:
     for name, measured in memory.items():
         results[name].update({k: v for k, v in measured.items() if k.startswith("tree_")})
     text = (
-        f"## Streaming: {N} PNGs of {SIZE} px, cnn.small {WIDTHS}, {EPOCHS} epochs, "
+        f"### Streaming: {N} PNGs of {SIZE} px, cnn.small {WIDTHS}, {EPOCHS} epochs, "
         f"{os.cpu_count()} cores; speed: median of {ROUNDS} interleaved rounds, each contender "
         "in its own process; memory: one more run each, sampled every 0.5 s\n\n"
         + table(

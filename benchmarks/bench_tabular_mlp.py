@@ -10,17 +10,15 @@ in its own process; medians with min-max.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import entry, gemm_limit_gflops, run_all, save, table  # noqa: E402
+from common import ROUNDS, add_gemm_share, entry, gemm_limit_gflops, run_all, save, table  # noqa: E402
 
 N_ROWS, N_FEATURES, HIDDEN, BATCH, EPOCHS, LR = 60_000, 40, (256, 128), 128, 5, 1e-3
-ROUNDS = int(os.environ.get("GLASSNET_BENCH_ROUNDS", "3"))
 # Multiply-adds per sample through the MLP; a training step costs ~3x the forward's
 # 2 FLOPs per multiply-add (forward, gradient w.r.t. inputs, w.r.t. weights).
 MACS = N_FEATURES * HIDDEN[0] + HIDDEN[0] * HIDDEN[1] + HIDDEN[1] * 2
@@ -208,9 +206,7 @@ def main() -> str:
 
     limit = gemm_limit_gflops()
     results = run_all(__file__, list(RUNNERS), env={"KERAS_BACKEND": "torch"}, rounds=ROUNDS)
-    for r in results.values():
-        if "samples_per_s" in r:
-            r["gemm_share"] = 100 * r["samples_per_s"] * TRAIN_FLOPS_PER_SAMPLE / 1e9 / limit
+    add_gemm_share(results, TRAIN_FLOPS_PER_SAMPLE, limit)
     columns = [
         ("samples_per_s", "samples/s", ".0f"),
         ("gemm_share", "% of GEMM limit", ".1f"),

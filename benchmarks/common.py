@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+# Interleaved rounds per contender (`GLASSNET_BENCH_ROUNDS=1` for a quick look).
+ROUNDS = int(os.environ.get("GLASSNET_BENCH_ROUNDS", "3"))
 
 
 def peak_rss_mb() -> float:
@@ -35,7 +37,7 @@ def run_all(
     script: str,
     names: list[str],
     env: dict[str, str] | None = None,
-    rounds: int = 1,
+    rounds: int = ROUNDS,
     once: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, Any]]:
     """Each contender in its own process; with `rounds` > 1 the contenders take turns
@@ -130,17 +132,44 @@ def entry(runners: dict[str, Callable[[], dict[str, Any]]], main: Callable[[], A
         main()
 
 
-def gemm_limit_gflops(n: int = 2048, seconds: float = 2.0) -> float:
+def gemm_limit_gflops(n: int = 2048, trials: int = 8, seconds: float = 0.5) -> float:
     """This machine's float32 matrix-multiply rate through torch (its current threads), in
     GFLOP/s: the ceiling a training step made of GEMMs could reach, measured in the same
-    run as the workloads it is compared with."""
+    run as the workloads it is compared with. The best of several short windows, so a busy
+    moment of the machine does not lower the ceiling."""
     import torch
 
     a, b = torch.randn(n, n), torch.randn(n, n)
     for _ in range(3):
         a @ b
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        done += 1
-    return 2 * n**3 * done / (time.perf_counter() - start) / 1e9
+    best = 0.0
+    for _ in range(trials):
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            a @ b
+            done += 1
+        best = max(best, 2 * n**3 * done / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def train_flops_per_sample(net: Any, x: Any, y: Any) -> float:
+    """FLOPs of one training step's forward and backward per sample, counted by torch's
+    FlopCounterMode on the net itself (matrix multiplies and convolutions)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+    net.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(x)
+
+
+def add_gemm_share(
+    results: dict[str, dict[str, Any]], flops_per_sample: float, limit_gflops: float
+) -> None:
+    """Each contender's training rate as a % of the machine's GEMM limit (`gemm_share`)."""
+    for r in results.values():
+        for suffix in ("", "_min", "_max"):
+            if f"samples_per_s{suffix}" in r:
+                rate = r[f"samples_per_s{suffix}"] * flops_per_sample / 1e9
+                r[f"gemm_share{suffix}"] = 100 * rate / limit_gflops
