@@ -65,6 +65,7 @@ def run_glassnet() -> dict[str, Any]:
 
     import glassnet
     from glassnet.engine.callbacks import Callback
+    from glassnet.engine.device import train_autocast_dtype
 
     xtr, ytr, xva, yva, root = data()
     # glassnet reads folders: write the same split as two folder trees, once.
@@ -113,6 +114,9 @@ def run_glassnet() -> dict[str, Any]:
         out=tempfile.mkdtemp() + "/run",
     )
     out = _result(clock.times, clock.accs, len(xtr), run.fit.train_seconds)  # type: ignore[union-attr]
+    # its default precision on this machine (bf16 training steps where the CPU has it)
+    amp = train_autocast_dtype(torch.device("cpu"), "auto", run.net)
+    out["precision"] = "bf16" if amp == torch.bfloat16 else "fp32"
     # glassnet's loop time includes its per-epoch validation; so do the others below.
     return out
 
@@ -137,10 +141,11 @@ def make_net() -> Any:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 2))
 
 
-def run_torch_loop(tuned: bool = False) -> dict[str, Any]:
+def run_torch_loop(tuned: bool = False, bf16: bool = False) -> dict[str, Any]:
     """Plain: as the tutorials write it (uint8 batches normalised per step, Adam). Tuned:
     the whole split normalised once in channels_last, fused Adam, gradients set to None,
-    the epoch's order split into batches as one tensor."""
+    the epoch's order split into batches as one tensor; with `bf16`, its forward passes
+    under bf16 autocast as well (weights and optimiser in fp32)."""
     import torch
     from torch import nn
 
@@ -164,7 +169,8 @@ def run_torch_loop(tuned: bool = False) -> dict[str, Any]:
         perm = torch.randperm(len(x))
         for idx in perm.split(BATCH):
             xb = x[idx] if tuned else (x[idx].float() / 255 - mean) / std
-            loss = nn.functional.cross_entropy(net(xb), y[idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = nn.functional.cross_entropy(net(xb), y[idx])
             opt.zero_grad(set_to_none=tuned)
             loss.backward()
             opt.step()
@@ -173,7 +179,7 @@ def run_torch_loop(tuned: bool = False) -> dict[str, Any]:
             pred = torch.cat([net(xv[i : i + 256]).argmax(1) for i in range(0, len(xv), 256)])
         accs.append(float((pred.numpy() == yva).mean()))
         times.append(time.perf_counter() - start)
-    return _result(times, accs, len(xtr), times[-1])
+    return {**_result(times, accs, len(xtr), times[-1]), "precision": "bf16" if bf16 else "fp32"}
 
 
 def run_keras() -> dict[str, Any]:
@@ -223,13 +229,14 @@ def run_keras() -> dict[str, Any]:
 
     clock = Clock()
     model.fit(xt, ytr, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[clock])
-    return _result(clock.times, clock.accs, len(xtr), clock.times[-1])
+    return {**_result(clock.times, clock.accs, len(xtr), clock.times[-1]), "precision": "fp32"}
 
 
 RUNNERS = {
     "glassnet": run_glassnet,
     "torch loop, plain": run_torch_loop,
     "torch loop, tuned (fused Adam, channels_last)": lambda: run_torch_loop(tuned=True),
+    "torch loop, tuned + bf16 autocast": lambda: run_torch_loop(tuned=True, bf16=True),
     "keras 3 (torch)": run_keras,
 }
 
@@ -238,14 +245,15 @@ def main() -> str:
     import torch
 
     data()  # make the shared arrays before timing anything
-    limit = gemm_limit_gflops()
+    limits = {"fp32": gemm_limit_gflops(), "bf16": gemm_limit_gflops(dtype=torch.bfloat16)}
     flops = train_flops_per_sample(
         make_net(), torch.randn(BATCH, 3, SIZE, SIZE), torch.zeros(BATCH, dtype=torch.long)
     )
     results = run_all(__file__, list(RUNNERS), env={"KERAS_BACKEND": "torch"}, rounds=ROUNDS)
-    add_gemm_share(results, flops, limit)
+    add_gemm_share(results, flops, limits)
     columns = [
         ("samples_per_s", "train samples/s", ".1f"),
+        ("precision", "precision", "s"),
         ("gemm_share", "% of GEMM limit", ".1f"),
         ("time_to_target_s", f"s to val acc {TARGET}", ".1f"),
         ("final_val_accuracy", "final val acc", ".3f"),
@@ -255,8 +263,9 @@ def main() -> str:
         f"### Images CNN (cartoon-pets, {int(0.8 * N)} training images {SIZE}px RGB, "
         f"conv widths {WIDTHS}, batch {BATCH}, {EPOCHS} epochs with validation after each, "
         f"no augmentation, CPU, {torch.get_num_threads()} torch threads; medians of {ROUNDS} "
-        f"interleaved rounds, min-max in brackets; GEMM limit {limit:.0f} GFLOP/s measured "
-        f"in this run, a training sample costs {flops / 1e6:.0f} MFLOP)\n\n"
+        f"interleaved rounds, min-max in brackets; GEMM limits measured in this run: fp32 "
+        f"{limits['fp32']:.0f}, bf16 {limits['bf16']:.0f} GFLOP/s, each row against its "
+        f"precision's; a training sample costs {flops / 1e6:.0f} MFLOP)\n\n"
         + table(results, columns, reference="torch loop, plain", ratio_key="samples_per_s")
         + "\n\n"
         + table(

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import entry, run_all, save, table  # noqa: E402
+from common import ROUNDS, entry, run_all, save, table  # noqa: E402
 from memory import TreeMemory  # noqa: E402
 
-N, SIZE, EPOCHS, WIDTHS, ROUNDS = 20_000, 64, 1, (16, 32, 64), 3
+N, SIZE, EPOCHS, WIDTHS = 20_000, 64, 1, (16, 32, 64)
 FOLDER = Path(tempfile.gettempdir()) / f"glassnet-bench-pets-{N}"
 
 

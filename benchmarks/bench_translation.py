@@ -3,9 +3,10 @@ everyone): each contender trains for the same wall-clock budget, then greedy-dec
 split (numbers never seen in training); BLEU and chrF from sacrebleu, training tokens/s.
 
 Contenders: glassnet (seq2seq.gru, Bahdanau attention), a minimal hand-written PyTorch
-seq2seq with the same sizes and attention, and Keras 3's LSTM seq2seq recipe (encoder states
--> decoder, no attention; keras.io "sequence to sequence learning", word level) on the torch
-backend.
+seq2seq with the same sizes and attention (plain, as a tutorial writes it, and tuned: fused
+Adam, one loss over all steps), and Keras 3's LSTM seq2seq recipe (encoder states ->
+decoder, no attention; keras.io "sequence to sequence learning", word level) on the torch
+backend. Interleaved rounds, each contender in its own process; medians with min-max.
 
     KERAS_BACKEND=torch python benchmarks/bench_translation.py   # -> results/translation.md
 """

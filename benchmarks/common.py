@@ -110,6 +110,8 @@ def _cell(r: dict[str, Any], key: str, fmt: str) -> str:
     """The median, with the range over rounds beside it where there were several."""
     if key not in r:
         return "-"
+    if isinstance(r[key], float) and r[key] != r[key]:  # NaN: e.g. a target never reached
+        return "never"
     if f"{key}_min" in r:
         return f"{r[key]:{fmt}} ({r[f'{key}_min']:{fmt}}-{r[f'{key}_max']:{fmt}})"
     return format(r[key], fmt)
@@ -132,14 +134,16 @@ def entry(runners: dict[str, Callable[[], dict[str, Any]]], main: Callable[[], A
         main()
 
 
-def gemm_limit_gflops(n: int = 2048, trials: int = 8, seconds: float = 0.5) -> float:
+def gemm_limit_gflops(
+    n: int = 2048, trials: int = 8, seconds: float = 0.5, dtype: Any = None
+) -> float:
     """This machine's float32 matrix-multiply rate through torch (its current threads), in
     GFLOP/s: the ceiling a training step made of GEMMs could reach, measured in the same
     run as the workloads it is compared with. The best of several short windows, so a busy
     moment of the machine does not lower the ceiling."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best = 0.0
@@ -165,11 +169,16 @@ def train_flops_per_sample(net: Any, x: Any, y: Any) -> float:
 
 
 def add_gemm_share(
-    results: dict[str, dict[str, Any]], flops_per_sample: float, limit_gflops: float
+    results: dict[str, dict[str, Any]],
+    flops_per_sample: float,
+    limit_gflops: float | dict[str, float],
 ) -> None:
-    """Each contender's training rate as a % of the machine's GEMM limit (`gemm_share`)."""
+    """Each contender's training rate as a % of the machine's GEMM limit (`gemm_share`);
+    with limits per precision, each row is read against the limit of its `precision`."""
     for r in results.values():
+        limits = limit_gflops if isinstance(limit_gflops, dict) else None
+        limit = limits[r.get("precision", "fp32")] if limits else limit_gflops
         for suffix in ("", "_min", "_max"):
             if f"samples_per_s{suffix}" in r:
                 rate = r[f"samples_per_s{suffix}"] * flops_per_sample / 1e9
-                r[f"gemm_share{suffix}"] = 100 * rate / limit_gflops
+                r[f"gemm_share{suffix}"] = 100 * rate / limit  # type: ignore[operator]

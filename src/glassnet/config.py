@@ -85,7 +85,9 @@ class TrainSpec(Spec):
         "auto", description="where to train (auto: cuda > mps > cpu)"
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast on capable GPUs, fp32 on CPU"
+        "auto",
+        description="auto: bf16 autocast on capable GPUs, and for training image CNNs on CPUs "
+        "with native bf16 (AVX512-BF16, AMX); fp32 otherwise",
     )
     compile: bool = Field(False, description="run the net through torch.compile")
     deterministic: bool = Field(False, description="deterministic algorithms (bitwise resume)")

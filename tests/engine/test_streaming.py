@@ -50,3 +50,41 @@ def test_a_folder_of_20000_images_trains_in_under_1_5_gb(workdir: Path) -> None:
         )
     assert run.fit is not None and run.fit.samples_seen > 10_000
     assert memory.peak_pss_mb < 1500, f"peak {memory.peak_pss_mb:.0f} MB"
+
+
+class _NicenessSplit(batches.ItemSplit):
+    """Each sample is the priority (niceness) of the process that loaded it."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def load(self, i: int) -> dict:
+        import os
+
+        import torch
+
+        return {"nice": torch.tensor(os.nice(0))}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_loader_workers_yield_to_training_only_when_cores_are_short(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decoding worker that preempts one of the training threads stalls them all; so
+    workers run at a lower priority exactly when workers + training threads > cores."""
+    import os
+
+    import torch
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # read in the worker too (fork)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        made = batches.StreamedBatches(
+            _NicenessSplit(), 4, device=torch.device("cpu"), workers=1, seed=0
+        )
+        nice = {int(v) for batch, _ in made.epoch(0) for v in batch["nice"]}
+        made.close()
+    finally:
+        torch.set_num_threads(before)
+    assert nice == ({min(19, os.nice(0) + 10)} if threads + 1 > 2 else {os.nice(0)})

@@ -68,8 +68,28 @@ def test_device_choice() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="device 'cuda' is not available"):
             choose_device("cuda")
-        with pytest.raises(ConfigError, match="bf16 precision needs a CUDA GPU"):
-            autocast_dtype(torch.device("cpu"), "bf16")
+
+
+def test_cpu_bf16_only_where_the_cpu_has_it_and_the_net_gains() -> None:
+    """auto: fp32 on a CPU for evaluation and for nets that gain nothing (MLPs); bf16
+    training steps for image CNNs where the CPU computes bf16 natively. An explicit bf16
+    on a CPU without it is an error that says what is missing."""
+    from glassnet.engine.device import cpu_has_native_bf16, train_autocast_dtype
+    from glassnet.nets import create_net
+
+    cpu = torch.device("cpu")
+    cnn = create_net("cnn.small", in_channels=3, num_outputs=2)
+    mlp = create_net("mlp.small", in_features=4, num_outputs=2)
+    native = cpu_has_native_bf16()
+    assert autocast_dtype(cpu) is None
+    assert train_autocast_dtype(cpu, "auto", mlp) is None
+    assert train_autocast_dtype(cpu, "auto", cnn) == (torch.bfloat16 if native else None)
+    assert train_autocast_dtype(cpu, "fp32", cnn) is None
+    if native:
+        assert autocast_dtype(cpu, "bf16") == torch.bfloat16
+    else:
+        with pytest.raises(ConfigError, match="bf16 precision needs a CPU with AVX512-BF16"):
+            autocast_dtype(cpu, "bf16")
 
 
 def test_early_stopping_keeps_the_best_weights(workdir: Path) -> None:

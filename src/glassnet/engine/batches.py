@@ -11,6 +11,8 @@ its own contiguous share of it. Both paths below yield the same batches for the 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -190,6 +192,18 @@ def _as_is(batch: Batch) -> Batch:
     return batch
 
 
+def _yield_to_training(training_threads: int, worker_id: int) -> None:
+    """Lower a loader worker's priority when the workers and the training threads together
+    want more cores than there are: the training's threads wait for each other at every
+    kernel, so one of them preempted by a decoding worker stalls them all, while a worker
+    that runs a little later costs nothing (batches are queued ahead)."""
+    info = torch.utils.data.get_worker_info()
+    busy = training_threads + (info.num_workers if info is not None else 1)
+    if busy > (os.cpu_count() or 1):
+        with contextlib.suppress(OSError):
+            os.nice(int(os.environ.get("GLASSNET_WORKER_NICE", "10")))
+
+
 def loader(split: ItemSplit, sampler: Any, workers: int, device: torch.device) -> DataLoader:
     """Persistent loader processes that each read whole batches (`sampler` yields lists
     of row indices)."""
@@ -201,6 +215,7 @@ def loader(split: ItemSplit, sampler: Any, workers: int, device: torch.device) -
         collate_fn=_as_is,
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
+        worker_init_fn=functools.partial(_yield_to_training, torch.get_num_threads()),
         prefetch_factor=4 if workers > 0 else None,
         # Its own generator: DataLoader draws its workers' base seed at every epoch, which
         # would otherwise shift the global stream (dropout, augmentation) of the training.

@@ -50,7 +50,13 @@ def load_weights(path: Path, net: nn.Module) -> None:
 
 
 def _tensors(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in d.items()}
+    """CPU copies safetensors accepts: views (the optimiser's step counts share one buffer,
+    see `optim.DirectSteps`) are cloned, as the format refuses tensors sharing memory."""
+    out = {}
+    for k, v in d.items():
+        t = v.detach().cpu()
+        out[k] = t.clone() if t._is_view() else t.contiguous()
+    return out
 
 
 def _split_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

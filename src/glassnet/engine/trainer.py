@@ -30,9 +30,9 @@ from glassnet.engine.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from glassnet.engine.device import autocast_dtype, place_net
+from glassnet.engine.device import autocast_dtype, place_net, train_autocast_dtype
 from glassnet.engine.inference import autocast, eval_batch_size, run_outputs
-from glassnet.engine.optim import build_optimizer, build_scheduler
+from glassnet.engine.optim import DirectSteps, build_optimizer, build_scheduler
 from glassnet.engine.rundir import RunDir
 from glassnet.errors import ConfigError, TrainingError
 from glassnet.tasks import DataSplits, Task, higher_is_better
@@ -128,7 +128,8 @@ class Trainer:
         self.callbacks = callbacks or []
         for cb in self.callbacks:
             cb.trainer = self  # so a callback can read state or request a stop
-        self.amp = autocast_dtype(device, spec.precision)
+        self.amp = train_autocast_dtype(device, spec.precision, self.net)  # training steps
+        self.eval_amp = autocast_dtype(device, spec.precision)  # validation
         self.stop = _StopRequest()
 
     # ---- helpers -------------------------------------------------------------------------
@@ -178,6 +179,7 @@ class Trainer:
         steps_per_epoch = len(batches)
         optimizer = build_optimizer(self.net, spec, self.device)
         scheduler = build_scheduler(optimizer, spec, spec.epochs * steps_per_epoch)
+        stepper = DirectSteps(optimizer)
         model: nn.Module = self.net
         if world.distributed:
             model = DistributedDataParallel(
@@ -238,11 +240,11 @@ class Trainer:
                     step_loss = loss.detach()  # this process's mean, for the callbacks
                     if world.distributed:  # so DDP's gradient mean equals the global mean
                         loss = loss * (n_local * world.size / n_global)
-                    optimizer.zero_grad(set_to_none=True)
+                    stepper.zero_grad()
                     loss.backward()
                     if spec.clip_grad > 0:
                         torch.nn.utils.clip_grad_norm_(params, spec.clip_grad, foreach=True)
-                    optimizer.step()
+                    stepper.step()
                     scheduler.step()
                     seen += n_global
                     loop["global_step"] += 1
@@ -323,7 +325,7 @@ class Trainer:
                 val,
                 device=self.device,
                 batch_size=eval_batch_size(val, self.spec.batch_size),
-                amp=self.amp,
+                amp=self.eval_amp,
             )
             metrics["val_loss"] = float(out.loss or 0.0)
             metrics.update(
