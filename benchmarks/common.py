@@ -37,7 +37,7 @@ def run_all(
     script: str,
     names: list[str],
     env: dict[str, str] | None = None,
-    rounds: int = ROUNDS,
+    rounds: int = 1,
     once: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, Any]]:
     """Each contender in its own process; with `rounds` > 1 the contenders take turns

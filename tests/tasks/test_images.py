@@ -226,3 +226,24 @@ def test_csv_of_paths_and_labels(workdir: Path) -> None:
     Path("bad.csv").write_text("path,label\nimgs/a/missing.png,a\nimgs/b/0.png,b\n")
     with pytest.raises(DataError, match="do not exist, e.g. .*missing.png"):
         glassnet.train("images", "bad.csv", quiet=True)
+
+
+def test_large_jpegs_are_scaled_by_the_decoder_and_look_the_same(tmp_path: Path) -> None:
+    """A photo far larger than the image size is reduced while decoding (draft mode):
+    same shape, and within a few grey levels of decoding it whole and resizing."""
+    from glassnet.data.images import load_image
+
+    y, x = np.mgrid[0:375, 0:500]
+    photo = np.stack([(np.sin(x / 30) + 1) * 120, (np.cos(y / 20) + 1) * 120, (x + y) % 255], -1)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo.astype(np.uint8)).save(path, quality=92)
+
+    with Image.open(path) as im:  # the full decode, resized as load_image does
+        full = im.convert("RGB").resize((85, 64), Image.Resampling.BILINEAR).crop((10, 0, 74, 64))
+    reference = np.asarray(full).transpose(2, 0, 1).astype(int)
+    got = load_image(path, 64, "RGB")
+    assert got.shape == (3, 64, 64)
+    assert np.abs(got.astype(int) - reference).mean() < 4
+    with Image.open(path) as im:  # and the decoder was indeed asked for less
+        im.draft("RGB", (64, 64))
+        assert im.size[0] < 500
