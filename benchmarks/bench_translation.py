@@ -56,12 +56,20 @@ def run_glassnet() -> dict[str, Any]:
     from glassnet.engine.callbacks import Callback
 
     class Budget(Callback):
+        """Stops at the budget; also adds up the time between an epoch's last step and its
+        end (validation by greedy decoding, checkpoint), which the loops do not spend."""
+
         def on_train_start(self, **_: Any) -> None:
-            self.start = time.perf_counter()
+            self.start = self.last_step = time.perf_counter()
+            self.between_epochs = 0.0
 
         def on_step(self, **_: Any) -> None:
-            if time.perf_counter() - self.start > BUDGET_S:
+            self.last_step = time.perf_counter()
+            if self.last_step - self.start > BUDGET_S:
                 self.trainer.stop.requested = True
+
+        def on_epoch_end(self, **_: Any) -> None:
+            self.between_epochs += time.perf_counter() - self.last_step
 
     d = _data()
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +85,7 @@ def run_glassnet() -> dict[str, Any]:
             warmup=0.0,  # still be warming up when the budget ends
             quiet=True,
             out=Path(tmp) / "r",
-            callbacks=[Budget()],
+            callbacks=[budget := Budget()],
         )
         train_s = time.perf_counter() - start
         fit = run.fit
@@ -88,6 +96,9 @@ def run_glassnet() -> dict[str, Any]:
         **_bleu(d["task"], ids, d["test"]),
         # its loop time includes validating (greedy decoding) after every epoch
         "tokens_per_s": fit.samples_seen / fit.train_seconds * tokens_per_sample,
+        "tokens_per_s_steps": fit.samples_seen
+        / (fit.train_seconds - budget.between_epochs)
+        * tokens_per_sample,
         "epochs": fit.epochs_run,
         "train_s": train_s,
     }
@@ -174,6 +185,7 @@ def run_torch_loop(tuned: bool = False) -> dict[str, Any]:
     return {
         **_bleu(d["task"], torch.stack(ids, 1), test),
         "tokens_per_s": tokens / train_s,
+        "tokens_per_s_steps": tokens / train_s,  # it spends time on nothing else
         "epochs": epochs,
         "train_s": train_s,
     }
@@ -255,6 +267,7 @@ def run_keras() -> dict[str, Any]:
     return {
         **_bleu(d["task"], torch.tensor(np.stack(ids, 1)), test),
         "tokens_per_s": float(tokens) / train_s,
+        "tokens_per_s_steps": float(tokens) / train_s,
         "epochs": epochs,
         "train_s": train_s,
     }
@@ -277,6 +290,7 @@ def main() -> None:
         ("chrf", "chrF", ".2f"),
         ("exact", "exact match", ".3f"),
         ("tokens_per_s", "train tokens/s", ".0f"),
+        ("tokens_per_s_steps", "the same, steps only", ".0f"),
         ("epochs", "epochs", ".0f"),
     ]
     text = (
