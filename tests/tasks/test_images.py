@@ -37,8 +37,12 @@ def test_cartoon_pets_accuracy(workdir: Path) -> None:
 
 
 def test_digits_accuracy_and_reload(workdir: Path) -> None:
+    from glassnet.engine.device import cpu_has_native_bf16
+
     run = glassnet.train("images", "builtin:digits", epochs=15, quiet=True, out="r")
     assert run.metrics["test"]["accuracy"] >= 0.97, run.metrics
+    # CNN steps in bf16 where the CPU has it natively; the run says which
+    assert run.metrics["train_precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
     state = run.task.state()
     assert state["mode"] == "L" and state["image_size"] == 8 and state["augment"] is False
     assert run.metrics["test"]["top5_accuracy"] >= run.metrics["test"]["accuracy"]
