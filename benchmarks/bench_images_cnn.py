@@ -23,7 +23,7 @@ from common import (  # noqa: E402
     gemm_limit_gflops,
     run_all,
     save,
-    table,
+    tables,
     train_flops_per_sample,
 )
 
@@ -65,7 +65,6 @@ def run_glassnet() -> dict[str, Any]:
 
     import glassnet
     from glassnet.engine.callbacks import Callback
-    from glassnet.engine.device import train_autocast_dtype
 
     xtr, ytr, xva, yva, root = data()
     # glassnet reads folders: write the same split as two folder trees, once.
@@ -114,9 +113,7 @@ def run_glassnet() -> dict[str, Any]:
         out=tempfile.mkdtemp() + "/run",
     )
     out = _result(clock.times, clock.accs, len(xtr), run.fit.train_seconds)  # type: ignore[union-attr]
-    # its default precision on this machine (bf16 training steps where the CPU has it)
-    amp = train_autocast_dtype(torch.device("cpu"), "auto", run.net)
-    out["precision"] = "bf16" if amp == torch.bfloat16 else "fp32"
+    out["precision"] = run.metrics["train_precision"]  # its default on this machine
     # glassnet's loop time includes its per-epoch validation; so do the others below.
     return out
 
@@ -232,10 +229,11 @@ def run_keras() -> dict[str, Any]:
     return {**_result(clock.times, clock.accs, len(xtr), clock.times[-1]), "precision": "fp32"}
 
 
+PLAIN, TUNED = "torch loop, plain", "torch loop, tuned (fused Adam, channels_last)"
 RUNNERS = {
     "glassnet": run_glassnet,
-    "torch loop, plain": run_torch_loop,
-    "torch loop, tuned (fused Adam, channels_last)": lambda: run_torch_loop(tuned=True),
+    PLAIN: run_torch_loop,
+    TUNED: lambda: run_torch_loop(tuned=True),
     "torch loop, tuned + bf16 autocast": lambda: run_torch_loop(tuned=True, bf16=True),
     "keras 3 (torch)": run_keras,
 }
@@ -266,14 +264,7 @@ def main() -> str:
         f"interleaved rounds, min-max in brackets; GEMM limits measured in this run: fp32 "
         f"{limits['fp32']:.0f}, bf16 {limits['bf16']:.0f} GFLOP/s, each row against its "
         f"precision's; a training sample costs {flops / 1e6:.0f} MFLOP)\n\n"
-        + table(results, columns, reference="torch loop, plain", ratio_key="samples_per_s")
-        + "\n\n"
-        + table(
-            results,
-            columns,
-            reference="torch loop, tuned (fused Adam, channels_last)",
-            ratio_key="samples_per_s",
-        )
+        + tables(results, columns, [PLAIN, TUNED], ratio_key="samples_per_s")
     )
     return save("images_cnn", text, results)
 

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROUNDS, add_gemm_share, entry, gemm_limit_gflops, run_all, save, table  # noqa: E402
+from common import (  # noqa: E402
+    ROUNDS,
+    add_gemm_share,
+    entry,
+    gemm_limit_gflops,
+    run_all,
+    save,
+    tables,
+)
 
 N_ROWS, N_FEATURES, HIDDEN, BATCH, EPOCHS, LR = 60_000, 40, (256, 128), 128, 5, 1e-3
 # Multiply-adds per sample through the MLP; a training step costs ~3x the forward's
@@ -187,10 +195,11 @@ def run_sklearn() -> dict[str, Any]:
     }
 
 
+PLAIN, TUNED = "torch loop, plain", "torch loop, tuned (fused Adam)"
 RUNNERS = {
     "glassnet": run_glassnet,
-    "torch loop, plain": run_torch_loop,
-    "torch loop, tuned (fused Adam)": lambda: run_torch_loop(tuned=True),
+    PLAIN: run_torch_loop,
+    TUNED: lambda: run_torch_loop(tuned=True),
     "keras 3 (torch)": run_keras,
     "sklearn MLPClassifier": run_sklearn,
 }
@@ -220,11 +229,7 @@ def main() -> str:
         f"threads; medians of {ROUNDS} interleaved rounds, min-max in brackets; GEMM limit "
         f"{limit:.0f} GFLOP/s measured in this run, a training sample costs "
         f"{TRAIN_FLOPS_PER_SAMPLE / 1e3:.0f} kFLOP)\n\n"
-        + table(results, columns, reference="torch loop, plain", ratio_key="samples_per_s")
-        + "\n\n"
-        + table(
-            results, columns, reference="torch loop, tuned (fused Adam)", ratio_key="samples_per_s"
-        )
+        + tables(results, columns, [PLAIN, TUNED], ratio_key="samples_per_s")
     )
     return save("tabular_mlp", text, results)
 

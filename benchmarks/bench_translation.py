@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROUNDS, entry, run_all, save, table  # noqa: E402
+from common import ROUNDS, entry, run_all, save, tables  # noqa: E402
 
 BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", 60))
 EMBED, HIDDEN, BATCH, LR = 96, 192, 64, 3e-3
@@ -273,10 +273,11 @@ def run_keras() -> dict[str, Any]:
     }
 
 
+PLAIN, TUNED = "torch loop, plain", "torch loop, tuned (fused Adam, one loss)"
 RUNNERS = {
     "glassnet": run_glassnet,
-    "torch loop, plain": run_torch_loop,
-    "torch loop, tuned (fused Adam, one loss)": lambda: run_torch_loop(tuned=True),
+    PLAIN: run_torch_loop,
+    TUNED: lambda: run_torch_loop(tuned=True),
     "keras": run_keras,
 }
 
@@ -299,14 +300,7 @@ def main() -> None:
         f"{torch.get_num_threads()} torch threads; medians of {ROUNDS} interleaved rounds, "
         "min-max in brackets; tokens counted exactly for the loops and Keras, as samples/s x "
         "mean target tokens per sample for glassnet)\n\n"
-        + table(results, columns, reference="torch loop, plain", ratio_key="tokens_per_s")
-        + "\n\n"
-        + table(
-            results,
-            columns,
-            reference="torch loop, tuned (fused Adam, one loss)",
-            ratio_key="tokens_per_s",
-        )
+        + tables(results, columns, [PLAIN, TUNED], ratio_key="tokens_per_s")
     )
     save("translation", text, results)
 

@@ -106,6 +106,16 @@ def table(
     return "\n".join(lines)
 
 
+def tables(
+    results: dict[str, dict[str, Any]],
+    columns: list[tuple[str, str, str]],
+    references: list[str],
+    ratio_key: str,
+) -> str:
+    """The same table once per reference row (e.g. against the plain and the tuned loop)."""
+    return "\n\n".join(table(results, columns, ref, ratio_key) for ref in references)
+
+
 def _cell(r: dict[str, Any], key: str, fmt: str) -> str:
     """The median, with the range over rounds beside it where there were several."""
     if key not in r:

@@ -36,6 +36,7 @@ from glassnet.engine.seeding import epoch_generator
 StreamMode = Literal["auto", "on", "off"]
 BUDGET_SHARE = 0.25  # auto: keep a split in memory when it takes under this share of RAM
 BUDGET_CAP = 4 << 30  # ... and under 4 GiB
+WORKER_NICENESS = 10  # loader workers' priority drop when cores are short
 
 
 def memory_budget() -> int:
@@ -201,7 +202,7 @@ def _yield_to_training(training_threads: int, worker_id: int) -> None:
     busy = training_threads + (info.num_workers if info is not None else 1)
     if busy > (os.cpu_count() or 1):
         with contextlib.suppress(OSError):
-            os.nice(int(os.environ.get("GLASSNET_WORKER_NICE", "10")))
+            os.nice(WORKER_NICENESS)
 
 
 def loader(split: ItemSplit, sampler: Any, workers: int, device: torch.device) -> DataLoader:

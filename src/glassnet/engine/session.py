@@ -33,7 +33,7 @@ from glassnet.engine.callbacks import (
     TensorBoard,
 )
 from glassnet.engine.checkpoint import load_weights
-from glassnet.engine.device import autocast_dtype, choose_device, train_autocast_dtype
+from glassnet.engine.device import autocast_dtype, choose_device
 from glassnet.engine.inference import run_outputs
 from glassnet.engine.rundir import RunDir
 from glassnet.engine.seeding import seed_everything
@@ -366,10 +366,7 @@ def final_metrics(
         "stopped": fit.stopped,
         "train_seconds": round(fit.train_seconds, 3),
         "samples_per_second": round(fit.samples_seen / max(fit.train_seconds, 1e-9), 1),
-        # what the training steps ran in (bf16 autocast or fp32), so a user can tell
-        "train_precision": "bf16"
-        if train_autocast_dtype(device, spec.train.precision, net) == torch.bfloat16
-        else "fp32",
+        "train_precision": fit.precision,  # so a user can tell bf16 steps from fp32
     }
     amp = autocast_dtype(device, spec.train.precision)
     for name in ("val", "test"):

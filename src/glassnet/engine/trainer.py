@@ -47,6 +47,7 @@ class FitResult:
     stopped: str  # "completed", "early stop" or "interrupted"
     train_seconds: float = 0.0  # wall time inside the epoch loop, this session
     samples_seen: int = 0  # training samples processed in that time (all processes)
+    precision: str = "fp32"  # what the training steps ran in: "bf16" (autocast) or "fp32"
     last_metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -308,6 +309,7 @@ class Trainer:
             last_metrics=metrics,
             train_seconds=time.perf_counter() - started,
             samples_seen=seen,
+            precision="bf16" if self.amp == torch.bfloat16 else "fp32",
         )
 
     def _epoch_metrics(
