@@ -251,3 +251,22 @@ def test_large_jpegs_are_scaled_by_the_decoder_and_look_the_same(tmp_path: Path)
     with Image.open(path) as im:  # and the decoder was indeed asked for less
         im.draft("RGB", (64, 64))
         assert im.size[0] < 500
+
+
+def test_files_are_read_whatever_their_name_says(tmp_path: Path) -> None:
+    """The decoder is guessed from the file name (faster), but a JPEG named .png, or a
+    grey PNG already at the size, reads as its pixels say."""
+    from glassnet.data.images import load_image
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:32, 0:32]
+    colour = np.stack([x * 8, y * 8, (x + y) * 4], -1).astype(np.uint8)  # smooth: JPEG keeps it
+    Image.fromarray(colour).save(tmp_path / "liar.png", format="JPEG", quality=95)
+    got = load_image(tmp_path / "liar.png", 32, "RGB")
+    assert got.shape == (3, 32, 32)
+    assert np.abs(got.astype(int) - colour.transpose(2, 0, 1)).mean() < 4
+
+    grey = rng.integers(0, 255, (32, 32), dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert np.array_equal(load_image(tmp_path / "grey.png", 32, "L")[0], grey)
+    assert np.array_equal(load_image(tmp_path / "grey.png", 32, "RGB")[1], grey)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from glassnet.data.images import ImageFiles, _to_mode
+from glassnet.data.images import ImageFiles, _to_mode, open_image
 
 MARGIN = 0.15  # of the face box on every side: chin, hairline and ears stay in the crop
 
@@ -97,7 +97,7 @@ class FaceFiles(ImageFiles):
         self.faces = dict(faces or {})
 
     def pixels(self, i: int) -> np.ndarray:
-        with Image.open(self.paths[i]) as im:
+        with open_image(self.paths[i]) as im:
             return crop_face(im, self.faces[str(self.paths[i])], self.size, self.mode)
 
     def subset(self, idx: np.ndarray) -> FaceFiles:
