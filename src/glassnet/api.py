@@ -21,15 +21,14 @@ from glassnet import tasks as _tasks  # noqa: F401  (registers every task)
 from glassnet.config import RunSpec
 from glassnet.data.splits import TensorSplit
 from glassnet.engine.callbacks import Callback
-from glassnet.engine.checkpoint import load_weights
 from glassnet.engine.device import autocast_dtype, choose_device, place_net
 from glassnet.engine.inference import Outputs, run_outputs
-from glassnet.engine.rundir import RunDir
 from glassnet.engine.session import Notify, TrainingSession, plan, stderr
+from glassnet.engine.trained import open_trained
 from glassnet.engine.trainer import FitResult
 from glassnet.errors import ConfigError, GlassnetError, RunError
 from glassnet.export import ExportResult, export_model
-from glassnet.tasks import Encoded, Task, get_task_class, redraw_splits
+from glassnet.tasks import Encoded, Task, redraw_splits
 from glassnet.tasks._base import plain
 from glassnet.tasks.messages import (
     ExplainResponse,
@@ -549,19 +548,11 @@ def load(path: str | Path, device: str = "auto") -> Run:
         >>> run = glassnet.load("runs/tabular-1")            # doctest: +SKIP
         >>> run.predict([{"age": 42, "contract": "two-year"}])  # doctest: +SKIP
     """
-    run_dir = RunDir.open(path)
-    spec = run_dir.read_spec()
-    task = get_task_class(spec.task)(spec.data, state=run_dir.read_preprocess(), seed=spec.seed)
-    try:
-        net = task.build_net(spec.net)
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        raise RunError(
-            f"'{run_dir.preprocess}' does not match a {spec.task} run ({type(e).__name__}: {e})",
-            fix="Keep each run's preprocess.json with its own run.yaml, or train it again",
-        ) from None
-    load_weights(run_dir.weights, net)
+    trained = open_trained(path)
     dev = choose_device(device)
     metrics: dict[str, Any] = {}
-    if run_dir.metrics_json.is_file():
-        metrics = json.loads(run_dir.metrics_json.read_text(encoding="utf-8"))
-    return Run(run_dir.path, spec, task, place_net(net, dev), dev, metrics)
+    if trained.run_dir.metrics_json.is_file():
+        metrics = json.loads(trained.run_dir.metrics_json.read_text(encoding="utf-8"))
+    return Run(
+        trained.run_dir.path, trained.spec, trained.task, place_net(trained.net, dev), dev, metrics
+    )

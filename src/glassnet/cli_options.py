@@ -28,6 +28,7 @@ METAVARS = {
     "past": "COL,COL",
     "future": "COL,COL",
     "master": "ADDR:PORT",
+    "detector": "RUN",
 }
 
 

@@ -209,6 +209,86 @@ def test_faces_are_found_before_embedding(tmp_path: Path, workdir: Path) -> None
         faces.verify(run, people / "person-0" / "blank.png", one)
 
 
+def _people_in_scenes(crops: Path, out: Path, canvas: int = 96) -> Path:
+    """Each built-in picture shrunk and pasted at a random place of a larger noisy canvas,
+    its face box (faces.json) moved with it: finding the face is now real work."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    coco = json.loads((crops / "faces.json").read_text())
+    boxes = {a["image_id"]: a["bbox"] for a in coco["annotations"]}
+    for image in coco["images"]:
+        with Image.open(crops / image["file_name"]) as pic:
+            scale = rng.uniform(0.5, 0.9) * canvas / pic.width
+            side = round(pic.width * scale)
+            x, y = (int(v) for v in rng.integers(0, canvas - side + 1, 2))
+            scene = Image.fromarray(rng.integers(60, 200, (canvas, canvas, 3), dtype=np.uint8))
+            scene.paste(pic.convert("RGB").resize((side, side)), (x, y))
+        (out / image["file_name"]).parent.mkdir(parents=True, exist_ok=True)
+        scene.save(out / image["file_name"])
+        bx, by, bw, bh = boxes[image["id"]]
+        boxes[image["id"]] = [x + bx * scale, y + by * scale, bw * scale, bh * scale]
+        image["width"] = image["height"] = canvas
+    for a in coco["annotations"]:
+        a["bbox"] = boxes[a["image_id"]]
+        a["area"] = a["bbox"][2] * a["bbox"][3]
+    (out / "faces.json").write_text(json.dumps(coco))
+    return out
+
+
+def test_a_detection_run_finds_the_faces(tmp_path: Path, workdir: Path) -> None:
+    """`--detector RUN`: a glassnet detection run trained on the pictures' face boxes
+    finds the faces (where they are), the faces run keeps it and uses it to verify; a
+    run of another task and a detector that has moved away are refused by name."""
+    from PIL import Image
+
+    from glassnet.errors import RunError
+    from glassnet.tasks.faces import DetectorFinder
+
+    crops = make_cartoon_people(tmp_path / "crops", people=24, per_person=6, size=48)
+    people = _people_in_scenes(crops, tmp_path / "people")
+    glassnet.train(  # ~13 s: mAP@0.5 0.86 on its test pictures
+        "detection", str(people), epochs=12, image_size=96, widths=(16, 32, 64, 128),
+        quiet=True, out="det",
+    )  # fmt: skip
+    finder = DetectorFinder("det")
+    coco = json.loads((people / "faces.json").read_text())
+    truth = {a["image_id"]: a["bbox"] for a in coco["annotations"]}
+    hits = 0
+    for image in coco["images"][:30]:
+        with Image.open(people / image["file_name"]) as im:
+            found = finder(im)
+        x, y, w, h = truth[image["id"]]
+        if len(found) == 1:
+            f = found[0]
+            iw = max(0.0, min(x + w, f.x + f.w) - max(x, f.x))
+            ih = max(0.0, min(y + h, f.y + f.h) - max(y, f.y))
+            hits += iw * ih / (w * h + f.w * f.h - iw * ih) > 0.5
+    assert hits >= 18, hits  # measured 24 of 30; Haar's cascades find no cartoon face
+
+    run = glassnet.train(
+        "faces", str(people), detector="det", detect="on", epochs=2, image_size=32,
+        widths=(16, 32), quiet=True, out="r",
+    )  # fmt: skip
+    notes = " ".join(yaml.safe_load(Path("r/run.yaml").read_text())["notes"])
+    assert "by the detection run 'det'" in notes, notes
+    assert json.loads(Path("r/preprocess.json").read_text())["detector"] == str(workdir / "det")
+    one = next(iter(run.task.state()["labels"]))
+    pictures = sorted((people / one).glob("*.png"))
+    reloaded = glassnet.load("r")
+    with_a_face = [p for p in pictures if len(finder(Image.open(p))) == 1]
+    assert faces.verify(reloaded, with_a_face[0], with_a_face[0]).same
+    Image.new("RGB", (96, 96), (128, 128, 128)).save(tmp_path / "blank.png")
+    with pytest.raises(DataError, match="no face was found"):
+        faces.verify(reloaded, tmp_path / "blank.png", pictures[0])
+
+    with pytest.raises(ConfigError, match="'r' is a faces run, not a detection run"):
+        glassnet.train("faces", str(people), detector="r", detect="on", epochs=1, quiet=True)
+    Path("det").rename("moved")
+    with pytest.raises(RunError, match="the face detector .*det' cannot be opened"):
+        faces.verify(glassnet.load("r"), pictures[0], pictures[0])
+
+
 def test_triplet_loss_on_known_embeddings() -> None:
     from glassnet.tasks.faces import triplet_loss
 

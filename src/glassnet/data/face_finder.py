@@ -41,15 +41,27 @@ def _cascades() -> tuple[Any, Any]:
 
 def find_faces(im: Image.Image) -> list[FoundFace]:
     """Every frontal face in the picture, largest first, with the angle of its eyes."""
-    face_cascade, eye_cascade = _cascades()
+    face_cascade, _ = _cascades()
     gray = np.asarray(_to_mode(im, "L"), dtype=np.uint8)
     smallest = max(20, min(gray.shape) // 8)
     boxes = face_cascade.detectMultiScale(gray, 1.1, 5, minSize=(smallest, smallest))
+    return _levelled(gray, [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in boxes])
+
+
+def levelled(im: Image.Image, boxes: Sequence[Sequence[float]]) -> list[FoundFace]:
+    """Faces found by another finder (x0, y0, x1, y1 boxes: a detection run's), largest
+    first, each with the angle of its eyes."""
+    return _levelled(np.asarray(_to_mode(im, "L"), dtype=np.uint8), boxes)
+
+
+def _levelled(gray: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[FoundFace]:
+    _, eye_cascade = _cascades()
     found = []
-    for x, y, w, h in sorted((tuple(map(int, b)) for b in boxes), key=lambda b: -b[2] * b[3]):
-        found.append(
-            FoundFace(x, y, w, h, _eye_angle(eye_cascade, gray[y : y + h * 5 // 8, x : x + w]))
-        )
+    for x0, y0, x1, y1 in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+        x, y, w, h = int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+        upper = gray[max(0, y) : max(0, y + h * 5 // 8), max(0, x) : max(0, x + w)]
+        angle = _eye_angle(eye_cascade, upper) if upper.size else 0.0
+        found.append(FoundFace(float(x0), float(y0), float(x1 - x0), float(y1 - y0), angle))
     return found
 
 

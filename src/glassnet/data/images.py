@@ -205,9 +205,13 @@ def load_stretched(path: Path, size: int, mode: str) -> tuple[np.ndarray, tuple[
     """(C, size, size) uint8 of the whole picture resized to a square (boxes scale with it),
     and its original (width, height)."""
     with open_image(path) as im:
-        original = im.size
-        im = _to_mode(im, mode).resize((size, size), Image.Resampling.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
+        return stretch(im, size, mode)
+
+
+def stretch(im: Image.Image, size: int, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """`load_stretched` for a picture already open."""
+    original = im.size
+    arr = np.asarray(_to_mode(im, mode).resize((size, size), Image.Resampling.BILINEAR), np.uint8)
     return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), original
 
 

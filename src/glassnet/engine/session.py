@@ -37,6 +37,7 @@ from glassnet.engine.device import autocast_dtype, choose_device
 from glassnet.engine.inference import run_outputs
 from glassnet.engine.rundir import RunDir
 from glassnet.engine.seeding import seed_everything
+from glassnet.engine.trained import open_trained as _opens_runs  # noqa: F401  (tasks may use other runs)
 from glassnet.engine.trainer import FitResult, Trainer
 from glassnet.errors import ConfigError, RunError
 from glassnet.nets import net_config

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -397,6 +398,24 @@ def register_task(cls: type[Task]) -> type[Task]:
 
 def get_task_class(name: str) -> type[Task]:
     return task_entry(name).cls  # type: ignore[no-any-return]
+
+
+# A task may use another trained run (faces: a detection run that finds the faces). Opening
+# a run is the engine's job, a layer above; it hands tasks the means here at import.
+_run_opener: Callable[[str | Path], tuple[Task, nn.Module]] | None = None
+
+
+def provide_run_opener(opener: Callable[[str | Path], tuple[Task, nn.Module]]) -> None:
+    global _run_opener
+    _run_opener = opener
+
+
+def open_trained_run(path: str | Path) -> tuple[Task, nn.Module]:
+    """Another trained run's task (its fitted state loaded) and net (weights loaded, eval
+    mode, on the CPU)."""
+    if _run_opener is None:
+        raise RuntimeError("import glassnet.engine.trained first: it opens trained runs")
+    return _run_opener(path)
 
 
 def redraw_splits(

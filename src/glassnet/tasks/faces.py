@@ -10,6 +10,7 @@ epoch is what `verify` / `identify` use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -21,7 +22,7 @@ from torch import nn
 
 from glassnet.config import DataSpec, NetSpec
 from glassnet.data.augment import BatchAugment
-from glassnet.data.face_finder import FaceFiles, FoundFace, crop_face, find_faces
+from glassnet.data.face_finder import FaceFiles, FoundFace, crop_face, find_faces, levelled
 from glassnet.data.images import (
     ImageFiles,
     check_images,
@@ -29,13 +30,14 @@ from glassnet.data.images import (
     decode_image,
     pixel_stats,
     stats_sample,
+    stretch,
 )
 from glassnet.data.splits import Batch
-from glassnet.errors import ConfigError, DataError
+from glassnet.errors import ConfigError, DataError, GlassnetError, RunError
 from glassnet.nets import create_net
 from glassnet.nets.face import FaceEmbedder
 from glassnet.nets.pretrained import PretrainedWeightsUnavailable
-from glassnet.tasks._base import DataSplits, StepOutput, register_task
+from glassnet.tasks._base import DataSplits, StepOutput, open_trained_run, register_task
 from glassnet.tasks.images import IMAGE_SNIPPET, ImagesDataSpec, ImagesTask, _auto_size, _unwrap
 
 AUTO_SAMPLE = 20  # training pictures --detect auto tries the face finder on
@@ -63,8 +65,14 @@ class FacesDataSpec(ImagesDataSpec):
     detect: Literal["auto", "on", "off"] = Field(
         "auto",
         description="find the face in each picture and level its eyes first (OpenCV Haar "
-        "cascades); off: the pictures are face crops; auto: on when the cascade finds one "
-        "face in most training pictures",
+        "cascades, or --detector); off: the pictures are face crops; auto: on when the "
+        "finder finds one face in most training pictures",
+    )
+    detector: str | None = Field(
+        None,
+        description="a glassnet detection run (its folder) that finds the faces instead of "
+        "OpenCV's Haar cascades: one trained with `glassnet train detection` on pictures "
+        "with face boxes; the faces run keeps its path and opens it to find faces later",
     )
 
 
@@ -210,6 +218,7 @@ class FacesTask(ImagesTask):
             "scale": self.spec.scale,
             "far": self.spec.far,
             "detect": faces is not None,
+            "detector": self._finder().path if faces is not None and self.spec.detector else None,
             "loss": self.spec.loss,
         }
         counts = {part: len(people) for part, people in groups.items()}
@@ -246,8 +255,10 @@ class FacesTask(ImagesTask):
                 ]
         sampled = {str(p) for p in sample}  # searched already
         faces.update(self._faces_in([p for p in paths if str(p) not in sampled]))
+        by = f"the detection run '{self.spec.detector}'" if self.spec.detector else "Haar cascades"
         notes = [
-            f"faces found and aligned (eyes levelled) in {len(faces)} of {len(paths)} pictures"
+            f"faces found and aligned (eyes levelled) in {len(faces)} of {len(paths)} pictures, "
+            f"by {by}"
         ]
         left = [p for p in paths if str(p) not in faces]
         if left:
@@ -260,15 +271,36 @@ class FacesTask(ImagesTask):
             )
         return faces, notes
 
-    @staticmethod
-    def _faces_in(paths: list[Path]) -> dict[str, FoundFace]:
+    def _faces_in(self, paths: list[Path]) -> dict[str, FoundFace]:
         out = {}
+        find = self._finder()
         for path in paths:
             with Image.open(path) as im:
-                found = find_faces(im)
+                found = find(im)
             if len(found) == 1:
                 out[str(path)] = found[0]
         return out
+
+    def _finder(self) -> Callable[[Image.Image], list[FoundFace]]:
+        """Haar's cascades, or the detection run the spec (training) or the fitted state
+        (a trained run, by its full path) names; opened once."""
+        finder = getattr(self, "_find", None)
+        if finder is None:
+            path = (self._st or {}).get("detector") or self.spec.detector
+            finder = self._find = find_faces if path is None else DetectorFinder(path)
+        return finder
+
+    def _the_face(self, im: Image.Image, where: str) -> FoundFace:
+        """The one face in a picture to embed; a picture with none or several is refused."""
+        found = self._finder()(im)
+        if len(found) != 1:
+            raise DataError(
+                f"{where} holds {len(found)} faces; a face run embeds one face at a time"
+                if found
+                else f"no face was found in {where}",
+                fix="Give a picture with one frontal face, or crop it to the face",
+            )
+        return found[0]
 
     def inference_files(self, paths: list[Path], targets: list[int] | None) -> ImageFiles:
         st = self.state()
@@ -277,7 +309,7 @@ class FacesTask(ImagesTask):
         faces = {}
         for path in paths:
             with Image.open(path) as im:
-                faces[str(path)] = _the_face(im, str(path))
+                faces[str(path)] = self._the_face(im, str(path))
         return FaceFiles(paths, st["image_size"], st["mode"], targets, faces)
 
     def upload_pixels(self, data: bytes, name: str) -> np.ndarray:
@@ -289,7 +321,8 @@ class FacesTask(ImagesTask):
         st = self.state()
         with Image.open(file) as im:
             im.load()
-            return crop_face(im, _the_face(im, f"upload '{name}'"), st["image_size"], st["mode"])
+            face = self._the_face(im, f"upload '{name}'")
+            return crop_face(im, face, st["image_size"], st["mode"])
 
     def _split_people(self, people: list[str], given: dict[str, Any]) -> dict[str, list[str]]:
         """Whole people to each split: a person's pictures never straddle two."""
@@ -358,17 +391,42 @@ class FacesTask(ImagesTask):
         return super().export_module(_unwrap(net))
 
 
-def _the_face(im: Image.Image, where: str) -> FoundFace:
-    """The one face in a picture to embed; a picture with none or several is refused."""
-    found = find_faces(im)
-    if len(found) != 1:
-        raise DataError(
-            f"{where} holds {len(found)} faces; a face run embeds one face at a time"
-            if found
-            else f"no face was found in {where}",
-            fix="Give a picture with one frontal face, or crop it to the face",
-        )
-    return found[0]
+class DetectorFinder:
+    """Faces found by a glassnet detection run: its boxes of the class "face" (of every
+    class when it has none) above its score threshold, the eyes then levelled as after
+    Haar's cascades."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(Path(path).resolve())
+        try:
+            self.task, self.net = open_trained_run(path)
+        except GlassnetError as e:
+            raise RunError(
+                f"the face detector '{path}' cannot be opened: {e.what}",
+                fix="--detector takes the folder of a run made by `glassnet train detection`; "
+                "a faces run trained with one needs it where it was (its path is in "
+                "preprocess.json: detector)",
+            ) from None
+        if self.task.name != "detection":
+            raise ConfigError(
+                f"'{path}' is a {self.task.name} run, not a detection run",
+                fix="Pass --detector the folder of a run made by `glassnet train detection`",
+            )
+        classes = self.task.state()["classes"]
+        self.face = "face" if "face" in classes else None
+
+    def __call__(self, im: Image.Image) -> list[FoundFace]:
+        st = self.task.state()
+        size = st["image_size"]
+        pixels, (w, h) = stretch(im, size, st["mode"])
+        batch = {
+            "x": torch.from_numpy(pixels[None].copy()),
+            "scale": torch.tensor([[size / w, size / h]]),
+        }
+        with torch.inference_mode():
+            (answer,) = self.task.decode(self.task.forward(self.net, batch), batch)
+        boxes = [d["box"] for d in answer["detections"] if self.face in (None, d["label"])]
+        return levelled(im, boxes)
 
 
 def triplet_loss(emb: torch.Tensor, people: torch.Tensor, margin: float) -> torch.Tensor:
