@@ -121,6 +121,36 @@ def test_text_models_take_texts(client: TestClient) -> None:
     assert any(v["name"].startswith("seq2seq-attention") for v in views)
 
 
+def test_the_fast_lane_answers_json_predictions_and_hands_on_the_rest(
+    served_runs: dict[str, Path], iris_rows: list[dict]
+) -> None:
+    """JSON predictions skip FastAPI's machinery (`serve/lanes.FastLane`) and give the very
+    bytes the FastAPI route gives; what the lane's handler refuses gets FastAPI's usual
+    error body; a token is still needed (the guards stand outside the lane)."""
+    from glassnet.serve.lanes import FastLane
+
+    app = create_app(load_models([f"table={served_runs['table']}"], device="cpu"), token="s3")
+    lane = app
+    while not isinstance(lane, FastLane):
+        lane = lane.app
+    auth = {"Authorization": "Bearer s3"}
+    with TestClient(app) as c:
+        fast = c.post("/v1/models/table/predict", json={"rows": iris_rows}, headers=auth)
+        assert fast.status_code == 200 and lane.answered == 1
+        routes = dict(lane.routes)
+        lane.routes.clear()  # the same request through FastAPI's route
+        slow = c.post("/v1/models/table/predict", json={"rows": iris_rows}, headers=auth)
+        lane.routes.update(routes)
+        assert slow.status_code == 200 and lane.answered == 1
+        assert fast.content == slow.content
+        bad = c.post("/v1/models/table/predict", json={"rows": [{"petal": 1}]}, headers=auth)
+        assert "lacks the column(s)" in _error(bad, 422) and lane.answered == 1
+        assert "bearer token" in _error(
+            c.post("/v1/models/table/predict", json={"rows": iris_rows}), 401
+        )
+        assert lane.answered == 1
+
+
 def test_decode_options_are_query_parameters(
     client: TestClient, served_runs: dict[str, Path], iris_rows: list[dict]
 ) -> None:
