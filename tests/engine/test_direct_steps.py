@@ -29,7 +29,13 @@ def _setup(two_groups: bool = False) -> tuple[nn.Module, torch.optim.Optimizer, 
     return net, opt, build_scheduler(opt, spec, 40)
 
 
-def _train(direct: bool, steps: int = 40, skip_last_at: int = -1, two_groups: bool = False):
+def _train(
+    direct: bool,
+    steps: int = 40,
+    skip_last_at: int = -1,
+    two_groups: bool = False,
+    max_norm: float = 0.0,
+):
     net, opt, sched = _setup(two_groups)
     stepper = DirectSteps(opt)
     gen = torch.Generator().manual_seed(1)
@@ -43,7 +49,12 @@ def _train(direct: bool, steps: int = 40, skip_last_at: int = -1, two_groups: bo
         # at one step the last layer is skipped: its parameters get no gradient
         out = net[2](h)[:, :2] if i == skip_last_at else net[3](net[2](h))
         nn.functional.cross_entropy(out, y).backward()
-        stepper.step() if direct else opt.step()
+        if direct:
+            stepper.step(max_norm=max_norm)
+        else:
+            if max_norm:
+                nn.utils.clip_grad_norm_(list(net.parameters()), max_norm, foreach=True)
+            opt.step()
         sched.step()  # type: ignore[attr-defined]
     return net, opt
 
@@ -59,6 +70,19 @@ def test_direct_steps_equal_torch_bit_for_bit() -> None:
     for p, q in zip(ref.parameters(), got.parameters(), strict=True):
         for key in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(ref_opt.state[p][key], got_opt.state[q][key]), key
+
+
+def test_clipping_in_the_kernel_equals_clip_grad_norm() -> None:
+    """`step(max_norm=)` clips as torch's clip_grad_norm_ does: within float rounding when
+    it clips (the kernel divides by the inverse coefficient), and bit for bit when the
+    gradients are under the limit (the coefficient is 1)."""
+    ref, _ = _train(direct=False, max_norm=0.05)
+    got, _ = _train(direct=True, max_norm=0.05)
+    unclipped, _ = _train(direct=True)
+    for p, q, u in zip(ref.parameters(), got.parameters(), unclipped.parameters(), strict=True):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-7)
+        assert not torch.allclose(p, u, rtol=1e-3)  # the limit was reached: clipping acted
+    assert _same(_train(direct=False, max_norm=1e6)[0], _train(direct=True, max_norm=1e6)[0])
 
 
 def test_direct_steps_really_bypass_torch_step(monkeypatch) -> None:

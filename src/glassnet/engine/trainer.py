@@ -188,7 +188,6 @@ class Trainer:
             )
         if spec.compile:
             model = torch.compile(model)  # type: ignore[assignment]
-        params = [p for p in self.net.parameters() if p.requires_grad]
 
         loop = {
             "epoch": 0,
@@ -243,9 +242,7 @@ class Trainer:
                         loss = loss * (n_local * world.size / n_global)
                     stepper.zero_grad()
                     loss.backward()
-                    if spec.clip_grad > 0:
-                        torch.nn.utils.clip_grad_norm_(params, spec.clip_grad, foreach=True)
-                    stepper.step()
+                    stepper.step(max_norm=spec.clip_grad)  # clipped inside (0: not)
                     scheduler.step()
                     seen += n_global
                     loop["global_step"] += 1
