@@ -70,7 +70,11 @@ def add_option(
     if tp is bool:
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
     elif origin is Literal:
-        parser.add_argument(flag, choices=[str(a) for a in get_args(tp)], **kw)
+        choices = [str(a) for a in get_args(tp)]
+        parser.add_argument(flag, choices=choices, **kw)
+        if "off" in choices:  # --no-detect, --no-stream, --no-augment: the usual spelling
+            off = {**kw, "help": f"the same as {flag} off"}
+            parser.add_argument("--no-" + flag[2:], action="store_const", const="off", **off)
     elif origin in SEQUENCE_TYPES:
         item = _strip_optional(next((a for a in get_args(tp) if a is not Ellipsis), str))
         parser.add_argument(flag, type=_comma_list(item), metavar=METAVARS.get(name, "A,B"), **kw)

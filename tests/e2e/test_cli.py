@@ -189,6 +189,18 @@ def test_train_help_shows_each_tasks_real_defaults() -> None:
     assert isinstance(parser, argparse.ArgumentParser)
 
 
+def test_an_off_choice_has_a_no_flag() -> None:
+    """`--no-detect` is `--detect off` (and so for every option with an "off" choice)."""
+    from glassnet.cli import build_parser
+
+    parser = build_parser(["train", "faces", "--help"])
+    args = parser.parse_args(["train", "faces", "--data", "people", "--no-detect"])
+    assert args.detect == "off"
+    args = parser.parse_args(["train", "faces", "--data", "people", "--detect", "on"])
+    assert args.detect == "on"
+    assert "--no-stream" in _subparser(parser, "train", "faces").format_help()
+
+
 def _subparser(parser, *path):  # noqa: ANN001, ANN202
     import argparse
 
