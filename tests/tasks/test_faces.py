@@ -247,8 +247,8 @@ def test_a_detection_run_finds_the_faces(tmp_path: Path, workdir: Path) -> None:
 
     crops = make_cartoon_people(tmp_path / "crops", people=24, per_person=6, size=48)
     people = _people_in_scenes(crops, tmp_path / "people")
-    glassnet.train(  # ~13 s: mAP@0.5 0.86 on its test pictures
-        "detection", str(people), epochs=12, image_size=96, widths=(16, 32, 64, 128),
+    glassnet.train(  # ~21 s; 12 epochs left most faces' scores under the 0.3 threshold
+        "detection", str(people), epochs=24, image_size=96, widths=(16, 32, 64, 128),
         quiet=True, out="det",
     )  # fmt: skip
     finder = DetectorFinder("det")
@@ -264,7 +264,7 @@ def test_a_detection_run_finds_the_faces(tmp_path: Path, workdir: Path) -> None:
             iw = max(0.0, min(x + w, f.x + f.w) - max(x, f.x))
             ih = max(0.0, min(y + h, f.y + f.h) - max(y, f.y))
             hits += iw * ih / (w * h + f.w * f.h - iw * ih) > 0.5
-    assert hits >= 18, hits  # measured 24 of 30; Haar's cascades find no cartoon face
+    assert hits >= 18, hits  # 23, 28, 30 of 30 over seeds 0-2; Haar's cascades find none
 
     run = glassnet.train(
         "faces", str(people), detector="det", detect="on", epochs=2, image_size=32,
