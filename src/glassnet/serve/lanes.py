@@ -4,7 +4,7 @@ FastAPI's routing, exception middleware, dependency solving and response classes
 ~0.1 ms a request on a 2-core server, as much again as a small model's whole answer.
 `FastLane` sits inside the guards (token, body limit) and answers `POST .../predict` with a
 JSON body directly: the same handler the FastAPI route calls (`JsonAnswer`), so both give
-the same bytes. Only the success path runs here: a request the handler refuses (invalid
+the same answer. Only the success path runs here: a request the handler refuses (invalid
 body, bad options, a value the model cannot take) is handed on to FastAPI unchanged, which
 answers it with the service's usual error body, so errors are still made in one place.
 """
