@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from glassnet.serve.guards import replay_body
+
 JsonAnswer = Callable[[bytes, str], Awaitable[bytes]]  # (body, query string) -> JSON bytes
 JSON = b"application/json"
 
@@ -39,7 +41,7 @@ class FastLane:
         try:
             data = await answer(body, scope.get("query_string", b"").decode("latin-1"))
         except Exception:  # noqa: BLE001 - FastAPI answers it again, with the error body
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         self.answered += 1
         headers = [(b"content-type", JSON), (b"content-length", b"%d" % len(data))]
@@ -52,16 +54,3 @@ def _is_json(scope: Any) -> bool:
         if key == b"content-type":
             return value.split(b";")[0].strip().lower() == JSON
     return False
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    replayed = False
-
-    async def again() -> dict[str, Any]:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again

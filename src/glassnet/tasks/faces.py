@@ -153,6 +153,7 @@ class FacesTask(ImagesTask):
     evaluation_figure: ClassVar[str | None] = "roc"  # and the raw-pixel baseline
     service: ClassVar[str | None] = "glassnet.faces_service"
     spec: FacesDataSpec
+    _find: Callable[[Image.Image], list[FoundFace]] | None = None  # see `_finder`
 
     def augmenter(self, color: bool) -> BatchAugment:
         """The images recipe plus random erasing in half the pictures: no single part (the
@@ -284,11 +285,10 @@ class FacesTask(ImagesTask):
     def _finder(self) -> Callable[[Image.Image], list[FoundFace]]:
         """Haar's cascades, or the detection run the spec (training) or the fitted state
         (a trained run, by its full path) names; opened once."""
-        finder = getattr(self, "_find", None)
-        if finder is None:
+        if self._find is None:
             path = (self._st or {}).get("detector") or self.spec.detector
-            finder = self._find = find_faces if path is None else DetectorFinder(path)
-        return finder
+            self._find = find_faces if path is None else DetectorFinder(path)
+        return self._find
 
     def _the_face(self, im: Image.Image, where: str) -> FoundFace:
         """The one face in a picture to embed; a picture with none or several is refused."""
