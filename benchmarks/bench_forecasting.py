@@ -10,8 +10,17 @@ Scores are MASE relative to seasonal naive on the same folds (= MAE / seasonal n
 below 1 beats "the same step one season ago"), per series and as the geometric mean over
 the suite, with wall time. Each contender runs in its own process.
 
+A second table measures training speed with the net, the data and the loss held equal:
+glassnet's rnn.lstm on builtin:co2 (weekly, ~1 700 training windows of 104 steps) for a
+fixed number of epochs, against hand-written loops training the very same net (built by
+the task, on the task's own windows, with its pinball loss): plain (AdamW as its docs show,
+clip_grad_norm_, a cosine schedule, validation loss and best weights each epoch) and tuned
+(fused AdamW, inference mode for validation). torch.compile is left out: it fails on the
+LSTM here. Interleaved rounds, medians with min-max, windows/s and the backtest MASE.
+
     python benchmarks/bench_forecasting.py            # writes benchmarks/results/forecasting.md
-    python benchmarks/bench_forecasting.py airline    # some series only
+    python benchmarks/bench_forecasting.py airline    # some series only (no speed table)
+    python benchmarks/bench_forecasting.py speed      # the speed table only
 """
 
 from __future__ import annotations
@@ -26,12 +35,14 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import entry, run_all, save  # noqa: E402
+from common import ROUNDS, entry, run_all, save, tables  # noqa: E402
 from real_series import HORIZON, SERIES  # noqa: E402
 
 FOLDS = 3
 SEEDS = (0, 1, 2)
 CSV = Path(tempfile.gettempdir()) / "glassnet-bench-forecasting"
+# the speed table's workload
+SPEED_DATA, SPEED_EPOCHS, SPEED_BATCH = "builtin:co2", 20, 32
 
 
 def setup(name: str) -> dict[str, Any]:
@@ -153,6 +164,121 @@ def run_darts(name: str) -> dict[str, Any]:
     return {"rel_mase": relative_mase(s, forecasts), "wall_s": time.perf_counter() - start}
 
 
+def run_glassnet_speed() -> dict[str, Any]:
+    import glassnet
+
+    run = glassnet.train(
+        "forecasting",
+        SPEED_DATA,
+        epochs=SPEED_EPOCHS,
+        batch_size=SPEED_BATCH,
+        patience=0,
+        seed=0,
+        quiet=True,
+        out=tempfile.mkdtemp() + "/run",
+    )
+    fit = run.fit
+    assert fit is not None
+    return {
+        "windows_per_s": fit.samples_seen / fit.train_seconds,
+        "loop_s": fit.train_seconds,
+        "mase": run.metrics["test"]["mase"],
+        "skill": run.metrics["test"]["skill_vs_seasonal_naive"],
+    }
+
+
+def _hand_loop(tuned: bool) -> dict[str, Any]:
+    """glassnet's own rnn.lstm forecaster, data and loss, trained by a hand-written loop:
+    what glassnet's trainer adds or costs with everything else held equal."""
+    import copy
+    import math
+
+    import torch
+
+    import glassnet  # noqa: F401  (registers the tasks)
+    from glassnet.config import build_spec
+    from glassnet.tasks import get_task_class
+    from glassnet.tasks.forecasting import pinball
+
+    spec = build_spec("forecasting", {"data": SPEED_DATA})
+    task = get_task_class("forecasting")(spec.data, seed=0)
+    splits = task.load_data()
+    train, val, test = splits.train.batch, splits.val.batch, splits.test.batch
+    torch.manual_seed(0)
+    net = task.build_net(spec.net)
+    quantiles = torch.tensor(task.state()["quantiles"])
+    recipe = spec.train
+    fused = tuned or None
+    opt = torch.optim.AdamW(
+        net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=fused
+    )
+    x, y = train["x"], train["y"]
+    steps = SPEED_EPOCHS * math.ceil(len(x) / SPEED_BATCH)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    no_grad = torch.inference_mode if tuned else torch.no_grad
+    best, best_state, seen = math.inf, None, 0
+    start = time.perf_counter()
+    for _ in range(SPEED_EPOCHS):
+        net.train()
+        for idx in torch.randperm(len(x)).split(SPEED_BATCH):
+            loss = pinball(net(x[idx]), y[idx], quantiles)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_grad)
+            opt.step()
+            schedule.step()
+            seen += len(idx)
+        net.eval()
+        with no_grad():
+            val_loss = float(pinball(net(val["x"]), val["y"], quantiles))
+        if val_loss < best:
+            best, best_state = val_loss, copy.deepcopy(net.state_dict())
+    loop_s = time.perf_counter() - start
+    net.load_state_dict(best_state)
+    with torch.no_grad():
+        scores = task.score(net(test["x"]), test)
+    return {
+        "windows_per_s": seen / loop_s,
+        "loop_s": loop_s,
+        "mase": scores["mase"],
+        "skill": scores["skill_vs_seasonal_naive"],
+    }
+
+
+SPEED_PLAIN = "hand loop, same net, plain"
+SPEED_TUNED = "hand loop, same net, tuned (fused AdamW)"
+SPEED = {
+    "glassnet rnn.lstm": run_glassnet_speed,
+    SPEED_PLAIN: lambda: _hand_loop(tuned=False),
+    SPEED_TUNED: lambda: _hand_loop(tuned=True),
+}
+
+
+def speed_table() -> tuple[str, dict[str, Any]]:
+    import torch
+
+    results = run_all(__file__, list(SPEED), rounds=ROUNDS)
+    text = (
+        f"### Forecasting training speed ({SPEED_DATA}: weekly, lookback 104, horizon 52; "
+        f"rnn.lstm, batch {SPEED_BATCH}, {SPEED_EPOCHS} epochs with validation after each, "
+        f"CPU, {torch.get_num_threads()} torch threads; medians of {ROUNDS} interleaved "
+        "rounds, min-max in brackets; the net, windows and loss held equal)\n\n"
+        + tables(
+            results,
+            [
+                ("windows_per_s", "train windows/s", ".0f"),
+                ("loop_s", "loop s", ".1f"),
+                ("mase", "backtest MASE", ".3f"),
+                ("skill", "skill vs seasonal naive", ".3f"),
+                ("peak_rss_mb", "peak RSS MB", ".0f"),
+            ],
+            [SPEED_PLAIN, SPEED_TUNED],
+            "windows_per_s",
+        )
+    )
+    return text, results
+
+
 CONTENDERS = {
     "glassnet LSTM": lambda n: run_glassnet(n, "rnn.lstm"),
     "glassnet GRU": lambda n: run_glassnet(n, "rnn.gru"),
@@ -162,12 +288,19 @@ CONTENDERS = {
     "darts RNNModel LSTM": run_darts,
 }
 RUNNERS: dict[str, Any] = {
-    f"{c} / {s}": (lambda c=c, s=s: CONTENDERS[c](s)) for c in CONTENDERS for s in SERIES
+    **{f"{c} / {s}": (lambda c=c, s=s: CONTENDERS[c](s)) for c in CONTENDERS for s in SERIES},
+    **SPEED,
 }
 
 
 def main() -> str:
-    chosen = [a for a in sys.argv[1:] if a in SERIES] or list(SERIES)
+    args = sys.argv[1:]
+    if "speed" in args or not args:
+        text, results = speed_table()
+        save("forecasting_speed", text, results)
+        if args:
+            return text
+    chosen = [a for a in args if a in SERIES] or list(SERIES)
     results = run_all(__file__, [f"{c} / {s}" for s in chosen for c in CONTENDERS])
     header = "| series | " + " | ".join(CONTENDERS) + " |"
     lines = [header, "|" + "---|" * (len(CONTENDERS) + 1)]
