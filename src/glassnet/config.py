@@ -105,7 +105,10 @@ class TrainSpec(Spec):
         "memory (off), or choose by size (auto)",
     )
     workers: int | None = Field(
-        None, ge=0, description="loader processes for streamed data (default: cores - 1, <= 4)"
+        None,
+        ge=0,
+        description="loader processes for streamed data (default: cores - 1, <= 4; none when "
+        "training on a CPU of 2 cores or fewer, where decoding between steps is faster)",
     )
     checkpoint_every: int = Field(
         0, ge=0, description="also checkpoint every N steps inside an epoch (0 = per epoch)"

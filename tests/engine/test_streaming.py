@@ -88,3 +88,21 @@ def test_loader_workers_yield_to_training_only_when_cores_are_short(
     finally:
         torch.set_num_threads(before)
     assert nice == ({min(19, os.nice(0) + 10)} if threads + 1 > 2 else {os.nice(0)})
+
+
+@pytest.mark.parametrize(
+    ("cores", "device", "expected"),
+    [(1, "cpu", 0), (2, "cpu", 0), (2, "cuda", 1), (3, "cpu", 2), (16, "cpu", 4)],
+)
+def test_default_workers_leave_a_small_cpu_to_the_training(
+    cores: int, device: str, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a CPU of 2 cores the training's threads use both: the loop decodes between
+    steps instead of a worker taking turns with them; a GPU's training leaves the cores
+    free, and bigger machines keep one core for the loop (at most 4 workers)."""
+    import os
+
+    import torch
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert batches.default_workers(torch.device(device)) == expected

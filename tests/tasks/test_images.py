@@ -270,3 +270,51 @@ def test_files_are_read_whatever_their_name_says(tmp_path: Path) -> None:
     Image.fromarray(grey).save(tmp_path / "grey.png")
     assert np.array_equal(load_image(tmp_path / "grey.png", 32, "L")[0], grey)
     assert np.array_equal(load_image(tmp_path / "grey.png", 32, "RGB")[1], grey)
+
+
+def test_pngs_decoded_by_opencv_equal_pillows_pixels(tmp_path: Path, monkeypatch) -> None:
+    """Opaque 8-bit PNGs in RGB are decoded by OpenCV (faster, GIL released): every variant
+    gives exactly the pixels of Pillow's own path, and the ones it must not take (alpha,
+    transparency, 16-bit, too few bits, damaged) are left to Pillow."""
+    from PIL.PngImagePlugin import PngInfo
+
+    import glassnet.data.images as images
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    with_gamma = PngInfo()
+    with_gamma.add(b"gAMA", (45455).to_bytes(4, "big"))  # 1/2.2: must not be applied
+    variants = {
+        "rgb": (Image.fromarray(rgb), {}, True),
+        "rgb_gamma": (Image.fromarray(rgb), {"pnginfo": with_gamma}, True),
+        "rgb_interlaced": (Image.fromarray(rgb), {"interlace": 1}, True),
+        "grey": (Image.fromarray(rgb[..., 0]), {}, True),
+        "palette": (Image.fromarray(rgb).quantize(200), {}, True),
+        "palette_4bit": (Image.fromarray(rgb).quantize(16), {"bits": 4}, False),
+        "palette_transparent": (Image.fromarray(rgb).quantize(200), {"transparency": 3}, False),
+        "rgba": (Image.fromarray(np.dstack([rgb, rgb[..., :1]])), {}, False),
+        "grey_alpha": (Image.fromarray(np.dstack([rgb[..., :1]] * 2)), {}, False),
+        "grey16": (Image.fromarray(rgb[..., 0].astype(np.uint16) * 250), {}, False),
+        "bilevel": (Image.fromarray(rgb[..., 0] > 128), {}, False),
+    }
+    calls: list[bool] = []
+    fast = images._opaque_png
+    monkeypatch.setattr(
+        images, "_opaque_png", lambda p: calls.append(fast(p) is not None) or fast(p)
+    )
+    for name, (im, options, takes_fast_path) in variants.items():
+        path = tmp_path / f"{name}.png"
+        im.save(path, **options)
+        for size in (40, 24, 64):  # at the size (no resize), smaller and larger
+            calls.clear()
+            got = images.load_image(path, size, "RGB")
+            with monkeypatch.context() as m:
+                m.setattr(images, "_opaque_png", lambda p: None)
+                expected = images.load_image(path, size, "RGB")
+            assert calls == [takes_fast_path], name
+            assert got.shape == expected.shape == (3, size, size), name
+            assert np.array_equal(got, expected), name
+    (tmp_path / "cut.png").write_bytes((tmp_path / "rgb.png").read_bytes()[:300])
+    assert fast(tmp_path / "cut.png") is None  # damaged: Pillow says what is wrong
+    with pytest.raises(OSError):
+        images.load_image(tmp_path / "cut.png", 40, "RGB")

@@ -47,9 +47,16 @@ def memory_budget() -> int:
     return int(min(total * BUDGET_SHARE, BUDGET_CAP))
 
 
-def default_workers() -> int:
-    """Loader processes for streamed data: one core stays with the training loop."""
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+def default_workers(device: torch.device) -> int:
+    """Loader processes for streamed data: one core stays with the training loop. None
+    when training on a CPU of two cores or fewer: the training's threads use both, so a
+    worker only takes turns with them (and a preempted thread stalls its whole team);
+    decoding in the loop between steps was faster there (20 000 64 px PNGs: 0.86x the
+    in-memory rate against 0.80x with one worker)."""
+    cores = os.cpu_count() or 2
+    if device.type == "cpu" and cores <= 2:
+        return 0
+    return max(1, min(4, cores - 1))
 
 
 def arrange(split: Split, mode: StreamMode, training: bool = True) -> TensorSplit | ItemSplit:
@@ -161,7 +168,7 @@ class StreamedBatches(_Batches):
         super().__init__(len(split), batch_size, **kw)
         self.device = device
         self.sampler = _Sampler(self)
-        self.workers = default_workers() if workers is None else workers
+        self.workers = default_workers(device) if workers is None else workers
         self.loader = loader(split, self.sampler, self.workers, device)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[Batch, int]]:
