@@ -91,15 +91,19 @@ def test_regression_target_is_standardised_and_unscaled() -> None:
 
 NUMBERS = [None, 0, 1, 2, 2.0, 2.5, -3.25, 1e40, float("nan"), float("inf")]
 ANYTHING = [*NUMBERS, True, "red", "city3", "blue", "purple", "3", "x", "1.5"]
+DATES = [None, "", " 2024-02-29 ", "2024-02-30", "1999-12-31", "31/12/1999", 5]
 
 
 @pytest.mark.parametrize("seed", range(60))
 def test_rows_without_pandas_encode_exactly_as_a_dataframe(seed: int) -> None:
     """The service's numpy path: same features, notes and errors as the DataFrame path, on
-    rows mixing gaps, ints, floats, huge values, text, bools and unseen categories (or it
-    declines, for text in a numeric column)."""
+    rows mixing gaps, ints, floats, huge values, text, bools, unseen categories and dates
+    well and badly written (or it declines, for text in a numeric column)."""
     frame = mixed_frame()
+    days = pd.Timestamp("2023-01-01") + pd.to_timedelta(np.arange(len(frame)) * 3, unit="D")
+    frame["day"] = days.strftime("%Y-%m-%d").where(np.arange(len(frame)) % 11 > 0, None)
     enc = TableEncoder.fit(frame, target="label", source="t", onehot_max=5)
+    assert enc.state["columns"][2]["type"] == "date"
     rng = np.random.default_rng(seed)
 
     def value(column: dict) -> object:
@@ -107,6 +111,8 @@ def test_rows_without_pandas_encode_exactly_as_a_dataframe(seed: int) -> None:
         if roll < 0.4:  # a value seen in training
             v = frame[column["name"]].iloc[int(rng.integers(len(frame)))]
             return v.item() if isinstance(v, np.generic) else v
+        if column["type"] == "date" and roll < 0.9:
+            return DATES[int(rng.integers(len(DATES)))]
         pool = NUMBERS if column["type"] == "numeric" and roll < 0.9 else ANYTHING
         return pool[int(rng.integers(len(pool)))]
 
@@ -142,3 +148,14 @@ def test_the_numpy_path_declines_text_in_a_numeric_column() -> None:
         1,
         enc.features(pd.DataFrame([row]), "t").shape[1],
     )
+
+
+def test_category_numbers_are_written_each_on_its_own() -> None:
+    """A coded category given as numbers: 3 stays '3' even beside a 2.5 in the same batch
+    (it would be '3.0', unseen, if one fraction decided for all), and huge values do not
+    wrap around as integers."""
+    from glassnet.data.table_encoder import MISSING, _as_strings
+
+    got = _as_strings(pd.Series([3.0, 2.5, None, 1e40, -7.0])).tolist()
+    assert got == ["3", "2.5", MISSING, "1e+40", "-7"]
+    assert got[3] == _as_strings(pd.Series(["x", 1e40], dtype=object)).tolist()[1]

@@ -11,12 +11,35 @@ from glassnet.data.tables import read_table
 from glassnet.errors import DataError
 
 
-def test_a_semicolon_file_read_as_csv_suggests_sep(tmp_path: Path) -> None:
+def test_a_semicolon_file_is_read_as_one_with_a_note(tmp_path: Path) -> None:
+    """A spreadsheet saved where ';' separates fields (and ',' marks decimals) reads
+    without --sep; a separator given that reads as one column is refused with the fix."""
     path = tmp_path / "semi.csv"
-    path.write_text("a;b;label\n1;2;x\n3;4;y\n", encoding="utf-8")
+    path.write_text("a;b;label\n1;2,5;x\n3;-4,25;y\n", encoding="utf-8")
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "b", "label"]
+    assert frame["b"].tolist() == [2.5, -4.25]
+    assert frame.attrs["notes"] == [
+        "'semi.csv' read as semicolon-separated (--sep to choose)",
+        "numbers with decimal commas read as numbers: 'b'",
+    ]
+    assert read_table(path, sep=";")["b"].tolist() == [2.5, -4.25]
     with pytest.raises(DataError, match=r"looks semicolon-separated.*--sep ';'"):
-        read_table(path)
-    assert list(read_table(path, sep=";").columns) == ["a", "b", "label"]
+        read_table(path, sep=",")
+
+
+def test_numbers_with_thousands_separators_are_numbers(tmp_path: Path) -> None:
+    """'12,345.5' (quoted in a CSV) is a number; text that only looks like one in places,
+    and lists such as '1,2' in a comma file, stay text."""
+    path = tmp_path / "money.csv"
+    path.write_text(
+        'income,code,mixed\n"53,944.5",A1,"1,2"\n"1,200",B2,x\n950,C3,"3,4"\n',
+        encoding="utf-8",
+    )
+    frame = read_table(path)
+    assert frame["income"].tolist() == [53944.5, 1200.0, 950.0]
+    assert frame["mixed"].tolist() == ["1,2", "x", "3,4"]
+    assert frame.attrs["notes"] == ["numbers with thousands separators read as numbers: 'income'"]
 
 
 def test_sep_is_an_option_of_table_tasks(workdir: Path) -> None:

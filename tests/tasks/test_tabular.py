@@ -201,3 +201,79 @@ def test_numpy_rows_for_numeric_models_and_a_clear_word_otherwise(workdir: Path)
         run.predict(rows.to_numpy()[:, :3])
     with pytest.raises(ConfigError, match="no column names"):
         glassnet.train("tabular", rows.to_numpy(), target="y", quiet=True, out="x")
+
+
+def test_date_formats_are_recognised_and_read_as_days() -> None:
+    from glassnet.data.table_dates import as_days, cycles, date_format
+
+    assert date_format(pd.Series(["2024-01-31", None, "2023-12-01"])) == "%Y-%m-%d"
+    assert date_format(pd.Series(["31/01/2024", "01/12/2023"])) == "%d/%m/%Y"
+    assert date_format(pd.Series(["01/31/2024", "12/01/2023"])) == "%m/%d/%Y"
+    assert date_format(pd.Series(["2024-01-31 08:30:00"])) == "%Y-%m-%d %H:%M:%S"
+    for not_dates in (["2024-01-31", "soon"], ["A17", "B22"], [1.5, 2.5], ["2024-13-01"]):
+        assert date_format(pd.Series(not_dates)) is None, not_dates
+
+    days, unreadable = as_days(pd.Series(["1970-01-02", "", None, "2024-01-01", "x"]), "%Y-%m-%d")
+    assert days[0] == 1 and days[3] == 19723
+    assert np.isnan(days[[1, 2, 4]]).all() and unreadable.tolist() == [0, 0, 0, 0, 1]
+    # 1970-01-01 was a Thursday (weekday 3), 2024-01-01 a Monday (0): the week's angle
+    angles = np.arctan2(*cycles(np.array([0.0, 19723.0]))[:, [2, 3]].T) % (2 * np.pi)
+    np.testing.assert_allclose(angles, [2 * np.pi * 3 / 7, 0.0], atol=1e-9)
+
+
+def test_a_date_column_is_learned_from_not_left_out(workdir: Path) -> None:
+    """Signups on a weekend churn: only the date says so. The date column is read as days,
+    time of year and weekday (a note says which format), the net learns the rule, and a
+    badly written date at predict time is named with its row."""
+    rng = np.random.default_rng(0)
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 900, 1200), unit="D")
+    frame = pd.DataFrame(
+        {
+            "signup": days.strftime("%d/%m/%Y"),
+            "noise": rng.normal(size=1200),
+            "churn": np.where(days.weekday >= 5, "yes", "no"),
+        }
+    )
+    frame.loc[::97, "signup"] = None  # gaps: filled with the median day, flagged
+    frame.to_csv("signups.csv", index=False)
+    run = glassnet.train("tabular", "signups.csv", target="churn", epochs=60, quiet=True)
+    assert run.metrics["test"]["accuracy"] >= 0.9, run.metrics["test"]
+    assert run.metrics["test"]["majority_accuracy"] < 0.8
+    assert "signup (weekday sin)" in run.task.feature_names()
+    assert "signup (missing)" in run.task.feature_names()
+    said = (Path(run.path) / "run.yaml").read_text()
+    assert "column ''signup'' read as dates (%d/%m/%Y)" in said
+
+    bad = frame.head(3).drop(columns="churn").copy()
+    bad.loc[2, "signup"] = "2021-05-03"
+    with pytest.raises(DataError, match=r"'signup' holds dates written %d/%m/%Y, but row 3"):
+        run.predict(bad)
+
+
+def test_dates_and_thousands_reach_the_exported_program(workdir: Path) -> None:
+    """The export's plain-Python program reads dates and '12,345' numbers as glassnet
+    does: its answers equal Run.predict's."""
+    from tests.contract.test_export import _readme_program, _run_program
+
+    rng = np.random.default_rng(1)
+    days = pd.Timestamp("2022-03-01") + pd.to_timedelta(rng.integers(0, 500, 300), unit="D")
+    income = rng.integers(500, 90_000, 300)
+    frame = pd.DataFrame(
+        {
+            "when": days.strftime("%Y-%m-%d"),
+            "income": [f"{v:,}" for v in income],
+            "label": np.where((days.month > 6) ^ (income > 40_000), "a", "b"),
+        }
+    )
+    frame.loc[5, "when"] = None
+    frame.to_csv("train.csv", index=False)
+    run = glassnet.train("tabular", "train.csv", target="label", epochs=3, quiet=True, out="run")
+    folder = run.export("onnx").folder
+    rows = frame.drop(columns="label").head(8)
+    rows.to_csv("rows.csv", index=False)
+    answer = _run_program(folder, _readme_program(folder), [str(Path("rows.csv").resolve())])
+    predicted = run.predict(pd.read_csv("rows.csv"))
+    assert [a["label"] for a in answer] == list(predicted["label"])
+    for a, (_, row) in zip(answer, predicted.iterrows(), strict=True):
+        for label, p in a["probabilities"].items():
+            assert p == pytest.approx(row[f"probability_{label}"], abs=1e-5)

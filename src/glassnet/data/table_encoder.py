@@ -2,9 +2,10 @@
 
 Fitted on the training split only, stored as plain JSON (`state`), and applied the same way
 at train, evaluate, predict and serve time. Feature layout in the output matrix:
-numeric columns (standardised, + a 0/1 "was missing" column where training had gaps), then
-one-hot blocks, then the integer codes of embedded (high-cardinality) categories, last, where
-`mlp.*` expects them.
+numeric columns (standardised, + a 0/1 "was missing" column where training had gaps) and
+date columns (days standardised, time of year and weekday as sin/cos, + "was missing"),
+then one-hot blocks, then the integer codes of embedded (high-cardinality) categories,
+last, where `mlp.*` expects them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from glassnet.data.tables import require_column
+from glassnet.data.table_dates import CYCLES, as_days, cycles, date_format, day_text
+from glassnet.data.tables import as_numbers, require_column
 from glassnet.errors import DataError
 
 MISSING = "<missing>"
@@ -41,14 +43,16 @@ def _is_numeric(series: pd.Series) -> bool:
 
 
 def _as_strings(series: pd.Series) -> pd.Series:
-    """Category values as strings; integral floats print as ints ('3', not '3.0')."""
+    """Category values as strings; integral floats print as ints ('3', not '3.0'), each
+    value on its own (a 2.5 beside it does not make a 3 into '3.0')."""
     if _is_numeric(series):  # vectorised: the common case of coded categories and labels
         values = series.to_numpy(dtype=np.float64)
         gaps = np.isnan(values)
         filled = np.where(gaps, 0, values)
         with np.errstate(invalid="ignore"):  # inf is a value here, not integral
-            integral = bool(np.all(np.isfinite(filled) & (np.mod(filled, 1) == 0)))
-        text = filled.astype(np.int64).astype(str) if integral else filled.astype(str)
+            integral = np.isfinite(filled) & (np.mod(filled, 1) == 0) & (np.abs(filled) < 2**63)
+        text = filled.astype(str).astype(object)
+        text[integral] = filled[integral].astype(np.int64).astype(str)
         return pd.Series(np.where(gaps, MISSING, text).astype(object), index=series.index)
 
     return series.astype(object).map(_category_string)
@@ -191,6 +195,26 @@ class TableEncoder:
                     }
                 )
                 continue
+            fmt = date_format(col)
+            if fmt is not None:
+                days, _ = as_days(col, fmt)
+                finite = days[np.isfinite(days)]
+                state["columns"].append(
+                    {
+                        "name": str(name),
+                        "type": "date",
+                        "format": fmt,
+                        "mean": float(finite.mean()),
+                        "std": float(finite.std() or 1.0),
+                        "fill": float(np.median(finite)),
+                        "missing_indicator": bool(len(finite) < len(days)),
+                    }
+                )
+                notes.append(
+                    f"column '{name}' read as dates ({fmt}): the day count, time of year "
+                    "and weekday"
+                )
+                continue
             cats = sorted(set(_as_strings(col)))
             if len(cats) > 50 and len(cats) > 0.5 * len(col):
                 notes.append(
@@ -211,7 +235,8 @@ class TableEncoder:
                 fix="Check --features / --drop",
             )
         # Embedded columns go last, in the order the net reads them.
-        state["columns"].sort(key=lambda c: {"numeric": 0, "onehot": 1, "embed": 2}[c["type"]])
+        order = {"numeric": 0, "date": 0, "onehot": 1, "embed": 2}
+        state["columns"].sort(key=lambda c: order[c["type"]])
         enc = cls(state)
         enc.notes = notes
         return enc
@@ -233,8 +258,10 @@ class TableEncoder:
     def feature_names(self) -> list[str]:
         names: list[str] = []
         for c in self.state["columns"]:
-            if c["type"] == "numeric":
-                names.append(c["name"])
+            if c["type"] in ("numeric", "date"):
+                names.append(c["name"] if c["type"] == "numeric" else f"{c['name']} (days)")
+                if c["type"] == "date":
+                    names.extend(f"{c['name']} ({part})" for part in CYCLES)
                 if c["missing_indicator"]:
                     names.append(f"{c['name']} (missing)")
             elif c["type"] == "onehot":
@@ -269,7 +296,7 @@ class TableEncoder:
         for c in self.state["columns"]:
             col = frame[c["name"]]
             if c["type"] == "numeric":
-                values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+                values = as_numbers(col)
                 bad = np.isnan(values) & col.notna().to_numpy()
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
@@ -282,17 +309,40 @@ class TableEncoder:
                 _too_large(values, c["name"], source, col)
                 blocks += self._numeric_block(c, values)
                 continue
+            if c["type"] == "date":
+                blocks += self._date_block(c, col, source)
+                continue
             blocks.append(self._category_block(c, list(_as_strings(col))))
         return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def _date_block(self, c: dict[str, Any], col: pd.Series, source: str) -> list[np.ndarray]:
+        """A date column's features: the day count as a numeric column (gaps filled with
+        the training median, noted; a was-missing flag where training had gaps), with the
+        time of year and weekday of the (filled) day between them."""
+        days, unreadable = as_days(col, c["format"])
+        if unreadable.any():
+            row = int(np.flatnonzero(unreadable)[0])
+            held = col.iloc[row]
+            held = held.item() if isinstance(held, np.generic) else held  # as the rows had it
+            raise DataError(
+                f"column '{c['name']}' holds dates written {c['format']}, but row {row + 1} "
+                f"holds {held!r}",
+                where=source,
+                fix="Write that date the same way, or blank it",
+            )
+        block = self._numeric_block(c, days)
+        block.insert(1, cycles(np.where(np.isfinite(days), days, c["fill"])))
+        return block
 
     def _numeric_block(self, c: dict[str, Any], values: np.ndarray) -> list[np.ndarray]:
         """A numeric column's features: gaps filled with the training median (noted),
         standardised, plus its was-missing flag where it has one."""
         gaps = ~np.isfinite(values)
         if gaps.any():
+            median = day_text(c["fill"], c["format"]) if c["type"] == "date" else f"{c['fill']:.4g}"
             self.notes.append(
                 f"{int(gaps.sum())} missing or infinite value(s) of '{c['name']}' were "
-                f"filled with its training median ({c['fill']:.4g})"
+                f"filled with its training median ({median})"
             )
         values = np.where(gaps, c["fill"], values)
         block = [((values - c["mean"]) / c["std"])[:, None]]
@@ -331,6 +381,9 @@ class TableEncoder:
             plain_numbers = all(
                 v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in raw
             )
+            if c["type"] == "date":
+                blocks += self._date_block(c, pd.Series(raw, dtype=object), source)
+                continue
             if c["type"] == "numeric":
                 if not plain_numbers:
                     return None

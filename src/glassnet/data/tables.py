@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from glassnet.errors import DataError, did_you_mean
@@ -17,8 +18,11 @@ SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
 def read_table(path: str | Path, nrows: int | None = None, sep: str | None = None) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet file into a DataFrame (its first `nrows` rows when given);
     empty or unreadable files raise DataError naming the file (and the line, for text that
-    is not UTF-8). `sep` overrides the separator the extension implies. Column names that
-    appear twice are renamed by pandas ('a', 'a.1'); `frame.attrs["notes"]` says so."""
+    is not UTF-8). `sep` overrides the separator the extension implies; without it, a
+    .csv that reads as one column whose name holds ';', tabs or '|' is read with that
+    separator instead. Numbers written with commas become numbers
+    (`numbers_written_as_text`). Column names that appear twice are renamed by pandas
+    ('a', 'a.1'). `frame.attrs["notes"]` says what was done."""
     p = Path(path)
     if not p.exists():
         raise DataError(
@@ -61,22 +65,88 @@ def read_table(path: str | Path, nrows: int | None = None, sep: str | None = Non
         ) from None
     if frame.empty:
         raise DataError(f"data file '{p}' has a header but no rows", fix="Add data rows")
+    notes: list[str] = []
     if frame.shape[1] == 1 and separator not in (None, "\t") and suffix != ".parquet":
         header = str(frame.columns[0])
         other = next((c for c in (";", "\t", "|") if c in header and c != separator), None)
-        if other is not None:
-            raise DataError(
-                f"'{p}' reads as a single column '{header[:60]}': it looks "
-                f"{SEPARATORS[other]}-separated",
-                fix=f"Pass --sep '{other}'" if other != "\t" else "Pass --sep $'\\t'",
-            )
+        if other is not None:  # e.g. a spreadsheet saved in a locale that writes ';'
+            again = _reread(p, other, nrows) if sep is None else None
+            if again is None or again.shape[1] == 1:
+                raise DataError(
+                    f"'{p}' reads as a single column '{header[:60]}': it looks "
+                    f"{SEPARATORS[other]}-separated"
+                    + (", but does not read as such either" if sep is None else ""),
+                    fix=f"Pass --sep '{other}'" if other != "\t" else "Pass --sep $'\\t'",
+                )
+            frame, separator = again, other
+            notes.append(f"'{p.name}' read as {SEPARATORS[other]}-separated (--sep to choose)")
+    if suffix not in (".parquet", ".pq"):
+        notes += numbers_written_as_text(frame, decimal_comma=separator == ";")
     twice = _renamed_duplicates(p, separator) if suffix not in (".parquet", ".pq") else []
     if twice:
-        frame.attrs["notes"] = [
+        notes.append(
             f"columns named twice in '{p}': {', '.join(twice)}; the later ones were renamed "
             "with .1, .2 ..."
-        ]
+        )
+    if notes:
+        frame.attrs["notes"] = notes
     return frame
+
+
+def _reread(path: Path, sep: str, nrows: int | None) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path, sep=sep, nrows=nrows)
+    except (pd.errors.ParserError, ValueError, OSError):
+        return None
+
+
+_PLAIN = r"[+-]?\d+(\.\d+)?"
+_THOUSANDS = r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?"  # 12,345.6
+_DECIMAL_COMMA = r"[+-]?\d+(,\d+)?"  # 3,14 where fields are split by ';'
+
+
+def as_numbers(column: pd.Series) -> np.ndarray:
+    """A column's values as float64 (NaN where not a number), '12,345.6' read as 12345.6:
+    a value in a numeric column is read as `numbers_written_as_text` reads a file's."""
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    failed = np.flatnonzero(np.isnan(values) & column.notna().to_numpy())
+    if len(failed):
+        text = column.iloc[failed].astype(str).str.strip()
+        grouped = text.str.fullmatch(_THOUSANDS).to_numpy(dtype=bool)
+        values[failed[grouped]] = pd.to_numeric(
+            text[grouped].str.replace(",", "", regex=False)
+        ).to_numpy(dtype=np.float64)
+    return values
+
+
+def numbers_written_as_text(frame: pd.DataFrame, decimal_comma: bool) -> list[str]:
+    """Columns of numbers that pandas left as text because of their commas, made numbers
+    in place: thousands separators (12,345.6), or decimal commas (3,14) in a file whose
+    fields are split by ';' (the convention of the locales that write such files). The
+    notes name each column converted."""
+    converted: dict[str, list[str]] = {"thousands separators": [], "decimal commas": []}
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        values = frame[column].dropna()
+        if values.empty or not all(isinstance(v, str) for v in values):
+            continue
+        values = values.str.strip()
+        if not values.str.contains(",", regex=False).any():
+            continue
+        if decimal_comma and values.str.fullmatch(_DECIMAL_COMMA).all():
+            text, kind = frame[column].str.replace(",", ".", regex=False), "decimal commas"
+        elif (values.str.fullmatch(_THOUSANDS) | values.str.fullmatch(_PLAIN)).all():
+            text, kind = frame[column].str.replace(",", "", regex=False), "thousands separators"
+        else:
+            continue
+        frame[column] = pd.to_numeric(text.str.strip())
+        converted[kind].append(f"'{column}'")
+    return [
+        f"numbers with {kind} read as numbers: {', '.join(columns)}"
+        for kind, columns in converted.items()
+        if columns
+    ]
 
 
 def _renamed_duplicates(path: Path, sep: str | None) -> list[str]:

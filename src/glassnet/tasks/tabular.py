@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from glassnet.config import DataSpec, NetSpec, TableDataSpec
 from glassnet.data.builtin import is_builtin
 from glassnet.data.splits import Batch, TensorSplit
+from glassnet.data.table_dates import day_text
 from glassnet.data.table_encoder import MISSING, TableEncoder, check_target, check_values
 from glassnet.errors import ConfigError, DataError, did_you_mean
 from glassnet.nets import create_net
@@ -320,6 +321,8 @@ class TabularTask(Task):
         for c in self.encoder.state["columns"]:
             if c["type"] == "numeric":
                 columns.append({"name": c["name"], "type": "number"})
+            elif c["type"] == "date":
+                columns.append({"name": c["name"], "type": "date", "format": c["format"]})
             else:
                 cats = [v for v in c["categories"] if v != MISSING]
                 columns.append({"name": c["name"], "type": "category", "categories": cats[:100]})
@@ -365,12 +368,19 @@ class TabularTask(Task):
 def _example_value(column: dict[str, Any]) -> Any:
     if column["type"] == "numeric":
         return round(float(column["mean"]), 3)
+    if column["type"] == "date":
+        return day_text(column["fill"], column["format"])
     seen = [c for c in column["categories"] if c != MISSING]
     return seen[0] if seen else None
 
 
 # Plain-Python twin of TableEncoder.features, for the export README (run by the tests).
 TABLE_SNIPPET = """\
+import math
+import re
+from datetime import datetime
+
+
 # Rows: a CSV file with a header, or a JSON list of {{column: value}}, as the first
 # argument (any other columns are left alone); without one, this example.
 def read_rows(path):
@@ -383,6 +393,8 @@ def read_rows(path):
 
 
 rows = read_rows(sys.argv[1]) if len(sys.argv) > 1 else [{example}]
+EPOCH = datetime(1970, 1, 1)
+THOUSANDS = r"[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?"
 
 
 def encode(row):
@@ -390,12 +402,29 @@ def encode(row):
     for c in prep["columns"]:
         v = row.get(c["name"])
         if c["type"] == "numeric":
+            if isinstance(v, str) and re.fullmatch(THOUSANDS, v.strip()):
+                v = v.replace(",", "")  # 12,345.6: thousands separators
             try:
                 v = float(v)
             except (TypeError, ValueError):
                 v = float("nan")
             gap = v != v  # NaN: a blank
             features.append(((c["fill"] if gap else v) - c["mean"]) / c["std"])
+            if c["missing_indicator"]:
+                features.append(float(gap))
+            continue
+        if c["type"] == "date":  # days since 1970, time of year and weekday (sin, cos)
+            try:
+                day = (datetime.strptime(str(v).strip(), c["format"]) - EPOCH).total_seconds()
+                day /= 86400
+            except ValueError:  # a blank
+                day = float("nan")
+            gap = day != day
+            day = c["fill"] if gap else day
+            year, week = 2 * math.pi * (day % 365.2425) / 365.2425, (math.floor(day) + 3) % 7
+            features.append((day - c["mean"]) / c["std"])
+            features += [math.sin(year), math.cos(year)]
+            features += [math.sin(2 * math.pi * week / 7), math.cos(2 * math.pi * week / 7)]
             if c["missing_indicator"]:
                 features.append(float(gap))
             continue
