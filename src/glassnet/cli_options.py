@@ -65,7 +65,12 @@ def add_option(
     tp = _strip_optional(tp)
     shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
     text = doc if default in (None, [], ()) or "default" in doc else f"{doc} (default: {shown})"
-    kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": text}
+    # argparse formats help with %: a literal one (e.g. "5%") must be doubled
+    kw: dict[str, Any] = {
+        "dest": name,
+        "default": argparse.SUPPRESS,
+        "help": text.replace("%", "%%"),
+    }
     origin = get_origin(tp)
     if tp is bool:
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)

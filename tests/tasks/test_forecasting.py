@@ -252,7 +252,7 @@ def test_many_series_with_past_and_future_covariates(workdir: Path) -> None:
             "cannot read the timestamp in row 6 of column 'date': 'not a date'",
         ),
         (lambda f: pd.concat([f, f.iloc[[10]]]), "appears twice in series 'series'"),
-        (lambda f: f.drop(index=[20, 21]), "2 gap(s)"),
+        (lambda f: f.drop(index=range(20, 30)), "10 gap(s) (missing timestamps or values, 10%"),
         (
             lambda f: f.assign(sales=f["sales"].astype(object).where(f.index != 7, "n/a")),
             "non-numeric value in row 8",
@@ -272,11 +272,21 @@ def test_data_errors_name_the_row_and_series(edit, message: str, workdir: Path) 
 
 
 def test_gaps_are_filled_on_request_and_irregular_series_refused(workdir: Path) -> None:
-    frame = synthetic(100).drop(index=[20, 21])
+    """A few lost readings (2 of 100) are interpolated unasked, with a note; --no-fill
+    stops at them; whole stretches (10 of 100) stop unless --fill is given."""
+    few = synthetic(100).drop(index=[20, 21])
+    run = glassnet.train("forecasting", few, time="date", target="sales", horizon=7, **FAST)
+    said = (run.path / "run.yaml").read_text()
+    assert "filled 2 gap(s) by interpolation (2 missing timestamps)" in said
+    with pytest.raises(DataError, match=r"2 gap\(s\) \(missing timestamps or values\), the first"):
+        glassnet.train(
+            "forecasting", few, time="date", target="sales", horizon=7, fill=False, **FAST
+        )
+    many = synthetic(100).drop(index=range(20, 30))
     with pytest.raises(DataError, match="--fill"):
-        glassnet.train("forecasting", frame, time="date", target="sales", horizon=7, **FAST)
+        glassnet.train("forecasting", many, time="date", target="sales", horizon=7, **FAST)
     run = glassnet.train(
-        "forecasting", frame, time="date", target="sales", horizon=7, fill=True, **FAST
+        "forecasting", many, time="date", target="sales", horizon=7, fill=True, **FAST
     )
     assert run.path.is_dir()
     irregular = synthetic(100)

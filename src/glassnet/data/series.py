@@ -129,6 +129,10 @@ def _grid(times: pd.Series, numeric: bool) -> tuple[str | int, pd.Index] | None:
     return freq, pd.date_range(idx[0], idx[-1], freq=freq)
 
 
+# Gaps interpolated without being asked: at most this share of a series' steps.
+FEW_GAPS = 0.05
+
+
 def read_series(
     frame: pd.DataFrame,
     *,
@@ -137,9 +141,12 @@ def read_series(
     target: str,
     id_column: str | None,
     covariates: list[str],
-    fill: bool,
+    fill: bool | None,
 ) -> SeriesTable:
-    """Check and regularise a long-format series table."""
+    """Check and regularise a long-format series table. Gaps are interpolated with
+    `fill` True, stop it with False; with None where they are at most `FEW_GAPS` of a
+    series (a few lost readings), and stop it where they are more (whole stretches
+    missing, which a straight line would invent)."""
     for col, role in [(time, "time"), (target, "target"), *[(c, "covariate") for c in covariates]]:
         require_column(frame, col, source, role)
     if id_column:
@@ -177,11 +184,13 @@ def read_series(
         reg["id"] = sid
         holes = int(reg[[target, *covariates]].isna().any(axis=1).sum())
         if holes:
-            if not fill:
+            few = holes <= FEW_GAPS * len(reg)
+            if not (fill or (fill is None and few)):
                 where = reg.index[reg[[target, *covariates]].isna().any(axis=1)][0]
+                share = "" if fill is False else f", {holes / len(reg):.0%} of its steps"
                 raise DataError(
                     f"series '{sid}' has {holes} gap(s) (missing timestamps or "
-                    f"values), the first at {where}",
+                    f"values{share}), the first at {where}",
                     where=source,
                     fix="Pass --fill to interpolate them, or fill them yourself",
                 )

@@ -16,7 +16,13 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from glassnet.config import DataSpec, NetSpec, TableDataSpec
-from glassnet.data.series import SeriesTable, detect_season, parse_time, read_series
+from glassnet.data.series import (
+    FEW_GAPS,
+    SeriesTable,
+    detect_season,
+    parse_time,
+    read_series,
+)
 from glassnet.data.splits import Batch, TensorSplit
 from glassnet.data.tables import require_column
 from glassnet.errors import ConfigError, DataError
@@ -58,7 +64,12 @@ class ForecastingDataSpec(TableDataSpec):
     horizon: int = Field(14, ge=1, description="steps to forecast")
     lookback: int | None = Field(None, ge=2, description="steps the net reads (default: auto)")
     season: int | None = Field(None, ge=1, description="season length (default: detected)")
-    fill: bool = Field(False, description="interpolate gaps instead of stopping")
+    fill: bool | None = Field(
+        None,
+        description="interpolate gaps (missing timestamps or values); --no-fill stops at the "
+        f"first instead (default: interpolate where at most {FEW_GAPS:.0%} of a series is "
+        "missing, stop where more is)",
+    )
     transform: Literal["auto", "log", "none"] = Field(
         "none",
         description="log: model log(values), for positive series whose swings grow with their "
