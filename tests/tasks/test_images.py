@@ -318,3 +318,30 @@ def test_pngs_decoded_by_opencv_equal_pillows_pixels(tmp_path: Path, monkeypatch
     assert fast(tmp_path / "cut.png") is None  # damaged: Pillow says what is wrong
     with pytest.raises(OSError):
         images.load_image(tmp_path / "cut.png", 40, "RGB")
+
+
+def test_a_small_folder_gets_enough_steps_to_learn(workdir: Path) -> None:
+    """300 pictures make 4 steps an epoch: 10 epochs left such a folder at 0.58-0.71 test
+    accuracy. Without --epochs, the run takes at least ~300 steps (up to 60 epochs, early
+    stopping still on) and says so; a big folder keeps the default, --epochs wins."""
+    from glassnet.tasks.images import ImagesTask
+    from tests.engine.test_resume import StopAt
+
+    task = ImagesTask.__new__(ImagesTask)
+    assert task.sized_train_defaults(216, 64) == {"epochs": 60}
+    assert task.sized_train_defaults(1600, 64) == {"epochs": 12}
+    assert task.sized_train_defaults(1600, 16) == {}
+    assert task.sized_train_defaults(5000, 64) == {}
+    _folder(Path("small"), {"a": 30, "b": 30}, size=24)
+    run = glassnet.train("images", "small", quiet=True, out="r", callbacks=[StopAt(2)])
+    assert run.spec.train.epochs == 60
+    assert "43 training samples, so epochs 60" in (run.path / "run.yaml").read_text()
+    chosen = glassnet.train("images", "small", epochs=1, quiet=True, out="chosen")
+    assert chosen.spec.train.epochs == 1
+
+
+@pytest.mark.slow
+def test_a_small_folder_is_learned_with_the_defaults(workdir: Path) -> None:
+    get_dataset("cartoon-pets").make(Path("pets"), n=300, size=64)
+    run = glassnet.train("images", "pets", quiet=True, out="small")
+    assert run.metrics["test"]["accuracy"] >= 0.9, run.metrics["test"]

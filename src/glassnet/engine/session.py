@@ -340,7 +340,7 @@ def _fit_to_data(spec: RunSpec, task: Task, n_train: int) -> tuple[RunSpec, list
     """The task's data-sized training values for the options the user did not set."""
     sized = {
         k: v
-        for k, v in task.sized_train_defaults(n_train).items()
+        for k, v in task.sized_train_defaults(n_train, spec.train.batch_size).items()
         if k not in spec.given_train and getattr(spec.train, k) != v
     }
     if not sized:

@@ -156,9 +156,10 @@ class Task(ABC):
     def load_data(self) -> DataSplits:
         """Read and check the data, split it, fit the preprocessing; returns the splits."""
 
-    def sized_train_defaults(self, n_train: int) -> dict[str, Any]:
+    def sized_train_defaults(self, n_train: int, batch_size: int) -> dict[str, Any]:
         """TrainSpec values that suit this much training data (e.g. smaller batches for a
-        small table); they replace the defaults the user did not set. None by default."""
+        small table, more epochs for a small image folder), given the batch size in
+        effect; they replace the defaults the user did not set. None by default."""
         return {}
 
     def state(self) -> dict[str, Any]:

@@ -80,7 +80,7 @@ class TabularTask(Task):
         super().__init__(spec, state, **kw)
         self.encoder = TableEncoder(state) if state else None
 
-    def sized_train_defaults(self, n_train: int) -> dict[str, Any]:
+    def sized_train_defaults(self, n_train: int, batch_size: int) -> dict[str, Any]:
         """A table of a few hundred rows gets 2-4 steps an epoch at batch 64: too few to
         learn in 30 epochs (iris: 2 steps an epoch, still improving at the 30th).
         Below 2048 rows, batches of about n/16 rows (8 at least), so every epoch takes
