@@ -8,6 +8,7 @@ predictions, and scores them. The engine and the explainers see only this interf
 from __future__ import annotations
 
 import contextlib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from glassnet.config import (
     NetSpec,
     RunSpec,
     TaskEntry,
+    TrainSpec,
     register_task_entry,
     task_entries,
     task_entry,
@@ -104,6 +106,10 @@ class Task(ABC):
     data_spec: ClassVar[type[DataSpec]]
     default_net: ClassVar[str]
     train_defaults: ClassVar[dict[str, Any]] = {}  # TrainSpec values that suit this task
+    # A net learning from scratch needs some hundreds of steps whatever the data's size:
+    # a task sets how many its default run on a built-in set takes (0: no rule).
+    min_steps: ClassVar[int] = 0
+    max_epochs: ClassVar[int] = 60
     takes_objects: ClassVar[bool] = True  # the Python API may hand it in-memory data
     input_keys: ClassVar[tuple[str, ...]] = ("x",)  # batch values the net reads, in order
     answer_keys: ClassVar[tuple[str, ...]] = ("y",)  # batch values the net learns to give
@@ -158,9 +164,16 @@ class Task(ABC):
 
     def sized_train_defaults(self, n_train: int, batch_size: int) -> dict[str, Any]:
         """TrainSpec values that suit this much training data (e.g. smaller batches for a
-        small table, more epochs for a small image folder), given the batch size in
-        effect; they replace the defaults the user did not set. None by default."""
-        return {}
+        small table), given the batch size in effect; they replace the defaults the user
+        did not set. By default: epochs for at least `min_steps` optimiser steps on small
+        data (between the task's default and `max_epochs`; early stopping still ends a run
+        that has learned)."""
+        if not self.min_steps:
+            return {}
+        steps = max(1, math.ceil(n_train / batch_size))
+        wanted = min(self.max_epochs, math.ceil(self.min_steps / steps))
+        default = self.train_defaults.get("epochs", TrainSpec.model_fields["epochs"].default)
+        return {"epochs": wanted} if wanted > default else {}
 
     def state(self) -> dict[str, Any]:
         """The fitted preprocessing as plain JSON (stored as preprocess.json)."""

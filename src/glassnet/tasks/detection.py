@@ -98,6 +98,9 @@ class DetectionTask(Task):
         "patience": 6,
         "monitor": "val_map",
     }
+    # the built-in scenes' default run: ~33 steps an epoch x 15; 200 scenes (5 steps an
+    # epoch) reached test mAP 0.18 with up to 60 epochs against 0.11 with 15
+    min_steps: ClassVar[int] = 450
     takes_objects: ClassVar[bool] = False
     decode_options: ClassVar[type[DecodeOptions]] = DetectionDecoding
     prediction_figure: ClassVar[str | None] = "boxes"

@@ -149,6 +149,8 @@ class FacesTask(ImagesTask):
     data_spec: ClassVar[type[DataSpec]] = FacesDataSpec
     default_net: ClassVar[str] = "cnn.small"
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 25, "monitor": "val_tar", "patience": 8}
+    min_steps: ClassVar[int] = 0  # its own 25 epochs: the small-data rule was measured on
+    # class folders and scenes, not on people
     commands: ClassVar[str | None] = "glassnet.faces_cli"
     evaluation_figure: ClassVar[str | None] = "roc"  # and the raw-pixel baseline
     service: ClassVar[str | None] = "glassnet.faces_service"

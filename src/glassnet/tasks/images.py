@@ -7,7 +7,6 @@ training split, and augmented on the fly (random resized crop, flip, light colou
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -70,19 +69,10 @@ class ImagesTask(Task):
     takes_objects: ClassVar[bool] = False  # folders of files (or uploads when serving)
     export_requires: ClassVar[tuple[str, ...]] = ("pillow",)
     spec: ImagesDataSpec
-    # A net learning from scratch needs a few hundred steps whatever the folder's size
-    # (cartoon pets, 1 600 pictures: 25 steps an epoch, 0.95 after 8 epochs); a folder of
-    # 255 pictures takes 4 steps an epoch, so 10 epochs left it at 0.58-0.71 test
-    # accuracy where 40 reached 1.0, and 190 shapes reached 1.0 only after 43.
+    # cartoon pets, 1 600 pictures: 25 steps an epoch, 0.95 after 8 epochs; a folder of
+    # 255 pictures takes 4 steps an epoch, so 10 epochs left it at 0.58-0.71 test accuracy
+    # where 40 reached 1.0, and 190 drawn shapes reached 1.0 only after 43
     min_steps: ClassVar[int] = 300
-    max_epochs: ClassVar[int] = 60
-
-    def sized_train_defaults(self, n_train: int, batch_size: int) -> dict[str, Any]:
-        """Epochs for at least `min_steps` optimiser steps on a small folder (between the
-        default 10 and `max_epochs`; early stopping still ends a run that has learned)."""
-        steps = max(1, math.ceil(n_train / batch_size))
-        wanted = min(self.max_epochs, math.ceil(self.min_steps / steps))
-        return {"epochs": wanted} if wanted > self.train_defaults["epochs"] else {}
 
     def __init__(
         self, spec: ImagesDataSpec, state: dict[str, Any] | None = None, **kw: Any
