@@ -49,11 +49,11 @@ def date_format(column: pd.Series) -> str | None:
 def as_days(column: pd.Series, fmt: str) -> tuple[np.ndarray, np.ndarray]:
     """(days since 1970-01-01 as floats, NaN for blanks and unreadable values; a mask of
     the unreadable ones: values present that are not dates in `fmt`)."""
-    text = column.astype(object).where(column.notna(), None)
-    stripped = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+    values = list(column.astype(object))
+    stripped = pd.Series([v.strip() if isinstance(v, str) else v for v in values], dtype=object)
     parsed = _parse(stripped, fmt)
     days = ((parsed - pd.Timestamp(0)) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
-    present = np.array([v is not None and v != "" for v in stripped], dtype=bool)
+    present = np.array([not _blank(v) for v in values], dtype=bool)
     return days, np.isnan(days) & present
 
 
@@ -62,6 +62,11 @@ def cycles(days: np.ndarray) -> np.ndarray:
     year = 2 * np.pi * np.mod(days, YEAR_DAYS) / YEAR_DAYS
     week = 2 * np.pi * np.mod(np.floor(days) + 3, 7) / 7  # 1970-01-01 was a Thursday
     return np.stack([np.sin(year), np.cos(year), np.sin(week), np.cos(week)], axis=1)
+
+
+def _blank(value: object) -> bool:
+    """None, NaN, NA or only spaces: no date given."""
+    return not value.strip() if isinstance(value, str) else bool(pd.isna(value))
 
 
 def day_text(days: float, fmt: str) -> str:

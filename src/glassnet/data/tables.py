@@ -108,7 +108,7 @@ _DECIMAL_COMMA = r"[+-]?\d+(,\d+)?"  # 3,14 where fields are split by ';'
 def as_numbers(column: pd.Series) -> np.ndarray:
     """A column's values as float64 (NaN where not a number), '12,345.6' read as 12345.6:
     a value in a numeric column is read as `numbers_written_as_text` reads a file's."""
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, copy=True)
     failed = np.flatnonzero(np.isnan(values) & column.notna().to_numpy())
     if len(failed):
         text = column.iloc[failed].astype(str).str.strip()
@@ -126,7 +126,7 @@ def numbers_written_as_text(frame: pd.DataFrame, decimal_comma: bool) -> list[st
     notes name each column converted."""
     converted: dict[str, list[str]] = {"thousands separators": [], "decimal commas": []}
     for column in frame.columns:
-        if frame[column].dtype != object:
+        if not pd.api.types.is_string_dtype(frame[column].dtype):  # object or str
             continue
         values = frame[column].dropna()
         if values.empty or not all(isinstance(v, str) for v in values):
