@@ -674,7 +674,7 @@ async function pageTrain() {
     let input;
     const placeholder = f.default === null || f.default === undefined || f.default === "" ? (f.optional ? "(none)" : "") : `${f.default}`;
     if (f.kind === "bool") {
-      input = h("select", { id, name: f.name }, h("option", { value: "" }, `default (${f.default ? "yes" : "no"})`),
+      input = h("select", { id, name: f.name }, h("option", { value: "" }, `default (${f.default == null ? "auto" : f.default ? "yes" : "no"})`),
         h("option", { value: "true" }, "yes"), h("option", { value: "false" }, "no"));
     } else if (f.kind === "choice") {
       input = h("select", { id, name: f.name }, h("option", { value: "" }, `default (${f.default ?? "none"})`),
