@@ -42,6 +42,18 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def _scale(values: np.ndarray) -> dict[str, Any]:
+    """How a numeric (or date) column is standardised and its gaps filled, from its
+    finite training values."""
+    finite = values[np.isfinite(values)]
+    return {
+        "mean": float(finite.mean()),
+        "std": float(finite.std() or 1.0),
+        "fill": float(np.median(finite)),
+        "missing_indicator": bool(len(finite) < len(values)),
+    }
+
+
 def _as_strings(series: pd.Series) -> pd.Series:
     """Category values as strings; integral floats print as ints ('3', not '3.0'), each
     value on its own (a 2.5 beside it does not make a 3 into '3.0')."""
@@ -178,37 +190,18 @@ class TableEncoder:
             if _is_numeric(col):
                 values = col.to_numpy(dtype=np.float64)
                 _too_large(values, str(name), source, col)
-                finite = values[np.isfinite(values)]
                 if np.isinf(values).any():
                     notes.append(
                         f"{int(np.isinf(values).sum())} infinite value(s) of '{name}' were "
                         "treated as missing"
                     )
-                state["columns"].append(
-                    {
-                        "name": str(name),
-                        "type": "numeric",
-                        "mean": float(finite.mean()),
-                        "std": float(finite.std() or 1.0),
-                        "fill": float(np.median(finite)),
-                        "missing_indicator": bool(len(finite) < len(values)),
-                    }
-                )
+                state["columns"].append({"name": str(name), "type": "numeric", **_scale(values)})
                 continue
             fmt = date_format(col)
             if fmt is not None:
                 days, _ = as_days(col, fmt)
-                finite = days[np.isfinite(days)]
                 state["columns"].append(
-                    {
-                        "name": str(name),
-                        "type": "date",
-                        "format": fmt,
-                        "mean": float(finite.mean()),
-                        "std": float(finite.std() or 1.0),
-                        "fill": float(np.median(finite)),
-                        "missing_indicator": bool(len(finite) < len(days)),
-                    }
+                    {"name": str(name), "type": "date", "format": fmt, **_scale(days)}
                 )
                 notes.append(
                     f"column '{name}' read as dates ({fmt}): the day count, time of year "
@@ -259,9 +252,10 @@ class TableEncoder:
         names: list[str] = []
         for c in self.state["columns"]:
             if c["type"] in ("numeric", "date"):
-                names.append(c["name"] if c["type"] == "numeric" else f"{c['name']} (days)")
-                if c["type"] == "date":
-                    names.extend(f"{c['name']} ({part})" for part in CYCLES)
+                if c["type"] == "numeric":
+                    names.append(c["name"])
+                else:
+                    names += [f"{c['name']} ({part})" for part in ("days", *CYCLES)]
                 if c["missing_indicator"]:
                     names.append(f"{c['name']} (missing)")
             elif c["type"] == "onehot":

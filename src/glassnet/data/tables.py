@@ -101,7 +101,7 @@ def _reread(path: Path, sep: str, nrows: int | None) -> pd.DataFrame | None:
 
 
 _PLAIN = r"[+-]?\d+(\.\d+)?"
-_THOUSANDS = r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?"  # 12,345.6
+THOUSANDS = r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?"  # 12,345.6 (also in the export's predict.py)
 _DECIMAL_COMMA = r"[+-]?\d+(,\d+)?"  # 3,14 where fields are split by ';'
 
 
@@ -112,7 +112,7 @@ def as_numbers(column: pd.Series) -> np.ndarray:
     failed = np.flatnonzero(np.isnan(values) & column.notna().to_numpy())
     if len(failed):
         text = column.iloc[failed].astype(str).str.strip()
-        grouped = text.str.fullmatch(_THOUSANDS).to_numpy(dtype=bool)
+        grouped = text.str.fullmatch(THOUSANDS).to_numpy(dtype=bool)
         values[failed[grouped]] = pd.to_numeric(
             text[grouped].str.replace(",", "", regex=False)
         ).to_numpy(dtype=np.float64)
@@ -136,7 +136,7 @@ def numbers_written_as_text(frame: pd.DataFrame, decimal_comma: bool) -> list[st
             continue
         if decimal_comma and values.str.fullmatch(_DECIMAL_COMMA).all():
             text, kind = frame[column].str.replace(",", ".", regex=False), "decimal commas"
-        elif (values.str.fullmatch(_THOUSANDS) | values.str.fullmatch(_PLAIN)).all():
+        elif (values.str.fullmatch(THOUSANDS) | values.str.fullmatch(_PLAIN)).all():
             text, kind = frame[column].str.replace(",", "", regex=False), "thousands separators"
         else:
             continue

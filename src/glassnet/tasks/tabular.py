@@ -23,6 +23,7 @@ from glassnet.data.builtin import is_builtin
 from glassnet.data.splits import Batch, TensorSplit
 from glassnet.data.table_dates import day_text
 from glassnet.data.table_encoder import MISSING, TableEncoder, check_target, check_values
+from glassnet.data.tables import THOUSANDS
 from glassnet.errors import ConfigError, DataError, did_you_mean
 from glassnet.nets import create_net
 from glassnet.tasks import sources
@@ -349,7 +350,7 @@ class TabularTask(Task):
             else f"answer = [{{{json.dumps(self.encoder.state['target'])}: "
             'float(v) * prep["target_std"] + prep["target_mean"]} for v in out[:, 0]]\n'
         )
-        return TABLE_SNIPPET.format(example=json.dumps(example)) + tail
+        return TABLE_SNIPPET.format(example=json.dumps(example), thousands=THOUSANDS) + tail
 
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
         assert self.encoder is not None
@@ -394,7 +395,7 @@ def read_rows(path):
 
 rows = read_rows(sys.argv[1]) if len(sys.argv) > 1 else [{example}]
 EPOCH = datetime(1970, 1, 1)
-THOUSANDS = r"[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?"
+THOUSANDS = r"{thousands}"
 
 
 def encode(row):
