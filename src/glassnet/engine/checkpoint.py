@@ -20,6 +20,7 @@ from safetensors.torch import load, save
 from torch import nn
 
 from glassnet.data.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from glassnet.engine.optim import load_optimizer_state, optimizer_state
 from glassnet.engine.seeding import capture_rng, restore_rng
 from glassnet.errors import RunError
 
@@ -104,7 +105,7 @@ def save_checkpoint(
     step_dir = root / f"step-{state['global_step']:09d}"
     if step_dir.exists():
         step_dir = root / f"step-{state['global_step']:09d}-{time.time_ns()}"
-    opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
+    opt_tensors, opt_plain = _split_optimizer(optimizer_state(optimizer))
     rng_json, rng_tensors = capture_rng()
     atomic_write_bytes(step_dir / "weights.safetensors", save(_tensors(net.state_dict())))
     atomic_write_bytes(step_dir / "optimizer.safetensors", save(opt_tensors))
@@ -143,7 +144,7 @@ def load_checkpoint(
         data = json.loads((step_dir / "state.json").read_text(encoding="utf-8"))
         net.load_state_dict(load((step_dir / "weights.safetensors").read_bytes()))
         opt_tensors = load((step_dir / "optimizer.safetensors").read_bytes())
-        optimizer.load_state_dict(_join_optimizer(opt_tensors, data["optimizer"]))
+        load_optimizer_state(optimizer, _join_optimizer(opt_tensors, data["optimizer"]))
         scheduler.load_state_dict(data["scheduler"])
         restore_rng(data["rng"], load((step_dir / "rng.safetensors").read_bytes()))
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:

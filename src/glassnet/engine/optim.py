@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -19,11 +21,61 @@ def build_optimizer(net: nn.Module, spec: TrainSpec, device: torch.device) -> to
     on these nets)."""
     groups = [p for p in net.parameters() if p.requires_grad]
     fused = device.type in ("cuda", "cpu", "mps")
-    if spec.optimizer == "sgd":
-        return torch.optim.SGD(
-            groups, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay, fused=fused
-        )
-    return torch.optim.AdamW(groups, lr=spec.lr, weight_decay=spec.weight_decay, fused=fused)
+    with _dynamo_left_unloaded(
+        torch.optim.Optimizer.__init__, torch.optim.Optimizer.add_param_group
+    ):
+        if spec.optimizer == "sgd":
+            return torch.optim.SGD(
+                groups,
+                lr=spec.lr,
+                momentum=spec.momentum,
+                weight_decay=spec.weight_decay,
+                fused=fused,
+            )
+        return torch.optim.AdamW(groups, lr=spec.lr, weight_decay=spec.weight_decay, fused=fused)
+
+
+# torch wraps Optimizer.__init__, add_param_group, state_dict, load_state_dict and
+# zero_grad in `torch._disable_dynamo`, and the step in a function that imports
+# torch._dynamo: the import costs 2-3 s on a 2-core CPU at the first call (a quarter of a
+# small table's whole `glassnet train`), only to keep torch.compile from tracing them.
+# Outside torch.compile the wrapped function does the same work alone, so glassnet calls
+# it directly (DirectSteps makes the steps); once torch._dynamo is loaded anyway (by
+# torch.compile, or torchvision.ops, which detection uses), torch's wrappers are used.
+def _undecorated(method: Callable[..., Any]) -> Callable[..., Any]:
+    if "torch._dynamo" in sys.modules:
+        return method
+    return getattr(method, "__wrapped__", method)
+
+
+@contextmanager
+def _dynamo_left_unloaded(*methods: Callable[..., Any]) -> Iterator[None]:
+    """While inside, torch's wrapped `methods` (reached from torch's own code, so not
+    replaceable by `_undecorated`) run their wrapped functions: the wrapper calls the
+    twin cached on the function, which is the function itself for the while."""
+    cache = "__dynamo_disable"  # the attribute torch's wrapper caches its twin in
+    given = []
+    if "torch._dynamo" not in sys.modules:
+        for method in methods:
+            inner = getattr(method, "__wrapped__", None)
+            if inner is not None and not hasattr(inner, cache):
+                setattr(inner, cache, inner)
+                given.append(inner)
+    try:
+        yield
+    finally:
+        for inner in given:
+            delattr(inner, cache)
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """`optimizer.state_dict()`, without loading torch._dynamo (see `_undecorated`)."""
+    return _undecorated(type(optimizer).state_dict)(optimizer)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """`optimizer.load_state_dict(state)`, without loading torch._dynamo."""
+    _undecorated(type(optimizer).load_state_dict)(optimizer, state)
 
 
 class DirectSteps:
@@ -35,7 +87,9 @@ class DirectSteps:
     reference MLP's step. Here the lists are built once (after torch's own first step
     created the state), the step counts live in one buffer (one add for all), and the
     kernel is called as torch calls it, so the result is bit for bit torch's (tested;
-    with clipping, within float rounding of clip_grad_norm_ + torch's step).
+    with clipping, within float rounding of clip_grad_norm_ + torch's step). The first
+    step too: the state is created by AdamW's own `_init_group`, as its step would, which
+    also keeps torch's step from loading torch._dynamo (see `_undecorated`).
     Anything else (SGD, amsgrad, a parameter without a gradient, state replaced by
     `load_state_dict`, parameters on several devices) takes torch's own path."""
 
@@ -58,12 +112,10 @@ class DirectSteps:
     def step(self, max_norm: float = 0.0) -> None:
         """One optimiser step, the gradients' global norm first clipped to `max_norm`
         (0: not clipped), as `torch.nn.utils.clip_grad_norm_` clips it."""
+        if self.direct and self.optimizer.state is not self._state:
+            self._plan_direct()  # the first step, or state loaded from a checkpoint
         grads = [[p.grad for p in group[1]] for group in self._plan]
-        if (
-            not self.direct
-            or self.optimizer.state is not self._state
-            or any(g is None for gs in grads for g in gs)
-        ):
+        if not self._plan or any(g is None for gs in grads for g in gs):
             if max_norm > 0:
                 torch.nn.utils.clip_grad_norm_(self.params, max_norm, foreach=True)
             self.optimizer.step()
@@ -102,14 +154,22 @@ class DirectSteps:
             )
 
     def _plan_direct(self) -> None:
-        """After a step by torch: the lists for the next ones, with every parameter's step
-        count made a view into one buffer (the state dict still holds the counts)."""
+        """The lists for the direct steps, with every parameter's step count made a view
+        into one buffer (the state dict still holds the counts). State not there yet is
+        created as torch's first step creates it; left empty (torch's path) when anything
+        is unusual."""
         opt = self.optimizer
         self._plan, self._state = [], None
         if not self.direct or any(p.grad is None for p in self.params):
             return
         if len({(p.device, p.dtype) for p in self.params}) != 1:  # torch groups these
             return
+        if any(not opt.state.get(p) for p in self.params):
+            try:  # AdamW's lazy state creation, which only its step calls
+                for group in opt.param_groups:
+                    opt._init_group(group, [], [], [], [], [], [])  # type: ignore[attr-defined]
+            except (AttributeError, TypeError):  # another torch: let its step do it
+                return
         states = [opt.state[p] for p in self.params]
         if not all(isinstance(s.get("step"), torch.Tensor) for s in states):
             return
