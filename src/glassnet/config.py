@@ -30,7 +30,7 @@ from pydantic import (
 
 from glassnet.errors import ConfigError, did_you_mean
 from glassnet.nets import get_net_entry, list_nets
-from glassnet.task_index import TASK_MODULES
+from glassnet.task_index import task_modules
 
 
 class Spec(BaseModel):
@@ -171,7 +171,7 @@ def _registered() -> dict[str, TaskEntry]:
     """The registry, with every task module of the index imported on first use (they
     register themselves; loading plugins by name keeps config below tasks)."""
     if not _ALL_LOADED:
-        for module in TASK_MODULES:
+        for module in task_modules():
             importlib.import_module(f"glassnet.tasks.{module}")
         _ALL_LOADED.append(True)
     return _TASKS

@@ -2,8 +2,10 @@
 
 Importing a task imports torch and its data stack (seconds); `glassnet --help`, `glassnet
 train --help` and the verbs a task adds only need each task's name, one-line summary and
-module text. `tasks/__init__` imports exactly the modules listed here, so this list is the
-one registry's table of contents; a test checks the index equals the imported classes.
+module text. A task module is any `tasks/*.py` (not `_private`) that defines a
+`@register_task` class: adding a task is adding its module, nothing is edited elsewhere.
+`tasks/__init__` and the registry import exactly the modules found here; a test checks
+the index equals the imported classes.
 """
 
 from __future__ import annotations
@@ -13,16 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-TASK_MODULES = (
-    "detection",
-    "faces",
-    "forecasting",
-    "images",
-    "sequences",
-    "speech",
-    "tabular",
-    "translation",
-)
 _TASKS_DIR = Path(__file__).parent / "tasks"
 
 
@@ -56,22 +48,45 @@ def _is_registered(node: ast.ClassDef) -> bool:
     return any(isinstance(d, ast.Name) and d.id == "register_task" for d in node.decorator_list)
 
 
+def _registered_classes(tree: ast.Module) -> list[ast.ClassDef]:
+    return [n for n in tree.body if isinstance(n, ast.ClassDef) and _is_registered(n)]
+
+
 @cache
-def task_summaries() -> tuple[TaskSummary, ...]:
+def _task_trees(tasks_dir: Path = _TASKS_DIR) -> tuple[tuple[str, ast.Module], ...]:
+    """(module name, parsed source) of every task module in `tasks_dir`, by name."""
+    found = []
+    for path in sorted(tasks_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "register_task" not in text:  # helpers (splitting, sources, ...): not parsed
+            continue
+        tree = ast.parse(text)
+        if _registered_classes(tree):
+            found.append((path.stem, tree))
+    return tuple(found)
+
+
+def task_modules(tasks_dir: Path = _TASKS_DIR) -> tuple[str, ...]:
+    """The names of the modules in `tasks_dir` that register a task."""
+    return tuple(name for name, _ in _task_trees(tasks_dir))
+
+
+@cache
+def task_summaries(tasks_dir: Path = _TASKS_DIR) -> tuple[TaskSummary, ...]:
     """Every task, sorted by name (the order `tasks.list_tasks()` gives)."""
     found = []
-    for module in TASK_MODULES:
-        tree = ast.parse((_TASKS_DIR / f"{module}.py").read_text(encoding="utf-8"))
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef) and _is_registered(node):
-                consts = _class_constants(node)
-                found.append(
-                    TaskSummary(
-                        name=str(consts["name"]),
-                        summary=(ast.get_docstring(node) or "").strip().split("\n")[0],
-                        description=ast.get_docstring(tree) or "",
-                        default_net=str(consts["default_net"]),
-                        commands=consts.get("commands"),  # type: ignore[arg-type]
-                    )
+    for _, tree in _task_trees(tasks_dir):
+        for node in _registered_classes(tree):
+            consts = _class_constants(node)
+            found.append(
+                TaskSummary(
+                    name=str(consts["name"]),
+                    summary=(ast.get_docstring(node) or "").strip().split("\n")[0],
+                    description=ast.get_docstring(tree) or "",
+                    default_net=str(consts["default_net"]),
+                    commands=consts.get("commands"),  # type: ignore[arg-type]
                 )
+            )
     return tuple(sorted(found, key=lambda s: s.name))

@@ -3,7 +3,7 @@
 import importlib
 
 from glassnet.data.splits import Batch, ItemSplit, Split, TensorSplit
-from glassnet.task_index import TASK_MODULES
+from glassnet.task_index import task_modules
 from glassnet.tasks._base import (
     DataSplits,
     DecodeOptions,
@@ -17,7 +17,7 @@ from glassnet.tasks._base import (
     register_task,
 )
 
-for _module in TASK_MODULES:  # registers them; the index lists what `--help` shows
+for _module in task_modules():  # each registers its task; the index finds them
     importlib.import_module(f"glassnet.tasks.{_module}")
 
 __all__ = [
