@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from glassnet.discovery import modules_declaring
+
 _TASKS_DIR = Path(__file__).parent / "tasks"
 
 
@@ -56,15 +58,10 @@ def _registered_classes(tree: ast.Module) -> list[ast.ClassDef]:
 def _task_trees(tasks_dir: Path = _TASKS_DIR) -> tuple[tuple[str, ast.Module], ...]:
     """(module name, parsed source) of every task module in `tasks_dir`, by name."""
     found = []
-    for path in sorted(tasks_dir.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        text = path.read_text(encoding="utf-8")
-        if "register_task" not in text:  # helpers (splitting, sources, ...): not parsed
-            continue
-        tree = ast.parse(text)
+    for name, path in modules_declaring(tasks_dir, "@register_task"):  # helpers: not parsed
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         if _registered_classes(tree):
-            found.append((path.stem, tree))
+            found.append((name, tree))
     return tuple(found)
 
 

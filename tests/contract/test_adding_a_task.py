@@ -1,6 +1,8 @@
-"""Adding a task is adding one module to `tasks/`: nothing else is edited. A copy of the
-package gains `tasks/rows_again.py` (a task registered under a new name); the CLI lists
-it, trains it, predicts and explains with it, with no other file touched."""
+"""Adding a task is adding its module to `tasks/` (and, if it brings them, a net module to
+`nets/` and a views module to `explain/`): nothing else is edited. A copy of the package
+gains `tasks/rows_again.py` (a table task under a new name, on a net family of its own),
+`nets/ridge.py` and `explain/ridge_views.py`; the CLI lists the task, trains it, predicts
+and draws its own view, with no other file touched."""
 
 from __future__ import annotations
 
@@ -25,7 +27,34 @@ class RowsAgainTask(TabularTask):
     """Rows in, a class out, as a task added by one module."""
 
     name: ClassVar[str] = "rows-again"
-    default_net: ClassVar[str] = "mlp.small"
+    default_net: ClassVar[str] = "ridge.plain"
+'''
+
+NEW_NET = '''"""Ridge: one linear layer (a net family added by a test)."""
+
+from torch import nn
+
+from glassnet.nets._registry import register_net
+
+
+@register_net("ridge.plain", data_args=("in_features", "num_outputs", "cardinalities"))
+def build(*, in_features: int, num_outputs: int, cardinalities: tuple[int, ...] = ()) -> nn.Module:
+    """One linear layer from the features to the classes."""
+    return nn.Sequential(nn.Linear(in_features, num_outputs))
+'''
+
+NEW_VIEWS = '''"""The ridge family's view (added by a test)."""
+
+from glassnet.explain.figures import new_figure
+from glassnet.explain.views import View, register_view
+
+
+@register_view("ridge", "model")
+def ridge_weights(run, encoded):
+    fig, ax = new_figure(4, 3)
+    w = run.net[0].weight.detach().numpy()
+    ax.imshow(w)
+    return [View("ridge-weights", "The one layer's weights", "Rows: classes.", fig, {"w": w})]
 '''
 
 
@@ -35,6 +64,8 @@ def test_one_new_module_in_tasks_is_a_whole_task(tmp_path: Path) -> None:
         Path(glassnet.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__")
     )
     (package / "tasks" / "rows_again.py").write_text(NEW_TASK)
+    (package / "nets" / "ridge.py").write_text(NEW_NET)
+    (package / "explain" / "ridge_views.py").write_text(NEW_VIEWS)
     env = {**os.environ, "PYTHONPATH": str(package.parent)}
 
     def glassnet_cli(*args: str) -> str:
@@ -64,4 +95,4 @@ def test_one_new_module_in_tasks_is_a_whole_task(tmp_path: Path) -> None:
     assert predicted.count('"label"') == 2
     glassnet_cli("explain", "r", str(rows), "--sanity", "weights", "--quiet")
     assert (tmp_path / "r" / "report" / "index.html").is_file()
-    assert list((tmp_path / "r" / "report").glob("*.png"))
+    assert (tmp_path / "r" / "report" / "ridge-weights.png").is_file()

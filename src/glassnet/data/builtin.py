@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glassnet.discovery import import_declaring
 from glassnet.errors import DataError, GlassnetError, did_you_mean
 
 BUILTIN_PREFIX = "builtin:"
@@ -84,16 +85,9 @@ def materialise(path: str, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def _load_all() -> None:
-    # Each module registers its data sets on import; kept lazy so `import glassnet` is fast.
-    from glassnet.data import (  # noqa: F401
-        builtin_images,
-        builtin_people,
-        builtin_scenes,
-        builtin_series,
-        builtin_speech,
-        builtin_tables,
-        builtin_text,
-    )
+    """Every module of `data/` that registers data sets (on import; kept lazy so `import
+    glassnet` is fast). A new built-in is a call `register_dataset(...)` in any of them."""
+    import_declaring("glassnet.data", __file__, "register_dataset(")
 
 
 def sktime_data(name: str) -> Path:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from glassnet.discovery import import_declaring
+
 # model: about the net alone; input: about one input (called once per input given);
 # inputs: about the inputs together (e.g. where they fall on the decision regions)
 Scope = Literal["model", "input", "inputs"]
@@ -60,11 +62,5 @@ def views_for(family: str, scope: Scope) -> list[ViewFn]:
 
 
 def _load_all() -> None:
-    from glassnet.explain import (  # noqa: F401
-        ann_views,
-        asr_views,
-        cnn_views,
-        det_views,
-        rnn_views,
-        seq_views,
-    )
+    """Every module of `explain/` that registers views (a new task's views: a new module)."""
+    import_declaring("glassnet.explain", __file__, "register_view(")

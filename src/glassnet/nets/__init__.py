@@ -1,6 +1,7 @@
-"""The three families as plain torch modules. Importing this package registers every net."""
+"""The three families as plain torch modules. Importing this package registers every net:
+each module of it that calls `register_net("...")` (a new net is a new module)."""
 
-from glassnet.nets import asr, cnn, det, mlp, rnn, seq  # noqa: F401  (registers every net)
+from glassnet.discovery import import_declaring
 from glassnet.nets._registry import (
     create_net,
     get_net_entry,
@@ -8,5 +9,7 @@ from glassnet.nets._registry import (
     net_config,
     register_net,
 )
+
+import_declaring(__name__, __file__, 'register_net("')
 
 __all__ = ["create_net", "get_net_entry", "list_nets", "net_config", "register_net"]
