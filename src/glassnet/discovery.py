@@ -5,6 +5,7 @@ list of modules to edit. Reading source (not importing) keeps the lazy imports l
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from pathlib import Path
 
 
@@ -18,6 +19,7 @@ def modules_declaring(package_dir: Path, marker: str) -> list[tuple[str, Path]]:
     ]
 
 
+@cache  # once per process: the registries live as long
 def import_declaring(package: str, package_file: str, marker: str) -> None:
     """Import every module of `package` (whose `__file__` is `package_file`) that holds
     `marker`: each registers itself on import."""
