@@ -74,6 +74,42 @@ def test_the_truth_scores_a_perfect_map() -> None:
     assert worse["map"] < 0.7 and worse["map50"] < 1.0
 
 
+def test_the_score_threshold_is_chosen_on_validation() -> None:
+    """After training, the threshold answers are cut at is the one with the best F1 on the
+    validation answers: here every true box is found with a score of 0.2 and every false
+    one scores 0.12 or 0.05, so the cut is 0.2 (the fixed 0.3 would answer nothing). It
+    becomes the run's own decoding; a given --score-threshold still wins."""
+    from glassnet.tasks.detection import DetectionTask
+
+    truth = [torch.tensor([[10.0, 10, 50, 40]]), torch.tensor([[5.0, 5, 20, 20]])]
+    labels = [torch.tensor([0]), torch.tensor([0])]
+    outputs = {
+        "boxes": [torch.tensor([[10.0, 10, 50, 40], [60, 60, 90, 90]]), truth[1] + 40],
+        "scores": [torch.tensor([0.2, 0.12]), torch.tensor([0.05])],
+        "labels": [torch.tensor([0, 0]), torch.tensor([0])],
+    }
+    outputs["boxes"][1] = torch.cat([truth[1], outputs["boxes"][1]])
+    outputs["scores"][1] = torch.tensor([0.2, 0.05])
+    outputs["labels"][1] = torch.tensor([0, 0])
+    task = DetectionTask.__new__(DetectionTask)
+    task._st, task._decoding = {"classes": ["a"]}, None
+    (note,) = task.calibrate(outputs, {"boxes": truth, "labels": labels})
+    assert task.state()["score_threshold"] == pytest.approx(0.2)
+    assert "precision 1.00, recall 1.00" in note, note
+    assert task.decoding.score_threshold == pytest.approx(0.2)
+    with task.decoded_with(score_threshold=0.5):
+        assert task.decoding.score_threshold == 0.5
+    at = detection_scores(outputs, truth, labels, ["a"], task.decoding.score_threshold)
+    assert at["precision"] == at["recall"] == 1.0
+    at_default = detection_scores(outputs, truth, labels, ["a"], 0.3)
+    assert at_default["recall"] == 0.0
+    nothing = {k: [v[0][:0]] for k, v in outputs.items()}  # no detection at all
+    fresh = DetectionTask.__new__(DetectionTask)
+    fresh._st, fresh._decoding = {"classes": ["a"]}, None
+    (note,) = fresh.calibrate(nothing, {"boxes": truth[:1], "labels": labels[:1]})
+    assert "stays 0.3" in note and "score_threshold" not in fresh.state()
+
+
 def test_targets_peak_at_each_centre() -> None:
     heat, index, log_size, offset = centernet_targets(
         torch.tensor([[8.0, 8, 24, 40]]), torch.tensor([2]), num_classes=3, h=16, w=16
@@ -178,6 +214,9 @@ def test_a_short_run_finds_most_objects(trained: glassnet.api.Run) -> None:
     test = trained.metrics["test"]  # measured: mAP@0.5 0.55, mAP@0.5:0.95 0.34
     assert test["map50"] > 0.4, test  # chance is ~0: four classes, boxes anywhere
     assert test["map"] > 0.2, test
+    # its answers too: the threshold chosen on validation keeps most true boxes
+    assert 0 < trained.task.decoding.score_threshold < 1
+    assert test["recall"] > 0.4 and test["precision"] > 0.4, test
 
 
 def test_predict_evaluate_explain_end_to_end(trained: glassnet.api.Run, scenes: Path) -> None:

@@ -34,7 +34,7 @@ from glassnet.engine.callbacks import (
 )
 from glassnet.engine.checkpoint import load_weights
 from glassnet.engine.device import autocast_dtype, choose_device
-from glassnet.engine.inference import run_outputs
+from glassnet.engine.inference import Outputs, run_outputs
 from glassnet.engine.rundir import RunDir
 from glassnet.engine.seeding import seed_everything
 from glassnet.engine.trained import open_trained as _opens_runs  # noqa: F401  (tasks may use other runs)
@@ -287,7 +287,13 @@ class TrainingSession:
         # the checkpoint resumes it.
         if run_dir is not None and world.is_main and run_dir.weights.is_file():
             load_weights(run_dir.weights, net)  # the best epoch's weights
-            metrics = final_metrics(task, net, splits, fit, device, spec)
+            val, chosen = _calibrate(task, net, splits, device, spec)
+            for note in chosen:
+                self._say(f"note: {note}", world)
+            if val is not None:  # what was chosen, kept with the run
+                run_dir.write_preprocess(task.state())
+                run_dir.write_spec(spec, device, world.size, notes + chosen)
+            metrics = final_metrics(task, net, splits, fit, device, spec, val)
             atomic_write_json(run_dir.metrics_json, metrics)
         distributed.shutdown(world)
         return Trained(
@@ -351,6 +357,18 @@ def _fit_to_data(spec: RunSpec, task: Task, n_train: int) -> tuple[RunSpec, list
     return spec.with_train(**sized), [note]
 
 
+def _calibrate(
+    task: Task, net: nn.Module, splits: DataSplits, device: torch.device, spec: RunSpec
+) -> tuple[Outputs | None, list[str]]:
+    """The validation outputs a calibrating task chose its settings from, and its notes
+    on what it chose (None, [] when it does not calibrate or there is no validation)."""
+    if not task.calibrates or splits.val is None:
+        return None, []
+    amp = autocast_dtype(device, spec.train.precision)
+    out = run_outputs(task, net, splits.val, device=device, amp=amp)
+    return out, task.calibrate(out.outputs, out.batch)
+
+
 def final_metrics(
     task: Task,
     net: nn.Module,
@@ -358,7 +376,10 @@ def final_metrics(
     fit: FitResult,
     device: torch.device,
     spec: RunSpec,
+    val: Outputs | None = None,
 ) -> dict[str, Any]:
+    """Scores of the best weights on the validation and test splits (`val`: validation
+    outputs already computed, scored under the settings calibrated from them)."""
     result: dict[str, Any] = {
         "monitor": fit.monitor,
         "best_value": fit.best_value,
@@ -373,6 +394,9 @@ def final_metrics(
     for name in ("val", "test"):
         split = getattr(splits, name)
         if split is None:
+            continue
+        if name == "val" and val is not None:
+            result["val"] = {"loss": val.loss, **task.score(val.outputs, val.batch)}
             continue
         if name == "val" and _last_is_best(fit):
             # the best weights are the last epoch's, whose validation was just scored:

@@ -110,6 +110,8 @@ class Task(ABC):
     # a task sets how many its default run on a built-in set takes (0: no rule).
     min_steps: ClassVar[int] = 0
     max_epochs: ClassVar[int] = 60
+    # whether `calibrate` chooses a setting from the validation answers after training
+    calibrates: ClassVar[bool] = False
     takes_objects: ClassVar[bool] = True  # the Python API may hand it in-memory data
     input_keys: ClassVar[tuple[str, ...]] = ("x",)  # batch values the net reads, in order
     answer_keys: ClassVar[tuple[str, ...]] = ("y",)  # batch values the net learns to give
@@ -251,6 +253,12 @@ class Task(ABC):
     def evaluates_own_data(self) -> bool:
         """Whether `evaluate` without data makes sense (a backtest on the run's own data)."""
         return False
+
+    def calibrate(self, outputs: Any, batch: Batch) -> list[str]:
+        """After training (`calibrates` True), with the best weights' outputs on the
+        validation split: choose a setting from them (detection: its score threshold),
+        keep it in the state (written to preprocess.json), return notes saying what."""
+        return []
 
     # ---- decode options (beam width, thresholds): the same names everywhere ---------------
     def default_decoding(self) -> dict[str, Any]:
