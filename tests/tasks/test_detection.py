@@ -94,6 +94,10 @@ def test_the_score_threshold_is_chosen_on_validation() -> None:
     task = DetectionTask.__new__(DetectionTask)
     task._st, task._decoding = {"classes": ["a"]}, None
     (note,) = task.calibrate(outputs, {"boxes": truth, "labels": labels})
+    assert "too few" in note and "score_threshold" not in task.state()  # 2 boxes
+    outputs = {k: v * 5 for k, v in outputs.items()}  # the same two pictures, five times
+    truth, labels = truth * 5, labels * 5
+    (note,) = task.calibrate(outputs, {"boxes": truth, "labels": labels})
     assert task.state()["score_threshold"] == pytest.approx(0.2)
     assert "precision 1.00, recall 1.00" in note, note
     assert task.decoding.score_threshold == pytest.approx(0.2)
@@ -103,10 +107,10 @@ def test_the_score_threshold_is_chosen_on_validation() -> None:
     assert at["precision"] == at["recall"] == 1.0
     at_default = detection_scores(outputs, truth, labels, ["a"], 0.3)
     assert at_default["recall"] == 0.0
-    nothing = {k: [v[0][:0]] for k, v in outputs.items()}  # no detection at all
+    nothing = {k: [v[0][:0]] * 10 for k, v in outputs.items()}  # no detection at all
     fresh = DetectionTask.__new__(DetectionTask)
     fresh._st, fresh._decoding = {"classes": ["a"]}, None
-    (note,) = fresh.calibrate(nothing, {"boxes": truth[:1], "labels": labels[:1]})
+    (note,) = fresh.calibrate(nothing, {"boxes": truth, "labels": labels})
     assert "stays 0.3" in note and "score_threshold" not in fresh.state()
 
 

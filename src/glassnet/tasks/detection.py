@@ -54,6 +54,7 @@ from glassnet.tasks.messages import MAX_FILES, ImagesRequest, Request, UploadedI
 from glassnet.tasks.splitting import split_indices
 
 MIN_SCORE = 0.001  # detections kept for mAP (it ranks them; the threshold is for answers)
+CALIBRATION_MIN_BOXES = 10  # true boxes in validation below which the threshold stays 0.3
 
 
 class DetectionDataSpec(DataSpec):
@@ -317,6 +318,12 @@ class DetectionTask(Task):
         (mAP) with every score under 0.3, and would answer nothing."""
         preds, truth = _metric_inputs(outputs, batch["boxes"], batch["labels"])
         scores, hit, total = _greedy_matches(preds, truth)
+        default = DetectionDecoding().score_threshold
+        if total < CALIBRATION_MIN_BOXES:
+            return [
+                f"the validation pictures hold {total} box(es), too few to choose a score "
+                f"threshold from ({CALIBRATION_MIN_BOXES} at least), so it stays {default}"
+            ]
         order = np.argsort(-scores, kind="stable")
         scores, tp = scores[order], np.cumsum(hit[order])
         fp = np.arange(1, len(scores) + 1) - tp
@@ -326,8 +333,7 @@ class DetectionTask(Task):
         if not len(scores) or not (f1 * last).max() > 0:
             return [
                 f"no box of the validation pictures matched a true one, so the score "
-                f"threshold stays {DetectionDecoding().score_threshold}; train longer or on "
-                "more pictures"
+                f"threshold stays {default}; train longer or on more pictures"
             ]
         best = int(np.argmax(f1 * last))
         # exactly that detection's (float32) score, so it stays above the cut
