@@ -112,6 +112,9 @@ def test_the_score_threshold_is_chosen_on_validation() -> None:
     fresh._st, fresh._decoding = {"classes": ["a"]}, None
     (note,) = fresh.calibrate(nothing, {"boxes": truth, "labels": labels})
     assert "stays 0.3" in note and "score_threshold" not in fresh.state()
+    faint = {**outputs, "scores": [s / 4 for s in outputs["scores"]]}  # all under 0.1
+    (note,) = fresh.calibrate(faint, {"boxes": truth, "labels": labels})
+    assert "stays 0.3" in note and "score_threshold" not in fresh.state()
 
 
 def test_targets_peak_at_each_centre() -> None:

@@ -328,14 +328,17 @@ class DetectionTask(Task):
         scores, tp = scores[order], np.cumsum(hit[order])
         fp = np.arange(1, len(scores) + 1) - tp
         f1 = 2 * tp / np.maximum(2 * tp + fp + (total - tp), 1)
-        # a cut between equal scores is not one: only the last of each run of ties counts
+        # A cut between equal scores is not one: only the last of each run of ties counts.
+        # Never under PARITY_FLOOR: what is shown is what the export's parity check covers.
         last = np.r_[scores[1:] != scores[:-1], True] if len(scores) else scores.astype(bool)
-        if not len(scores) or not (f1 * last).max() > 0:
+        gain = np.where(last & (scores >= np.float32(PARITY_FLOOR)), f1, 0.0)
+        if not len(scores) or not gain.max() > 0:
             return [
-                f"no box of the validation pictures matched a true one, so the score "
-                f"threshold stays {default}; train longer or on more pictures"
+                f"no box of the validation pictures scored {PARITY_FLOOR} or more and matched "
+                f"a true one, so the score threshold stays {default}; train longer or on more "
+                "pictures"
             ]
-        best = int(np.argmax(f1 * last))
+        best = int(np.argmax(gain))
         # exactly that detection's (float32) score, so it stays above the cut
         self._st["score_threshold"] = threshold = float(scores[best])  # type: ignore[index]
         precision, recall = tp[best] / (best + 1), tp[best] / max(total, 1)
