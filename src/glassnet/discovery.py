@@ -20,8 +20,9 @@ def modules_declaring(package_dir: Path, marker: str) -> list[tuple[str, Path]]:
 
 
 @cache  # once per process: the registries live as long
-def import_declaring(package: str, package_file: str, marker: str) -> None:
-    """Import every module of `package` (whose `__file__` is `package_file`) that holds
-    `marker`: each registers itself on import."""
-    for name, _ in modules_declaring(Path(package_file).parent, marker):
+def import_declaring(package: str, marker: str) -> None:
+    """Import every module of `package` that holds `marker`: each registers itself on
+    import. (`package` may be the one being imported: its `__file__` is set by then.)"""
+    folder = Path(str(importlib.import_module(package).__file__)).parent
+    for name, _ in modules_declaring(folder, marker):
         importlib.import_module(f"{package}.{name}")

@@ -55,26 +55,26 @@ def _registered_classes(tree: ast.Module) -> list[ast.ClassDef]:
 
 
 @cache
-def _task_trees(tasks_dir: Path = _TASKS_DIR) -> tuple[tuple[str, ast.Module], ...]:
-    """(module name, parsed source) of every task module in `tasks_dir`, by name."""
+def _task_trees() -> tuple[tuple[str, ast.Module], ...]:
+    """(module name, parsed source) of every task module, by name."""
     found = []
-    for name, path in modules_declaring(tasks_dir, "@register_task"):  # helpers: not parsed
+    for name, path in modules_declaring(_TASKS_DIR, "@register_task"):  # helpers: not parsed
         tree = ast.parse(path.read_text(encoding="utf-8"))
         if _registered_classes(tree):
             found.append((name, tree))
     return tuple(found)
 
 
-def task_modules(tasks_dir: Path = _TASKS_DIR) -> tuple[str, ...]:
-    """The names of the modules in `tasks_dir` that register a task."""
-    return tuple(name for name, _ in _task_trees(tasks_dir))
+def task_modules() -> tuple[str, ...]:
+    """The names of the modules in `tasks/` that register a task."""
+    return tuple(name for name, _ in _task_trees())
 
 
 @cache
-def task_summaries(tasks_dir: Path = _TASKS_DIR) -> tuple[TaskSummary, ...]:
+def task_summaries() -> tuple[TaskSummary, ...]:
     """Every task, sorted by name (the order `tasks.list_tasks()` gives)."""
     found = []
-    for _, tree in _task_trees(tasks_dir):
+    for _, tree in _task_trees():
         for node in _registered_classes(tree):
             consts = _class_constants(node)
             found.append(

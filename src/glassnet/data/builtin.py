@@ -87,7 +87,7 @@ def materialise(path: str, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
 def _load_all() -> None:
     """Every module of `data/` that registers data sets (on import; kept lazy so `import
     glassnet` is fast). A new built-in is a call `register_dataset(...)` in any of them."""
-    import_declaring("glassnet.data", __file__, "register_dataset(")
+    import_declaring("glassnet.data", "register_dataset(")
 
 
 def sktime_data(name: str) -> Path:

@@ -84,14 +84,14 @@ class DirectSteps:
     torch's `Optimizer.step` (and `zero_grad`) wrap the one fused kernel in profiler
     labels, hooks, a rebuild of the parameter/state lists, a regrouping by device and a
     list-wise add to count steps: ~150-200 us a step on a 2-core CPU, 15-20 % of the
-    reference MLP's step. Here the lists are built once (after torch's own first step
-    created the state), the step counts live in one buffer (one add for all), and the
-    kernel is called as torch calls it, so the result is bit for bit torch's (tested;
-    with clipping, within float rounding of clip_grad_norm_ + torch's step). The first
-    step too: the state is created by AdamW's own `_init_group`, as its step would, which
-    also keeps torch's step from loading torch._dynamo (see `_undecorated`).
-    Anything else (SGD, amsgrad, a parameter without a gradient, state replaced by
-    `load_state_dict`, parameters on several devices) takes torch's own path."""
+    reference MLP's step. Here the lists are built once (at the first step, and again
+    when `load_state_dict` replaced the state), the step counts live in one buffer (one
+    add for all), and the kernel is called as torch calls it, so the result is bit for bit
+    torch's (tested; with clipping, within float rounding of clip_grad_norm_ + torch's
+    step). The first step's state is created by AdamW's own `_init_group`, as its step
+    would, which also keeps torch's step from loading torch._dynamo (see `_undecorated`).
+    Anything else (SGD, amsgrad, a parameter without a gradient, parameters on several
+    devices) takes torch's own path."""
 
     def __init__(self, optimizer: torch.optim.Optimizer) -> None:
         self.optimizer = optimizer

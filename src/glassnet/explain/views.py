@@ -63,4 +63,4 @@ def views_for(family: str, scope: Scope) -> list[ViewFn]:
 
 def _load_all() -> None:
     """Every module of `explain/` that registers views (a new task's views: a new module)."""
-    import_declaring("glassnet.explain", __file__, "register_view(")
+    import_declaring("glassnet.explain", "register_view(")

@@ -10,6 +10,6 @@ from glassnet.nets._registry import (
     register_net,
 )
 
-import_declaring(__name__, __file__, 'register_net("')
+import_declaring(__name__, 'register_net("')
 
 __all__ = ["create_net", "get_net_entry", "list_nets", "net_config", "register_net"]

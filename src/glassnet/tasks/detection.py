@@ -318,7 +318,7 @@ class DetectionTask(Task):
         (mAP) with every score under 0.3, and would answer nothing."""
         preds, truth = _metric_inputs(outputs, batch["boxes"], batch["labels"])
         scores, hit, total = _greedy_matches(preds, truth)
-        default = DetectionDecoding().score_threshold
+        default = DetectionDecoding.model_fields["score_threshold"].default
         if total < CALIBRATION_MIN_BOXES:
             return [
                 f"the validation pictures hold {total} box(es), too few to choose a score "
@@ -330,9 +330,9 @@ class DetectionTask(Task):
         f1 = 2 * tp / np.maximum(2 * tp + fp + (total - tp), 1)
         # A cut between equal scores is not one: only the last of each run of ties counts.
         # Never under PARITY_FLOOR: what is shown is what the export's parity check covers.
-        last = np.r_[scores[1:] != scores[:-1], True] if len(scores) else scores.astype(bool)
+        last = np.append(scores[1:] != scores[:-1], True)[: len(scores)]
         gain = np.where(last & (scores >= np.float32(PARITY_FLOOR)), f1, 0.0)
-        if not len(scores) or not gain.max() > 0:
+        if not (gain > 0).any():
             return [
                 f"no box of the validation pictures scored {PARITY_FLOOR} or more and matched "
                 f"a true one, so the score threshold stays {default}; train longer or on more "
@@ -509,18 +509,17 @@ def _greedy_matches(
     for p, t in zip(preds, truth, strict=True):
         total += len(t["labels"])
         order = p["scores"].argsort(descending=True, stable=True)
+        scores += p["scores"][order].tolist()
         used = torch.zeros(len(t["labels"]), dtype=torch.bool)
         iou = box_iou(p["boxes"], t["boxes"]) if len(p["boxes"]) and len(t["boxes"]) else None
         for j in order.tolist():
-            scores.append(float(p["scores"][j]))
-            same = None
+            matched = False
             if iou is not None:
                 same = (t["labels"] == p["labels"][j]) & ~used & (iou[j] >= 0.5)
-            if same is not None and same.any():
-                used[int(torch.where(same, iou[j], -1).argmax())] = True
-                hits.append(True)
-            else:
-                hits.append(False)
+                if same.any():
+                    used[int(torch.where(same, iou[j], -1).argmax())] = True
+                    matched = True
+            hits.append(matched)
     return np.array(scores, dtype=np.float64), np.array(hits, dtype=bool), total
 
 
