@@ -7,6 +7,7 @@ One global model across series, each scaled by its own training mean and spread.
 
 from __future__ import annotations
 
+from math import ceil
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -105,6 +106,7 @@ class ForecastingTask(Task):
     spec: ForecastingDataSpec
 
     prediction_figure: ClassVar[str | None] = "forecast"
+    calibrates: ClassVar[bool] = True  # the intervals, on the validation windows
     evaluation_figure: ClassVar[str | None] = "backtest"
 
     @classmethod
@@ -427,8 +429,32 @@ class ForecastingTask(Task):
                 ahead[col] = values
         return pd.concat([part, ahead], ignore_index=True)
 
+    def calibrate(self, outputs: Any, batch: Batch) -> list[str]:
+        """Widen each step ahead's interval until it covers its share of the validation
+        windows (split conformal, per quantile pair). A net fit by pinball loss on the
+        training windows covers less of windows it never saw: on 8 series its 80 %
+        intervals covered 39-100 % of the backtest (mean 67 %), 50-100 % (78 %) widened.
+        Never narrowed: a few validation windows say surely when an interval is too narrow,
+        not that it is too wide."""
+        st = self.state()
+        out, y = outputs.float().cpu().numpy(), batch["y"].cpu().numpy()
+        widen = conformal_widening(out, y, st["quantiles"])
+        st["widen"] = widen.tolist()
+        nominal = st["quantiles"][-1] - st["quantiles"][0]
+        before, after = _coverage(out, y), _coverage(widened(out, st["widen"]), y)
+        said = (
+            f"the {nominal:.0%} interval covered {before:.0%} of the validation targets "
+            f"({len(y)} windows x {y.shape[1]} steps)"
+        )
+        if not widen.any():
+            return [f"{said}, so it stays as trained"]
+        return [
+            f"{said}; widened per step ahead until it covers {after:.0%} of them (fit on "
+            "the training windows, a net looks surer of itself than it is)"
+        ]
+
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
-        out = outputs.float().cpu().numpy()
+        out = widened(outputs.float().cpu().numpy(), self.state().get("widen"))
         mean, std = batch["mean"].cpu().numpy(), batch["std"].cpu().numpy()
         st = self.state()
         answers: list[dict[str, Any]] = []
@@ -472,7 +498,7 @@ class ForecastingTask(Task):
 
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
         st = self.state()
-        out = outputs.float().cpu().numpy()
+        out = widened(outputs.float().cpu().numpy(), st.get("widen"))
         mean = batch["mean"].cpu().numpy()[:, None]
         std = batch["std"].cpu().numpy()[:, None]
         scale = batch["mase_scale"].cpu().numpy()[:, None]
@@ -498,6 +524,37 @@ class ForecastingTask(Task):
         hi = from_model(out[..., -1] * std + mean, st)
         result["coverage"] = float(np.mean((truth >= lo) & (truth <= hi)))
         return result
+
+
+def conformal_widening(out: np.ndarray, y: np.ndarray, quantiles: list[float]) -> np.ndarray:
+    """(pairs, horizon): how much to move quantile pair j (j, -1-j) of (N, horizon, Q)
+    forecasts outwards at each step so it covers its nominal share of the targets `y`
+    (N, horizon): the split-conformal quantile of how far outside each target fell. Never
+    negative, and an outer pair never moves less than the one inside it (order kept)."""
+    n, moved = len(y), []
+    for j in reversed(range(len(quantiles) // 2)):  # the innermost pair first
+        share = quantiles[-1 - j] - quantiles[j]
+        outside = np.maximum(out[..., j] - y, y - out[..., -1 - j])
+        rank = min(1.0, ceil((n + 1) * share) / n)
+        move = np.maximum(np.quantile(outside, rank, axis=0, method="higher"), 0.0)
+        moved.append(np.maximum(move, moved[-1]) if moved else move)
+    return np.array(moved[::-1])
+
+
+def widened(out: np.ndarray, widen: list[list[float]] | None) -> np.ndarray:
+    """Forecasts (..., horizon, Q) with each quantile pair moved out by `widen`."""
+    if not widen:
+        return out
+    out = out.copy()
+    for j, move in enumerate(np.asarray(widen)):
+        out[..., j] -= move
+        out[..., -1 - j] += move
+    return out
+
+
+def _coverage(out: np.ndarray, y: np.ndarray) -> float:
+    """The share of targets inside the outermost interval."""
+    return float(np.mean((y >= out[..., 0]) & (y <= out[..., -1])))
 
 
 def to_model(values: np.ndarray, st: dict[str, Any]) -> np.ndarray:
@@ -616,7 +673,11 @@ for j, c in enumerate(covariates):
     x[0, :look, 1 + j] = [
         (float(r[c]) - prep["cov_mean"][j]) / prep["cov_std"][j] for r in history
     ]
-out = (session.run(None, {"x": x})[0][0] + level) * scale["std"] + scale["mean"]  # (horizon, q)
+out = session.run(None, {"x": x})[0][0]  # (horizon, q), scaled
+for j, move in enumerate(prep.get("widen", [])):  # the intervals as calibrated after training
+    out[:, j] -= move
+    out[:, -1 - j] += move
+out = (out + level) * scale["std"] + scale["mean"]
 if prep.get("transform") == "log":
     out = np.exp(out)
 answer = {f"q{q:g}": out[:, j].tolist() for j, q in enumerate(prep["quantiles"])}
