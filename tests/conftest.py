@@ -13,8 +13,12 @@ import torch
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # Built-in data sets are written once per test session, never into the user's home.
-    os.environ["GLASSNET_CACHE"] = str(tmp_path_factory.mktemp("glassnet-cache"))
+    # Built-in data sets are written once per test session, never into the user's home;
+    # under xdist the workers share one cache (materialise locks each set while it is
+    # written), so spoken digits or scenes are made once, not once per worker.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    os.environ["GLASSNET_CACHE"] = str(shared / "glassnet-cache")
     os.environ.setdefault("CI", "1")  # plain progress lines, no live bar
     torch.set_num_threads(1)
 

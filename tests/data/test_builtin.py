@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -42,3 +43,36 @@ def test_fair_is_mixed_type_and_customers_has_gaps(tmp_path: Path) -> None:
 def test_unknown_builtin_suggests() -> None:
     with pytest.raises(DataError, match="Did you mean 'wine'"):
         get_dataset("wines")
+
+
+def _ask_for_slow(cache: str) -> str:
+    from glassnet.data.builtin import materialise
+
+    return str(materialise("builtin:slow-to-make", Path(cache))[0])
+
+
+def test_two_processes_asking_at_once_write_the_set_once(tmp_path: Path) -> None:
+    """Two ranks (or terminals, or test workers) asking for one built-in at the same moment:
+    one writes it, the other waits for it; neither reads half-written files."""
+    import multiprocessing
+
+    from glassnet.data import builtin
+
+    log = tmp_path / "made.txt"
+
+    def make(target: Path) -> Path:
+        with log.open("a") as f:
+            f.write("made\n")
+        time.sleep(1.0)  # long enough for the other process to arrive meanwhile
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "data.csv").write_text("a,b\n1,2\n")
+        return target / "data.csv"
+
+    builtin.register_dataset(builtin.BuiltinDataset("slow-to-make", "tabular", "a test", make, {}))
+    try:
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            paths = pool.map(_ask_for_slow, [str(tmp_path / "cache")] * 2)
+    finally:
+        builtin._DATASETS.pop("slow-to-make")
+    assert paths[0] == paths[1] and Path(paths[0]).read_text() == "a,b\n1,2\n"
+    assert log.read_text() == "made\n"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from glassnet.discovery import import_declaring
 from glassnet.errors import DataError, GlassnetError, did_you_mean
 
@@ -77,11 +79,15 @@ def materialise(path: str, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
     ds = get_dataset(builtin_name(path))
     target = cache_dir / (ds.name if ds.revision == 1 else f"{ds.name}-r{ds.revision}")
     marker = target / ".complete"
-    if marker.exists():
-        return Path(marker.read_text(encoding="utf-8")), ds.defaults
-    out = ds.make(target)
-    marker.write_text(str(out), encoding="utf-8")
-    return out, ds.defaults
+    if not marker.exists():
+        # Two processes asking at once (two ranks, two terminals, two test workers): one
+        # writes while the other waits, rather than both writing the same files.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):
+            if not marker.exists():
+                out = ds.make(target)
+                marker.write_text(str(out), encoding="utf-8")
+    return Path(marker.read_text(encoding="utf-8")), ds.defaults
 
 
 def _load_all() -> None:
