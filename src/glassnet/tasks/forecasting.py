@@ -433,7 +433,7 @@ class ForecastingTask(Task):
         """Widen each step ahead's interval until it covers its share of the validation
         windows (split conformal, per quantile pair). A net fit by pinball loss on the
         training windows covers less of windows it never saw: on 8 series its 80 %
-        intervals covered 39-100 % of the backtest (mean 67 %), 50-100 % (78 %) widened.
+        intervals covered 39-100 % of the backtest (mean 67 %), 50-100 % (75 %) widened.
         Never narrowed: a few validation windows say surely when an interval is too narrow,
         not that it is too wide."""
         st = self.state()
@@ -534,9 +534,9 @@ def conformal_widening(out: np.ndarray, y: np.ndarray, quantiles: list[float]) -
     n, moved = len(y), []
     for j in reversed(range(len(quantiles) // 2)):  # the innermost pair first
         share = quantiles[-1 - j] - quantiles[j]
-        outside = np.maximum(out[..., j] - y, y - out[..., -1 - j])
-        rank = min(1.0, ceil((n + 1) * share) / n)
-        move = np.maximum(np.quantile(outside, rank, axis=0, method="higher"), 0.0)
+        outside = np.sort(np.maximum(out[..., j] - y, y - out[..., -1 - j]), axis=0)
+        k = min(ceil((n + 1) * share), n)  # the k-th smallest: covers >= share of new ones
+        move = np.maximum(outside[k - 1], 0.0)
         moved.append(np.maximum(move, moved[-1]) if moved else move)
     return np.array(moved[::-1])
 
