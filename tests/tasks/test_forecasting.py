@@ -229,6 +229,21 @@ def test_intervals_widen_to_cover_their_share_of_unseen_windows() -> None:
     assert not conformal_widening(wide, y, quantiles).any()
 
 
+def test_a_median_only_forecaster_has_no_interval_to_widen(workdir: Path) -> None:
+    run = glassnet.train(
+        "forecasting",
+        synthetic(150),
+        time="date",
+        target="sales",
+        horizon=7,
+        quantiles=[0.5],
+        out="r",
+        **FAST,
+    )
+    assert "widen" not in run.task.state()
+    assert list(run.predict(synthetic(150)).filter(like="q0.")) == ["q0.5"]
+
+
 def test_cli_predict_writes_csv_and_plot(workdir: Path) -> None:
     synthetic(150).to_csv("sales.csv", index=False)
     glassnet.train(
