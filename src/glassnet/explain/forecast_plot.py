@@ -109,12 +109,17 @@ def backtest_png(
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
     verdict = "beats" if metrics["mase"] < metrics["seasonal_naive_mase"] else "loses to"
-    fig.suptitle(
+    title = (
         f"backtest: {len(bt.groupby((bt['step'] == 1).cumsum()))} folds x {state['horizon']} "
         f"steps never trained on; MASE {metrics['mase']:.3f}, seasonal naive "
-        f"{metrics['seasonal_naive_mase']:.3f}: the net {verdict} the baseline",
-        fontsize=9,
+        f"{metrics['seasonal_naive_mase']:.3f}: the net {verdict} the baseline"
     )
+    if len(qs) > 1:  # how far to trust the band drawn
+        title += (
+            f"\nthe {qs[0][1:]}-{qs[-1][1:]} interval held {metrics['coverage']:.0%} of the "
+            f"truth (its aim: {state['quantiles'][-1] - state['quantiles'][0]:.0%})"
+        )
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return save_png(fig, path)
 
