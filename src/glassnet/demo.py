@@ -79,9 +79,11 @@ def run_demo(out: Path, quick: bool = False) -> dict[str, api.Run]:
         "forecasting", "builtin:co2", out=out / "rnn", epochs=3 if quick else 25
     )
     test = runs["rnn"].metrics.get("test", {})
+    qs = runs["rnn"].task.state()["quantiles"]
     print(
         f"RNN: backtest MASE {test.get('mase', float('nan')):.3f} vs seasonal naive "
-        f"{test.get('seasonal_naive_mase', float('nan')):.3f} (lower is better)"
+        f"{test.get('seasonal_naive_mase', float('nan')):.3f} (lower is better); its "
+        f"{qs[-1] - qs[0]:.0%} interval held {test.get('coverage', float('nan')):.0%} of the truth"
     )
 
     _section(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -271,6 +272,7 @@ def test_demo_quick_trains_all_three_families(workdir: Path) -> None:
     assert res.returncode == 0, res.stderr
     for part in ("ANN: test accuracy", "CNN: test accuracy", "RNN: backtest MASE", "test BLEU"):
         assert part in res.stdout
+    assert re.search(r"its 80% interval held \d+% of the truth", res.stdout), res.stdout
     for family in ("ann", "cnn", "rnn", "seq2seq"):
         assert (Path("tour") / family / "model.safetensors").is_file()
     page = Path("tour/index.html").read_text()
