@@ -456,9 +456,9 @@ class ForecastingTask(Task):
         ]
 
     def decode(self, outputs: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
-        out = widened(outputs.float().cpu().numpy(), self.state().get("widen"))
-        mean, std = batch["mean"].cpu().numpy(), batch["std"].cpu().numpy()
         st = self.state()
+        out = widened(outputs.float().cpu().numpy(), st.get("widen"))
+        mean, std = batch["mean"].cpu().numpy(), batch["std"].cpu().numpy()
         answers: list[dict[str, Any]] = []
         for i in range(len(out)):
             answer = {
