@@ -396,6 +396,11 @@ class Task(ABC):
 
 def plain(value: Any) -> Any:
     """numpy / pandas values -> JSON-ready Python values (timestamps as ISO text)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most values: as they are
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -13,12 +13,11 @@ from glassnet.errors import DataError
 
 def decode_classes(outputs: torch.Tensor, labels: list[str]) -> list[dict[str, Any]]:
     probs = torch.softmax(outputs.float(), dim=-1).cpu().numpy()
+    # tolist: Python floats at once (a numpy scalar per value cost ~9 us a row)
+    best = probs.argmax(1).tolist()
     return [
-        {
-            "label": labels[int(p.argmax())],
-            "probabilities": {lab: float(v) for lab, v in zip(labels, p, strict=True)},
-        }
-        for p in probs
+        {"label": labels[b], "probabilities": dict(zip(labels, p, strict=True))}
+        for b, p in zip(best, probs.tolist(), strict=True)
     ]
 
 
