@@ -432,7 +432,9 @@ class TableEncoder:
         # one pass: a gap (None, NaN, inf) or a value too large; NaN fails both comparisons
         gaps = [v is None or not -LARGEST <= v <= LARGEST for v in raw]
         gapped = sum(gaps)
-        if gapped and any(gap and v is not None and math.isfinite(v) for v, gap in zip(raw, gaps)):
+        if gapped and any(
+            gap and v is not None and math.isfinite(v) for v, gap in zip(raw, gaps, strict=True)
+        ):
             values = np.array(_floats(raw))
             _too_large(values, c["name"], source, pd.Series(values))
         mean, std, fill = c["mean"], c["std"], c["fill"]
