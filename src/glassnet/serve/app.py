@@ -238,7 +238,7 @@ def _add_model_routes(
     async def answer(body: bytes, query: str) -> bytes:
         given = dict(parse_qsl(query, keep_blank_values=True)) if query else None
         options = options_model.model_validate(given) if given is not None else None
-        return json_bytes(await model.predict(request_model.model_validate_json(body), options))
+        return json_bytes(await model.predict(request_model.from_json(body), options))
 
     async def predict(request: Request) -> Response:
         await check_json(request)
