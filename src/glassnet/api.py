@@ -238,7 +238,7 @@ class Run:
         forward pass): what a shared pass answers each of its callers, so a note about
         one caller's values never reaches another."""
         self._check_request(request)
-        return self.task.encode(self.task.request_source(request), with_targets=False).notes
+        return self.task.input_notes(self.task.request_source(request))
 
     def explain_request(
         self, request: Request | None = None, with_arrays: bool = False

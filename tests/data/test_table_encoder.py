@@ -128,6 +128,13 @@ def test_rows_without_pandas_encode_exactly_as_a_dataframe(seed: int) -> None:
         fast, fast_error = enc.features_from_rows(rows, "the list"), None
     except DataError as e:
         fast, fast_error = None, str(e)
+    fast_notes = list(enc.notes)
+    try:  # the notes alone (a shared pass's callers): the same notes, errors and refusals
+        notes_only, notes_error = enc.notes_from_rows(rows, "the list"), None
+    except DataError as e:
+        notes_only, notes_error = None, str(e)
+    assert notes_error == fast_error
+    assert notes_only == (fast_notes if fast is not None else None)
     if fast is None and fast_error is None:
         assert any(
             isinstance(r["x1"], (str, bool)) or isinstance(r["x2"], (str, bool)) for r in rows
@@ -136,7 +143,7 @@ def test_rows_without_pandas_encode_exactly_as_a_dataframe(seed: int) -> None:
     assert fast_error == slow_error
     if slow is not None:
         np.testing.assert_array_equal(fast, slow)
-        assert enc.notes == slow_notes
+        assert fast_notes == slow_notes
 
 
 def test_the_numpy_path_declines_text_in_a_numeric_column() -> None:

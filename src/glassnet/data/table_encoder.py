@@ -382,17 +382,27 @@ class TableEncoder:
         errors as `features`; None when a value needs pandas' parsing (text in a numeric
         column), so the caller takes the DataFrame path for those rows. (Column by column in
         numpy cost ~70 us a column for one row, more than a request's HTTP handling.)"""
-        self.notes = []
         out = np.zeros((len(rows), self.width), np.float32)
+        return out if self._walk_rows(rows, source, out) else None
+
+    def notes_from_rows(self, rows: list[dict[str, Any]], source: str) -> list[str] | None:
+        """The notes (and errors) `features_from_rows` gives these rows, without the
+        features; None where it declines."""
+        return list(self.notes) if self._walk_rows(rows, source, None) else None
+
+    def _walk_rows(self, rows: list[dict[str, Any]], source: str, out: np.ndarray | None) -> bool:
+        """Encode `rows` column by column into `out` (None: only their notes and errors);
+        False when a value needs pandas' parsing."""
+        self.notes = []
         at = 0  # where the column's features start in a row
         for c in self.state["columns"]:
             name, kind = c["name"], c["type"]
             raw = [r.get(name) for r in rows]
             if kind == "numeric":
-                cells = self._numeric_cells(c, raw, source)
+                cells = self._numeric_cells(c, raw, source, out is not None)
                 if cells is None:
-                    return None
-                for cell in cells:
+                    return False
+                for cell in cells if out is not None else ():
                     out[:, at] = cell
                     at += 1
                 continue
@@ -404,11 +414,14 @@ class TableEncoder:
                     if kind == "date"
                     else self._category_block(c, list(_as_strings(pd.Series(_floats(raw)))))
                 )
-                out[:, at : at + block.shape[1]] = block
-                at += block.shape[1]
+                if out is not None:
+                    out[:, at : at + block.shape[1]] = block
+                    at += block.shape[1]
                 continue
             strings = [v if type(v) is str else _category_string(v) for v in raw]
             codes = self._category_codes(c, strings)
+            if out is None:
+                continue
             if kind == "onehot":
                 for i, code in enumerate(codes):
                     if code >= 0:
@@ -417,14 +430,14 @@ class TableEncoder:
             else:
                 out[:, at] = [code + 1 for code in codes]
                 at += 1
-        return out
+        return True
 
     def _numeric_cells(
-        self, c: dict[str, Any], raw: list[Any], source: str
+        self, c: dict[str, Any], raw: list[Any], source: str, features: bool = True
     ) -> list[list[float]] | None:
         """A numeric column's features: standardised values (gaps filled with the training
-        median, noted), then its was-missing flags where it has them. None when a value is
-        not a plain number."""
+        median, noted), then its was-missing flags where it has them ([] without
+        `features`: the notes and errors alone). None when a value is not a plain number."""
         if not {type(v) for v in raw} <= _PLAIN and not all(
             v is None or _is_number(v) for v in raw
         ):
@@ -438,9 +451,13 @@ class TableEncoder:
             values = np.array(_floats(raw))
             _too_large(values, c["name"], source, pd.Series(values))
         mean, std, fill = c["mean"], c["std"], c["fill"]
-        cells = [[((fill if gap else v) - mean) / std for v, gap in zip(raw, gaps, strict=True)]]
-        if c["missing_indicator"]:
-            cells.append([float(gap) for gap in gaps])
+        cells: list[list[float]] = []
+        if features:
+            cells.append(
+                [((fill if gap else v) - mean) / std for v, gap in zip(raw, gaps, strict=True)]
+            )
+            if c["missing_indicator"]:
+                cells.append([float(gap) for gap in gaps])
         if gapped:
             self.notes.append(
                 f"{gapped} missing or infinite value(s) of '{c['name']}' were "

@@ -186,6 +186,11 @@ class Task(ABC):
     def encode(self, source: Any, *, with_targets: bool) -> Encoded:
         """User inputs (file, folder, frame, ...) -> a split, notes and sample names."""
 
+    def input_notes(self, source: Any) -> list[str]:
+        """The notes `encode(source, with_targets=False)` gives, for a service's callers that
+        shared a pass (a task may find them without building the inputs)."""
+        return self.encode(source, with_targets=False).notes
+
     # ---- the net -----------------------------------------------------------------------------
     @abstractmethod
     def build_net(self, net: NetSpec) -> nn.Module:
