@@ -98,12 +98,13 @@ def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             "/predict",
             "/health",
         ),
-        "LitServe + onnxruntime": (
+    }
+    if importlib.util.find_spec("litserve"):  # in the bench extra; skipped where missing
+        contenders["LitServe + onnxruntime"] = (
             [sys.executable, str(PEERS / "litserve_onnx.py"), str(export)],
             "/predict",
             "/health",
-        ),
-    }
+        )
     if importlib.util.find_spec("bentoml"):  # in the bench extra; skipped where missing
         contenders["BentoML + onnxruntime"] = (
             [sys.executable, str(PEERS / "bentoml_onnx.py"), str(export)],
