@@ -72,17 +72,20 @@ def _as_strings(series: pd.Series) -> pd.Series:
     return series.astype(object).map(_category_string)
 
 
+_PLAIN = frozenset({int, float, type(None)})  # the types a JSON row's numbers and gaps arrive as
+
+
+def _numbers_or_gaps(raw: list[Any]) -> bool:
+    """Whether a column's request values are all numbers (not bools) or None."""
+    return all(
+        type(v) in _PLAIN or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in raw
+    )
+
+
 def _plain_numbers(raw: list[Any]) -> bool:
-    """Whether a column's request values are numbers and gaps, at least one a number (a
-    CSV reader would have made them a float column)."""
-    return all(v is None or _is_number(v) for v in raw) and any(v is not None for v in raw)
-
-
-_PLAIN = {int, float, type(None)}  # the types a JSON row's numbers and gaps arrive as
-
-
-def _is_number(v: Any) -> bool:
-    return type(v) is float or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    """Numbers and gaps, at least one a number (a CSV reader would have made them a float
+    column)."""
+    return _numbers_or_gaps(raw) and any(v is not None for v in raw)
 
 
 def _floats(raw: list[Any]) -> list[float]:
@@ -169,7 +172,6 @@ class TableEncoder:
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
         self.notes: list[str] = []
-        self._indices: dict[str, dict[str, int]] = {}  # category -> index, per column
 
     # ---- fitting -------------------------------------------------------------------------
     @classmethod
@@ -353,11 +355,7 @@ class TableEncoder:
         standardised, plus its was-missing flag where it has one."""
         gaps = ~np.isfinite(values)
         if gaps.any():
-            median = day_text(c["fill"], c["format"]) if c["type"] == "date" else f"{c['fill']:.4g}"
-            self.notes.append(
-                f"{int(gaps.sum())} missing or infinite value(s) of '{c['name']}' were "
-                f"filled with its training median ({median})"
-            )
+            self._note_gaps(c, int(gaps.sum()))
         values = np.where(gaps, c["fill"], values)
         block = [((values - c["mean"]) / c["std"])[:, None]]
         if c["missing_indicator"]:
@@ -402,7 +400,7 @@ class TableEncoder:
                 cells = self._numeric_cells(c, raw, source, out is not None)
                 if cells is None:
                     return False
-                for cell in cells if out is not None else ():
+                for cell in cells:  # none when only the notes are asked for
                     out[:, at] = cell
                     at += 1
                 continue
@@ -438,9 +436,7 @@ class TableEncoder:
         """A numeric column's features: standardised values (gaps filled with the training
         median, noted), then its was-missing flags where it has them ([] without
         `features`: the notes and errors alone). None when a value is not a plain number."""
-        if not {type(v) for v in raw} <= _PLAIN and not all(
-            v is None or _is_number(v) for v in raw
-        ):
+        if not _numbers_or_gaps(raw):
             return None
         # one pass: a gap (None, NaN, inf) or a value too large; NaN fails both comparisons
         gaps = [v is None or not -LARGEST <= v <= LARGEST for v in raw]
@@ -459,15 +455,19 @@ class TableEncoder:
             if c["missing_indicator"]:
                 cells.append([float(gap) for gap in gaps])
         if gapped:
-            self.notes.append(
-                f"{gapped} missing or infinite value(s) of '{c['name']}' were "
-                f"filled with its training median ({fill:.4g})"
-            )
+            self._note_gaps(c, gapped)
         return cells
+
+    def _note_gaps(self, c: dict[str, Any], count: int) -> None:
+        median = day_text(c["fill"], c["format"]) if c["type"] == "date" else f"{c['fill']:.4g}"
+        self.notes.append(
+            f"{count} missing or infinite value(s) of '{c['name']}' were "
+            f"filled with its training median ({median})"
+        )
 
     def _category_codes(self, c: dict[str, Any], strings: list[str]) -> list[int]:
         """Each value's category index (-1: unseen in training, noted)."""
-        index = self._category_index(c)
+        index = self._category_indices[c["name"]]
         codes = [index.get(v, -1) for v in strings]
         unseen = [v for v, code in zip(strings, codes, strict=True) if code < 0]
         if unseen:
@@ -478,22 +478,19 @@ class TableEncoder:
             )
         return codes
 
-    def _category_index(self, c: dict[str, Any]) -> dict[str, int]:
-        cached = self._indices.get(c["name"])
-        if cached is None or len(cached) != len(c["categories"]):
-            cached = self._indices[c["name"]] = {v: i for i, v in enumerate(c["categories"])}
-        return cached
+    @functools.cached_property
+    def _category_indices(self) -> dict[str, dict[str, int]]:
+        """{column: {category: index}} for the category columns."""
+        return {
+            c["name"]: {v: i for i, v in enumerate(c["categories"])}
+            for c in self.state["columns"]
+            if "categories" in c
+        }
 
     @functools.cached_property
     def width(self) -> int:
-        """Features per row (the length of `feature_names`)."""
-        per_type = {"numeric": 1, "date": 1 + len(CYCLES), "embed": 1}
-        return sum(
-            len(c["categories"])
-            if c["type"] == "onehot"
-            else per_type[c["type"]] + bool(c.get("missing_indicator"))
-            for c in self.state["columns"]
-        )
+        """Features per row."""
+        return len(self.feature_names)
 
     def has_target(self, frame: pd.DataFrame) -> bool:
         return self.state["target"] in frame.columns

@@ -236,7 +236,7 @@ class TabularTask(Task):
         """Rows' notes without their features (~1/3 of encoding them: a shared pass asks
         this for each of its callers)."""
         assert self.encoder is not None
-        if isinstance(source, list) and source and all(isinstance(r, dict) for r in source):
+        if _row_dicts(source):
             notes = self._check_rows(source)
             found = self.encoder.notes_from_rows(source, sources.open_source(source).name)
             if found is not None:
@@ -246,7 +246,7 @@ class TabularTask(Task):
     def encode(self, source: Any, *, with_targets: bool) -> Encoded:
         assert self.encoder is not None
         notes: list[str] = []
-        if isinstance(source, list) and source and all(isinstance(r, dict) for r in source):
+        if _row_dicts(source):
             notes += self._check_rows(source)
             if not with_targets:  # a service's rows: encoded without a DataFrame
                 x = self.encoder.features_from_rows(source, sources.open_source(source).name)
@@ -457,3 +457,8 @@ def encode(row):
 x = np.array([encode(r) for r in rows], dtype=np.float32)
 out = session.run(None, {{"x": x}})[0]
 """
+
+
+def _row_dicts(source: Any) -> bool:
+    """Rows given one by one as dicts (Python, REST)."""
+    return isinstance(source, list) and bool(source) and all(isinstance(r, dict) for r in source)
