@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -314,10 +315,19 @@ def test_pngs_decoded_by_opencv_equal_pillows_pixels(tmp_path: Path, monkeypatch
             assert calls == [takes_fast_path], name
             assert got.shape == expected.shape == (3, size, size), name
             assert np.array_equal(got, expected), name
-    (tmp_path / "cut.png").write_bytes((tmp_path / "rgb.png").read_bytes()[:300])
+            calls.clear()  # the same bytes uploaded to the service
+            uploaded = images.decode_image(path.read_bytes(), size, "RGB")
+            assert calls == [takes_fast_path], name
+            assert np.array_equal(uploaded, expected), name
+    cut = (tmp_path / "rgb.png").read_bytes()[:300]
+    (tmp_path / "cut.png").write_bytes(cut)
     assert fast(tmp_path / "cut.png") is None  # damaged: Pillow says what is wrong
+    assert fast(io.BytesIO(cut)) is None
     with pytest.raises(OSError):
         images.load_image(tmp_path / "cut.png", 40, "RGB")
+    with pytest.raises(images.UnreadableImage, match="corrupt or truncated"):
+        images.decode_image(cut, 40, "RGB")
+    assert fast(io.BytesIO(b"GIF89a" + bytes(40))) is None  # not a PNG at all
 
 
 def test_a_small_folder_gets_enough_steps_to_learn(workdir: Path) -> None:
