@@ -166,6 +166,28 @@ def gemm_limit_gflops(
     return best
 
 
+def step_gemm_ceiling(
+    shapes: list[tuple[int, int, int]], batch: int, seconds: float = 0.5
+) -> float:
+    """Samples/s of a training step that did nothing but its own matrix multiplies
+    (`shapes`: (m, k, n) of each, forward and backward), at their own sizes, back to back:
+    the ceiling for that step on this machine, lower than the GEMM limit where the
+    matrices are small (a batch of 128 rows through a 256-wide layer). The best of
+    several windows, as `gemm_limit_gflops`."""
+    import torch
+
+    pairs = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in shapes]
+    best = 0.0
+    for _ in range(8):
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for a, b in pairs:
+                a @ b
+            steps += 1
+        best = max(best, steps * batch / (time.perf_counter() - start))
+    return best
+
+
 def train_flops_per_sample(net: Any, x: Any, y: Any) -> float:
     """FLOPs of one training step's forward and backward per sample, counted by torch's
     FlopCounterMode on the net itself (matrix multiplies and convolutions)."""
