@@ -146,6 +146,46 @@ def test_rows_without_pandas_encode_exactly_as_a_dataframe(seed: int) -> None:
         assert fast_notes == slow_notes
 
 
+def test_rows_judged_unremarkable_are_those_the_walk_gives_no_note() -> None:
+    """A shared pass asks each caller's notes; rows whose every cell is a plain in-range
+    number or a known category skip the walk. On rows that are mostly such, with now and
+    then a gap, a huge or odd number, a bool, numpy scalars or an unseen category: the
+    notes, errors and refusals stay those of `features_from_rows`, and the shortcut is
+    taken where (and only where) nothing is remarked."""
+    frame = mixed_frame()
+    enc = TableEncoder.fit(frame, target="label", source="t", onehot_max=5)
+    assert {c["type"] for c in enc.state["columns"]} == {"numeric", "onehot", "embed"}
+    rng = np.random.default_rng(0)
+    odd = [*ANYTHING, 10**40, -(10**31), np.float64(0.5), np.int64(2), "RED", 3]
+
+    def value(name: str) -> object:
+        if rng.random() < 0.93:  # a value seen in training
+            v = frame[name].dropna().iloc[int(rng.integers(len(frame) - 40))]
+            return v.item() if isinstance(v, np.generic) else v
+        return odd[int(rng.integers(len(odd)))]
+
+    taken = 0
+    for _ in range(400):
+        rows = [
+            {c["name"]: value(c["name"]) for c in enc.state["columns"]}
+            for _ in range(int(rng.integers(1, 4)))
+        ]
+        try:
+            fast, error = enc.features_from_rows(rows, "the list"), None
+        except DataError as e:
+            fast, error = None, str(e)
+        walked = list(enc.notes) if fast is not None else None
+        try:
+            notes, notes_error = enc.notes_from_rows(rows, "the list"), None
+        except DataError as e:
+            notes, notes_error = None, str(e)
+        assert (notes, notes_error) == (walked, error), rows
+        quiet = enc._unremarkable(rows)
+        taken += quiet
+        assert not quiet or (walked == [] and error is None), rows
+    assert 100 < taken < 390  # both ways were taken
+
+
 def test_the_numpy_path_declines_text_in_a_numeric_column() -> None:
     enc = TableEncoder.fit(mixed_frame(), target="label", source="t")
     row = {"x1": "1.5", "x2": 0.3, "color": "red", "city": "city1"}
