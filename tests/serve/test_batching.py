@@ -180,3 +180,27 @@ def test_slow_passes_leave_the_loop_free() -> None:
         return batcher.inline_passes
 
     assert asyncio.run(drive()) == 0
+
+
+def test_a_pass_takes_no_more_rows_than_max_items(
+    served_runs: dict[str, Path], rows: list[dict]
+) -> None:
+    """Requests queued behind a busy pass join the next one while it holds fewer than
+    `max_items` rows (a request is never split): two-row requests under max_items=7 make
+    passes of 8 rows."""
+    run = glassnet.load(served_runs["table"], device="cpu")
+    slow_answer, calls = _busy(run)
+    requests = [RowsRequest(rows=rows[i : i + 2]) for i in range(0, 80, 2)]
+
+    async def drive():  # type: ignore[no-untyped-def]
+        batcher = MicroBatcher(slow_answer, max_items=7)
+        answers = await asyncio.gather(*(batcher.submit(r) for r in requests))
+        await batcher.close()
+        return answers
+
+    answers = asyncio.run(drive())
+    labels = [[p["label"] for p in a.predictions] for a in answers]
+    assert labels == [[p["label"] for p in run.predict_request(r).predictions] for r in requests]
+    assert sum(calls) == 80
+    assert max(calls) == 8
+    assert calls.count(8) >= 8

@@ -75,8 +75,10 @@ class MicroBatcher:
             # Whatever queued up meanwhile (also while the last pass ran) joins this pass.
             # get_nowait, not wait_for(get()): the latter can drop an item when its
             # timeout and the item's arrival coincide.
-            while not self._queue.empty() and self._size(group) < self.max_items:
+            size = self._size(group[0])
+            while not self._queue.empty() and size < self.max_items:
                 group.append(self._queue.get_nowait())
+                size += self._size(group[-1])
             requests = [p.request for p in group]
             try:
                 results = self._inline(requests)
@@ -119,9 +121,11 @@ class MicroBatcher:
         self._pass_s = time.perf_counter() - start
         return results
 
-    def _size(self, group: list[_Pending]) -> int:
-        field = type(group[0].request).batch_field
-        return sum(len(getattr(p.request, field)) if field else 1 for p in group)
+    @staticmethod
+    def _size(pending: _Pending) -> int:
+        """Items (rows, files) one request brings to a pass."""
+        field = type(pending.request).batch_field
+        return len(getattr(pending.request, field)) if field else 1
 
     def _answer_group(self, requests: list[Request]) -> list[PredictResponse | BaseException]:
         field = type(requests[0]).batch_field
