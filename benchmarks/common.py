@@ -144,48 +144,47 @@ def entry(runners: dict[str, Callable[[], dict[str, Any]]], main: Callable[[], A
         main()
 
 
+def _best_rate(work: Callable[[], Any], trials: int = 8, seconds: float = 0.5) -> float:
+    """Calls of `work` per second: the best of several short windows (after a few warm-up
+    calls), so a busy moment of the machine does not lower a ceiling."""
+    for _ in range(3):
+        work()
+    best = 0.0
+    for _ in range(trials):
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            work()
+            done += 1
+        best = max(best, done / (time.perf_counter() - start))
+    return best
+
+
 def gemm_limit_gflops(
     n: int = 2048, trials: int = 8, seconds: float = 0.5, dtype: Any = None
 ) -> float:
     """This machine's float32 matrix-multiply rate through torch (its current threads), in
     GFLOP/s: the ceiling a training step made of GEMMs could reach, measured in the same
-    run as the workloads it is compared with. The best of several short windows, so a busy
-    moment of the machine does not lower the ceiling."""
+    run as the workloads it is compared with."""
     import torch
 
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    best = 0.0
-    for _ in range(trials):
-        done, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            a @ b
-            done += 1
-        best = max(best, 2 * n**3 * done / (time.perf_counter() - start) / 1e9)
-    return best
+    return 2 * n**3 * _best_rate(lambda: a @ b, trials, seconds) / 1e9
 
 
-def step_gemm_ceiling(
-    shapes: list[tuple[int, int, int]], batch: int, seconds: float = 0.5
-) -> float:
+def step_gemm_ceiling(shapes: list[tuple[int, int, int]], batch: int) -> float:
     """Samples/s of a training step that did nothing but its own matrix multiplies
     (`shapes`: (m, k, n) of each, forward and backward), at their own sizes, back to back:
     the ceiling for that step on this machine, lower than the GEMM limit where the
-    matrices are small (a batch of 128 rows through a 256-wide layer). The best of
-    several windows, as `gemm_limit_gflops`."""
+    matrices are small (a batch of 128 rows through a 256-wide layer)."""
     import torch
 
     pairs = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in shapes]
-    best = 0.0
-    for _ in range(8):
-        steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            for a, b in pairs:
-                a @ b
-            steps += 1
-        best = max(best, steps * batch / (time.perf_counter() - start))
-    return best
+
+    def step() -> None:
+        for a, b in pairs:
+            a @ b
+
+    return batch * _best_rate(step)
 
 
 def train_flops_per_sample(net: Any, x: Any, y: Any) -> float:
@@ -204,13 +203,14 @@ def add_gemm_share(
     results: dict[str, dict[str, Any]],
     flops_per_sample: float,
     limit_gflops: float | dict[str, float],
+    key: str = "gemm_share",
 ) -> None:
-    """Each contender's training rate as a % of the machine's GEMM limit (`gemm_share`);
-    with limits per precision, each row is read against the limit of its `precision`."""
+    """Each contender's training rate as a % of the machine's GEMM limit (`key`); with
+    limits per precision, each row is read against the limit of its `precision`."""
     for r in results.values():
         limits = limit_gflops if isinstance(limit_gflops, dict) else None
         limit = limits[r.get("precision", "fp32")] if limits else limit_gflops
         for suffix in ("", "_min", "_max"):
             if f"samples_per_s{suffix}" in r:
                 rate = r[f"samples_per_s{suffix}"] * flops_per_sample / 1e9
-                r[f"gemm_share{suffix}"] = 100 * rate / limit  # type: ignore[operator]
+                r[f"{key}{suffix}"] = 100 * rate / limit  # type: ignore[operator]
