@@ -187,6 +187,46 @@ def step_gemm_ceiling(shapes: list[tuple[int, int, int]], batch: int) -> float:
     return batch * _best_rate(step)
 
 
+def step_conv_ceiling(net: Any, x: Any, dtype: Any = None) -> float:
+    """Samples/s of a training step that did nothing but the net's own convolutions
+    (forward, and backward to the weights and, past the first layer, the inputs) at their
+    own sizes on a batch like `x`, back to back, in the better of the two memory layouts
+    (in `dtype`, float32 by default): the CNN's counterpart of `step_gemm_ceiling`."""
+    import torch
+
+    seen: list[tuple[Any, Any, Any]] = []
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: seen.append((m, i[0].shape, o.shape)))
+        for m in convs
+    ]
+    with torch.no_grad():
+        net(x)
+    for h in hooks:
+        h.remove()
+
+    def step_in(layout: Any) -> Callable[[], None]:
+        work = []
+        for i, (m, in_shape, out_shape) in enumerate(seen):
+            xi, go = (
+                torch.randn(s, dtype=dtype).contiguous(memory_format=layout)
+                for s in (in_shape, out_shape)
+            )
+            w = m.weight.detach().to(dtype or torch.float32).contiguous(memory_format=layout)
+            args = (m.stride, m.padding, m.dilation, False, [0, 0], m.groups, [i > 0, True, False])
+            work.append((xi, w, go, args))
+
+        def step() -> None:
+            for xi, w, go, args in work:
+                torch.nn.functional.conv2d(xi, w, None, *args[:3], args[5])
+                torch.ops.aten.convolution_backward(go, xi, w, None, *args)
+
+        return step
+
+    layouts = (torch.contiguous_format, torch.channels_last)
+    return len(x) * max(_best_rate(step_in(layout)) for layout in layouts)
+
+
 def train_flops_per_sample(net: Any, x: Any, y: Any) -> float:
     """FLOPs of one training step's forward and backward per sample, counted by torch's
     FlopCounterMode on the net itself (matrix multiplies and convolutions)."""
