@@ -143,7 +143,7 @@ def run_torch_loop(tuned: bool = False, bf16: bool = False) -> dict[str, Any]:
     """Plain: as the tutorials write it (uint8 batches normalised per step, Adam). Tuned:
     the whole split normalised once in channels_last, fused Adam, gradients set to None,
     the epoch's order split into batches as one tensor; with `bf16`, its forward passes
-    under bf16 autocast as well (weights and optimiser in fp32)."""
+    under bf16 autocast as well, validation included (weights and optimiser in fp32)."""
     import torch
     from torch import nn
 
@@ -173,7 +173,7 @@ def run_torch_loop(tuned: bool = False, bf16: bool = False) -> dict[str, Any]:
             loss.backward()
             opt.step()
         net.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             pred = torch.cat([net(xv[i : i + 256]).argmax(1) for i in range(0, len(xv), 256)])
         accs.append(float((pred.numpy() == yva).mean()))
         times.append(time.perf_counter() - start)

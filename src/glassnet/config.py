@@ -87,7 +87,7 @@ class TrainSpec(Spec):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="auto: bf16 autocast on capable GPUs, and for training image CNNs on CPUs "
-        "with native bf16 (AVX512-BF16, AMX); fp32 otherwise",
+        "with native bf16 (AVX512-BF16, AMX), their validation included; fp32 otherwise",
     )
     compile: bool = Field(False, description="run the net through torch.compile")
     deterministic: bool = Field(False, description="deterministic algorithms (bitwise resume)")

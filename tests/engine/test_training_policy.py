@@ -72,7 +72,8 @@ def test_device_choice() -> None:
 
 def test_cpu_bf16_only_where_the_cpu_has_it_and_the_net_gains() -> None:
     """auto: fp32 on a CPU for evaluation and for nets that gain nothing (MLPs); bf16
-    training steps for image CNNs where the CPU computes bf16 natively. An explicit bf16
+    training steps (and their validation) for image CNNs where the CPU computes bf16
+    natively. An explicit bf16
     on a CPU without it is an error that says what is missing."""
     from glassnet.engine.device import cpu_has_native_bf16, train_autocast_dtype
     from glassnet.nets import create_net
@@ -85,6 +86,12 @@ def test_cpu_bf16_only_where_the_cpu_has_it_and_the_net_gains() -> None:
     assert train_autocast_dtype(cpu, "auto", mlp) is None
     assert train_autocast_dtype(cpu, "auto", cnn) == (torch.bfloat16 if native else None)
     assert train_autocast_dtype(cpu, "fp32", cnn) is None
+    # Validation during training runs in the steps' precision (it only picks the epoch).
+    from glassnet.engine.trainer import Trainer
+
+    for net in (cnn, mlp):
+        trainer = Trainer(None, net, TrainSpec(), seed=0, device=cpu)  # type: ignore[arg-type]
+        assert trainer.eval_amp == trainer.amp == train_autocast_dtype(cpu, "auto", net)
     if native:
         assert autocast_dtype(cpu, "bf16") == torch.bfloat16
     else:
