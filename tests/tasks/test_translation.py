@@ -34,6 +34,21 @@ def test_unseen_numbers_translate_with_bleu_over_90(en_fr: glassnet.api.Run) -> 
     assert list(preds["translation"]) == [num2words(n, lang="fr") for n in numbers]
 
 
+def test_the_constant_floor_is_the_most_common_reference_everywhere(
+    en_fr: glassnet.api.Run,
+) -> None:
+    import sacrebleu
+
+    from glassnet.tasks.translation import _constant_bleu
+
+    common = "quatre vingt dix neuf mille"
+    refs = (common, "quatre vingt dix huit mille", common, "cent un mille deux")
+    expected = sacrebleu.corpus_bleu([common] * 4, [list(refs)]).score
+    assert _constant_bleu(refs) == pytest.approx(expected) and 0 < expected < 100
+    scores = en_fr.evaluate()
+    assert 0 <= scores["constant_bleu"] < scores["bleu"]
+
+
 def test_beam_search_is_at_least_as_likely_as_greedy(en_fr: glassnet.api.Run) -> None:
     encoded = en_fr.task.encode(en_fr.spec.data.data, with_targets=True)  # the test split
     src, src_len = encoded.batch["src"][:400], encoded.batch["src_len"][:400]
