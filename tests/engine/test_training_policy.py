@@ -73,8 +73,7 @@ def test_device_choice() -> None:
 def test_cpu_bf16_only_where_the_cpu_has_it_and_the_net_gains() -> None:
     """auto: fp32 on a CPU for evaluation and for nets that gain nothing (MLPs); bf16
     training steps (and their validation) for image CNNs where the CPU computes bf16
-    natively. An explicit bf16
-    on a CPU without it is an error that says what is missing."""
+    natively. An explicit bf16 on a CPU without it is an error that says what is missing."""
     from glassnet.engine.device import cpu_has_native_bf16, train_autocast_dtype
     from glassnet.nets import create_net
 
