@@ -1,5 +1,6 @@
 """Serving speed: `glassnet serve` requests/s and p50/p99 latency on loopback (tabular rows
-and image uploads, 1 and 16 clients at a time, next to the HTTP floor of GET /health), and
+and image uploads, 1 and 16 clients at a time, next to the HTTP floor of GET /health), each
+server's labels for 1 000 rows against `Run.predict`'s (quality beside speed), and
 eager PyTorch vs onnxruntime latency per batch size for the same exported nets.
 
     python benchmarks/bench_serve.py        # writes benchmarks/results/serve.md
@@ -118,12 +119,18 @@ def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if client_cores:
         os.sched_setaffinity(0, client_cores)
     client_ceiling = loadgen.ceiling()  # what the client alone can send, for the reader
+    # Quality beside speed: each server's labels for the rows against `Run.predict`'s.
+    reference = list(runs["tabular"].predict(frame)["label"])
+    agree: dict[str, float] = {}
     rounds: list[dict[str, Any]] = []
     for r in range(ROUNDS):  # interleaved: a slow minute of the machine hits everyone
         print(f"round {r + 1} of {ROUNDS}", file=sys.stderr)
         one: dict[str, Any] = {}
         for name, (cmd, route, health) in contenders.items():
-            one.update(_serve_one(name, cmd, route, health, rows, image, server_cores))
+            loads, labels = _serve_one(name, cmd, route, health, rows, image, server_cores)
+            one.update(loads)
+            same = sum(a == b for a, b in zip(labels, reference, strict=False))
+            agree[name] = min(agree.get(name, 1.0), same / len(reference))
         rounds.append(one)
     results = {
         key: {
@@ -150,6 +157,15 @@ def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         "| failed |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    answers = [
+        "",
+        f"Answers: the share of the {len(reference)} rows, sent as one request, whose label "
+        "equals `glassnet.load(run).predict` in the bench's own process (lowest over rounds):",
+        "",
+        "| server | same label as `Run.predict` |",
+        "|---|---|",
+        *(f"| {name} | {share:.1%} |" for name, share in agree.items()),
+    ]
     for key, r in results.items():
         server, label, conc = key.split(" | ")
         lo, hi = r["rps_range"]
@@ -158,7 +174,11 @@ def serve_table(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             f"{r['requests_per_s'] * r.get('rows', 1):.0f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['failed']:.0f} |"
         )
-    return "\n".join(lines), {**results, "client_ceiling_rps": client_ceiling}
+    return "\n".join(lines + answers), {
+        **results,
+        "client_ceiling_rps": client_ceiling,
+        "label_agreement": agree,
+    }
 
 
 def _serve_one(
@@ -169,7 +189,8 @@ def _serve_one(
     rows: list[dict],
     image: bytes,
     cores: set[int] | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[Any]]:
+    """The server's load results, and its labels for `rows` sent as one request."""
     import httpx
 
     port = _free_port()
@@ -190,6 +211,8 @@ def _serve_one(
         except httpx.TransportError:
             time.sleep(0.1)
 
+    answered = httpx.post(f"{url}{route}", json={"rows": rows}, timeout=60).json()
+    labels = [p.get("label") for p in answered.get("predictions", [])]
     json_rows = [loadgen.post_json(route, {"rows": [row]}) for row in rows]
     workloads: list[tuple[str, list[bytes], int, tuple[int, ...], int]] = [
         ("GET /health (HTTP floor)", [loadgen.get(health)], 4000, (16,), 1),
@@ -218,7 +241,7 @@ def _serve_one(
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    return results
+    return results, labels
 
 
 def eager_vs_onnx(runs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
