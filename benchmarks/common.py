@@ -221,13 +221,16 @@ def step_conv_ceiling(net: Any, x: Any, dtype: Any = None) -> float:
                 for s in (in_shape, out_shape)
             )
             w = m.weight.detach().to(dtype or torch.float32).contiguous(memory_format=layout)
-            args = (m.stride, m.padding, m.dilation, False, [0, 0], m.groups, [i > 0, True, False])
-            work.append((xi, w, go, args))
+            grads = [i > 0, True, False]  # to the input (past the first layer), the weight
+            work.append((xi, w, go, m, grads))
 
         def step() -> None:
-            for xi, w, go, args in work:
-                torch.nn.functional.conv2d(xi, w, None, *args[:3], args[5])
-                torch.ops.aten.convolution_backward(go, xi, w, None, *args)
+            for xi, w, go, m, grads in work:
+                geometry = (m.stride, m.padding, m.dilation)
+                torch.nn.functional.conv2d(xi, w, None, *geometry, m.groups)
+                torch.ops.aten.convolution_backward(
+                    go, xi, w, None, *geometry, False, [0, 0], m.groups, grads
+                )
 
         return step
 
