@@ -1,6 +1,6 @@
 """Real series bundled offline in installed packages (statsmodels' datasets, the data files
 in sktime's wheel: read as files, sktime is never imported), each with the horizon the
-forecasting literature uses for its frequency (monthly 12, quarterly 8, yearly 6).
+forecasting literature uses for its frequency (weekly 52, monthly 12, quarterly 8, yearly 6).
 
     SERIES["airline"]() -> (frame with columns time, value; horizon)
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-HORIZON = {"M": 12, "Q": 8, "Y": 6}
+HORIZON = {"W": 52, "M": 12, "Q": 8, "Y": 6}
 
 
 def _package_file(package: str, *parts: str) -> Path:
@@ -53,6 +53,13 @@ def co2_monthly() -> pd.DataFrame:  # Mauna Loa, monthly means, 526 months
 
     m = co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
     return _frame(m.index.strftime("%Y-%m-%d"), m.values)
+
+
+def co2_weekly() -> pd.DataFrame:  # Mauna Loa, 2 284 weeks (glassnet's builtin:co2)
+    from statsmodels.datasets import co2
+
+    w = co2.load_pandas().data["co2"].interpolate()
+    return _frame(w.index.strftime("%Y-%m-%d"), w.values)
 
 
 def pbs() -> pd.DataFrame:  # Australian prescriptions, 204 months
@@ -101,6 +108,7 @@ SERIES: dict[str, tuple[Callable[[], pd.DataFrame], str, int]] = {
     "elec_equip": (elec_equip, "M", 12),
     "seatbelts": (seatbelts, "M", 12),
     "co2_monthly": (co2_monthly, "M", 12),
+    "co2_weekly": (co2_weekly, "W", 52),
     "pbs": (pbs, "M", 12),
     "gdp": (gdp, "Q", 4),
     "consumption": (consumption, "Q", 4),

@@ -44,7 +44,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+    atomic_write_bytes(path, json_bytes(data))
+
+
+def json_bytes(data: Any) -> bytes:
+    """`data` as the JSON glassnet writes (indented, numpy values and paths as plain ones)."""
+    return (json.dumps(data, indent=2, default=_json_default) + "\n").encode("utf-8")
 
 
 def _json_default(o: Any) -> Any:

@@ -8,6 +8,7 @@ inside it), a NaN/inf guard, Ctrl-C = save and stop, and DDP when launched by to
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -20,15 +21,18 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from glassnet.config import TrainSpec
+from glassnet.data.files import atomic_write_bytes
 from glassnet.data.splits import batch_size_of, to_device
 from glassnet.engine import distributed as dist_
 from glassnet.engine.batches import arrange, make_batches
 from glassnet.engine.callbacks import Callback
 from glassnet.engine.checkpoint import (
+    BackgroundWrites,
+    checkpoint_files,
     has_checkpoint,
     load_checkpoint,
-    save_checkpoint,
-    save_weights,
+    weights_bytes,
+    write_checkpoint,
 )
 from glassnet.engine.device import autocast_dtype, place_net, train_autocast_dtype
 from glassnet.engine.inference import autocast, eval_batch_size, run_outputs
@@ -135,6 +139,7 @@ class Trainer:
         # keep `autocast_dtype` (fp32 on a CPU unless asked).
         self.eval_amp = self.amp or autocast_dtype(device, spec.precision)
         self.stop = _StopRequest()
+        self.writes = BackgroundWrites()  # checkpoints and best weights, off the loop
 
     # ---- helpers -------------------------------------------------------------------------
     def _emit(self, event: str, **kw: Any) -> None:
@@ -144,16 +149,17 @@ class Trainer:
     def _writes(self) -> bool:
         return self.run is not None and self.world.is_main
 
-    def _save(self, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
+    def _save(
+        self, optimizer: Any, scheduler: Any, state: dict[str, Any], best: bytes | None = None
+    ) -> None:
+        """A checkpoint of this moment (and the best weights, when this epoch is the best),
+        written in the background."""
         if self._writes():
             assert self.run is not None
-            save_checkpoint(
-                self.run.checkpoints,
-                net=self.net,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                state=state,
+            files = checkpoint_files(
+                net=self.net, optimizer=optimizer, scheduler=scheduler, state=state
             )
+            self.writes.submit(_write_save, self.run, best, int(state["global_step"]), files)
 
     # ---- the loop ------------------------------------------------------------------------
     def fit(self, splits: DataSplits, *, resume: bool = False) -> FitResult:
@@ -174,9 +180,17 @@ class Trainer:
         )
         self.streamed = batches.streamed
         try:
-            return self._fit(batches, val, monitor, resume)
-        finally:
+            result = self._fit(batches, val, monitor, resume)
+        except BaseException:
             batches.close()
+            # What was saved before the error lands; the error in flight is the one raised
+            # (a write's own error would hide it).
+            with contextlib.suppress(Exception):
+                self.writes.close()
+            raise
+        batches.close()
+        self.writes.close()  # every checkpoint is on disk before fit returns
+        return result
 
     def _fit(self, batches: Any, val: Any, monitor: str, resume: bool) -> FitResult:
         spec, world = self.spec, self.world
@@ -279,15 +293,14 @@ class Trainer:
                 better = higher_is_better(monitor)
                 best = loop["best_value"]
                 improved = best is None or (value > best if better else value < best)
+                best = None
                 if improved:
                     loop.update(best_value=value, best_epoch=epoch, since_best=0)
-                    if self._writes():
-                        assert self.run is not None
-                        save_weights(self.run.weights, self.net)
+                    best = weights_bytes(self.net) if self._writes() else None
                 else:
                     loop["since_best"] += 1
                 loop.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0)
-                self._save(optimizer, scheduler, loop)
+                self._save(optimizer, scheduler, loop, best)
                 self._emit("on_epoch_end", epoch=epoch, metrics=metrics, improved=improved)
                 advice = self.task.advise(epoch, metrics)
                 if advice and world.is_main:
@@ -337,6 +350,7 @@ class Trainer:
         return metrics
 
     def _nan_error(self, epoch: int, step: int, loop: dict[str, Any]) -> None:
+        self.writes.wait()  # the checkpoint the message names is on disk
         kept = (
             f"The last good checkpoint (epoch {loop['epoch']}) is kept in {self.run.checkpoints}; "
             if self.run is not None and has_checkpoint(self.run.checkpoints)
@@ -350,3 +364,11 @@ class Trainer:
             f"the training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}",
             fix=advice[0].upper() + advice[1:],
         )
+
+
+def _write_save(run: RunDir, best: bytes | None, global_step: int, files: dict[str, bytes]) -> None:
+    """One save point's writes, in the order a crash can interrupt safely: the best
+    weights, then the checkpoint (LATEST last)."""
+    if best is not None:
+        atomic_write_bytes(run.weights, best)
+    write_checkpoint(run.checkpoints, global_step, files)
