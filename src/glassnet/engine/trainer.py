@@ -24,6 +24,7 @@ from glassnet.config import TrainSpec
 from glassnet.data.files import atomic_write_bytes
 from glassnet.data.splits import batch_size_of, to_device
 from glassnet.engine import distributed as dist_
+from glassnet.engine.allocator import keeping_freed_memory
 from glassnet.engine.batches import arrange, make_batches
 from glassnet.engine.callbacks import Callback
 from glassnet.engine.checkpoint import (
@@ -179,8 +180,11 @@ class Trainer:
             world_size=world.size,
         )
         self.streamed = batches.streamed
+        # on a CPU, steps reuse the memory the last step freed (engine/allocator.py)
+        memory = keeping_freed_memory() if self.device.type == "cpu" else contextlib.nullcontext()
         try:
-            result = self._fit(batches, val, monitor, resume)
+            with memory:
+                result = self._fit(batches, val, monitor, resume)
         except BaseException:
             batches.close()
             # What was saved before the error lands; the error in flight is the one raised
