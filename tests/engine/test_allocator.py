@@ -76,39 +76,3 @@ def test_a_cpu_training_runs_with_freed_memory_kept(workdir: Path) -> None:
     glassnet.train("tabular", "d.csv", out="run", callbacks=[Look()], **OPTIONS)
     assert seen and set(seen) == {1}
     assert allocator._active == 0  # released when the training ended
-
-
-def test_cpu_inference_keeps_freed_memory_without_trimming_each_call(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from glassnet.engine import allocator
-
-    mixed_frame(200).to_csv("d.csv", index=False)
-    run = glassnet.train("tabular", "d.csv", out="run", **OPTIONS)
-    real, seen = type(run.task).forward, []
-
-    def looking(self: Any, net: Any, batch: Any) -> Any:
-        seen.append(allocator._active)
-        return real(self, net, batch)
-
-    trims: list[int] = []
-    monkeypatch.setattr(type(run.task), "forward", looking)
-    libc = allocator._glibc()
-    monkeypatch.setattr(allocator, "_glibc", lambda: _Spy(libc, trims))
-    run.predict(mixed_frame(50).drop(columns=["label"]))
-    assert seen and set(seen) == {1}
-    assert allocator._active == 0 and trims == []  # per call: no malloc_trim
-
-
-class _Spy:
-    """glibc, with malloc_trim counted."""
-
-    def __init__(self, libc: Any, trims: list[int]) -> None:
-        self.libc, self.trims = libc, trims
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.libc, name)
-
-    def malloc_trim(self, pad: int) -> int:
-        self.trims.append(pad)
-        return int(self.libc.malloc_trim(pad))

@@ -1,4 +1,4 @@
-"""CPU work keeps its freed memory (glibc's allocator, Linux): no page fault per step.
+"""Training keeps its freed memory (glibc's allocator, Linux): no page fault per step.
 
 glibc serves a large block (over a threshold between 128 KiB and 32 MiB) with its own
 mmap and unmaps it when freed, so the next step's block of the same size touches fresh
@@ -9,8 +9,7 @@ more than the arithmetic around them (cnn.small at 64 px: 210 -> 270 samples/s i
 allocator serves every block from its heap and keeps what is freed there; when the last
 training of the process ends, the defaults come back and the unused memory is returned
 (`malloc_trim`). The same thing Intel's tuning guide gets from preloading jemalloc or
-tcmalloc, without asking the user to. Inference gains as much (cnn.small in fp32, eager:
-400 -> 640 images/s one at a time, 448 -> 883 in batches of 256)."""
+tcmalloc, without asking the user to."""
 
 from __future__ import annotations
 
@@ -59,12 +58,10 @@ def _set(trim: int, mmap_max: int) -> bool:
 
 
 @contextmanager
-def keeping_freed_memory(give_back: bool = True) -> Iterator[bool]:
+def keeping_freed_memory() -> Iterator[bool]:
     """Within: blocks come from the heap and freed ones stay there (yields whether the
-    allocator took the setting). Nested and concurrent users (the lab's threads, a
-    validation inside a training) share it; the last to leave restores glibc's behaviour
-    and, with `give_back`, returns the unused memory at once (`malloc_trim`, ~0.4 ms:
-    inference, called per request, leaves that to glibc's own trimming)."""
+    allocator took the setting). Nested and concurrent trainings (the lab's threads) share
+    it; the last to leave restores glibc's behaviour and returns the unused memory."""
     global _active
     with _lock:
         _active += 1
@@ -74,5 +71,5 @@ def keeping_freed_memory(give_back: bool = True) -> Iterator[bool]:
     finally:
         with _lock:
             _active -= 1
-            if _active == 0 and _set(_AFTER_TRIM, _AFTER_MMAP_MAX) and give_back:
+            if _active == 0 and _set(_AFTER_TRIM, _AFTER_MMAP_MAX):
                 _glibc().malloc_trim(0)

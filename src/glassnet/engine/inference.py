@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from glassnet.data.splits import Batch, Split, batch_size_of, concat_batches, map_tensors, to_device
-from glassnet.engine.allocator import keeping_freed_memory
 from glassnet.engine.batches import sequential
 from glassnet.tasks import Task
 
@@ -68,28 +67,23 @@ def run_outputs(
     if was_training:  # walking every module costs ~0.4 ms a call: a served net stays in eval
         net.eval()
     outs, kept, loss_sum, n = [], [], 0.0, 0
-    # on a CPU, each batch reuses the memory the last one freed (engine/allocator.py)
-    memory = (
-        keeping_freed_memory(give_back=False) if device.type == "cpu" else contextlib.nullcontext()
-    )
     try:
-        with memory:
-            for batch in sequential(data, batch_size or eval_batch_size(data)):
-                batch = to_device(batch, device)
-                with autocast(device, amp):
-                    if with_loss:
-                        step = task.step(net, batch)
-                        size = batch_size_of(batch)
-                        loss_sum += float(step.loss) * size
-                        n += size
-                        out = step.outputs
-                    elif forward is not None:
-                        out = forward(batch)
-                    else:
-                        out = task.forward(net, batch)
-                outs.append(map_tensors(out, _to_cpu))
-                rest = {k: v for k, v in batch.items() if k not in task.input_keys}
-                kept.append(map_tensors(rest, lambda t: t.cpu()))
+        for batch in sequential(data, batch_size or eval_batch_size(data)):
+            batch = to_device(batch, device)
+            with autocast(device, amp):
+                if with_loss:
+                    step = task.step(net, batch)
+                    size = batch_size_of(batch)
+                    loss_sum += float(step.loss) * size
+                    n += size
+                    out = step.outputs
+                elif forward is not None:
+                    out = forward(batch)
+                else:
+                    out = task.forward(net, batch)
+            outs.append(map_tensors(out, _to_cpu))
+            rest = {k: v for k, v in batch.items() if k not in task.input_keys}
+            kept.append(map_tensors(rest, lambda t: t.cpu()))
     finally:
         if was_training:
             net.train()
