@@ -125,21 +125,20 @@ def run_statsforecast(name: str, model: str) -> dict[str, Any]:
     from statsforecast.models import MSTL, AutoARIMA, AutoETS
 
     s = setup(name)
-    long_season = s["m"] > STATSFORECAST_MAX_SEASON
-    if model == "AutoETS" and long_season:
-        fit, used = seasonal_ets, "statsmodels ETSModel"
-    else:
-        make = {"AutoETS": AutoETS, "AutoARIMA": AutoARIMA}[model]
+    make = {"AutoETS": AutoETS, "AutoARIMA": AutoARIMA}[model]
+    if s["m"] <= STATSFORECAST_MAX_SEASON:
         used = model
 
         def fit(y: np.ndarray, m: int, h: int) -> np.ndarray:
-            if long_season:  # a seasonal ARIMA with m = 52 ran > 10 min per fit here;
-                # statsforecast's docs take the season out first (MSTL) for such series
-                return MSTL(season_length=m, trend_forecaster=make()).forecast(y=y, h=h)["mean"]
             return make(season_length=m).forecast(y=y, h=h)["mean"]
 
-        if long_season:
-            used = f"MSTL + {model}"
+    elif model == "AutoETS":
+        fit, used = seasonal_ets, "statsmodels ETSModel"
+    else:  # a seasonal ARIMA with m = 52 ran > 10 min per fit here; statsforecast's docs
+        used = f"MSTL + {model}"  # take the season out first (MSTL) for such series
+
+        def fit(y: np.ndarray, m: int, h: int) -> np.ndarray:
+            return MSTL(season_length=m, trend_forecaster=make()).forecast(y=y, h=h)["mean"]
 
     start = time.perf_counter()
     forecasts = [fit(s["values"][:e], s["m"], s["h"]) for e in s["origins"]]

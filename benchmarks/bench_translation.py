@@ -197,14 +197,13 @@ def run_torch_loop(tuned: bool = False) -> dict[str, Any]:
             tokens += int((tgt[:, 1:] != 0).sum())
             if time.perf_counter() - start > BUDGET_S:
                 break
-        else:  # a whole epoch: validate it, as glassnet does
-            steps_s += time.perf_counter() - epoch_start
+        whole = time.perf_counter() - start <= BUDGET_S
+        steps_s += time.perf_counter() - epoch_start
+        if whole:  # a whole epoch: validate it, as glassnet does
             bleu = _bleu(d["task"], greedy(d["val"]["src"]), d["val"])["bleu"]
             if bleu > best:
                 best, best_state = bleu, copy.deepcopy(net.state_dict())
             epochs += 1
-            continue
-        steps_s += time.perf_counter() - epoch_start
     train_s = time.perf_counter() - start
     if best_state is not None:
         net.load_state_dict(best_state)

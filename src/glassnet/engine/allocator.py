@@ -14,6 +14,7 @@ tcmalloc, without asking the user to."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ _lock = threading.Lock()
 _active = 0
 
 
+@functools.cache
 def _glibc() -> Any:
     """glibc's handle, or None elsewhere (macOS, Windows, musl: their allocators differ)."""
     if not sys.platform.startswith("linux"):

@@ -112,7 +112,7 @@ def checkpoint_files(
     opt_tensors, opt_plain = _split_optimizer(optimizer_state(optimizer))
     rng_json, rng_tensors = capture_rng()
     return {
-        "weights.safetensors": save(_tensors(net.state_dict())),
+        "weights.safetensors": weights_bytes(net),
         "optimizer.safetensors": save(opt_tensors),
         "rng.safetensors": save(_tensors(rng_tensors)),
         "state.json": json_bytes(

@@ -32,7 +32,6 @@ from glassnet.engine.checkpoint import (
     checkpoint_files,
     has_checkpoint,
     load_checkpoint,
-    weights_bytes,
     write_checkpoint,
 )
 from glassnet.engine.device import autocast_dtype, place_net, train_autocast_dtype
@@ -151,16 +150,17 @@ class Trainer:
         return self.run is not None and self.world.is_main
 
     def _save(
-        self, optimizer: Any, scheduler: Any, state: dict[str, Any], best: bytes | None = None
+        self, optimizer: Any, scheduler: Any, state: dict[str, Any], best: bool = False
     ) -> None:
-        """A checkpoint of this moment (and the best weights, when this epoch is the best),
-        written in the background."""
+        """A checkpoint of this moment (and, when it is the `best` epoch, its weights as the
+        model), written in the background."""
         if self._writes():
             assert self.run is not None
             files = checkpoint_files(
                 net=self.net, optimizer=optimizer, scheduler=scheduler, state=state
             )
-            self.writes.submit(_write_save, self.run, best, int(state["global_step"]), files)
+            weights = files["weights.safetensors"] if best else None  # serialised once
+            self.writes.submit(_write_save, self.run, weights, int(state["global_step"]), files)
 
     # ---- the loop ------------------------------------------------------------------------
     def fit(self, splits: DataSplits, *, resume: bool = False) -> FitResult:
@@ -186,13 +186,13 @@ class Trainer:
             with memory:
                 result = self._fit(batches, val, monitor, resume)
         except BaseException:
-            batches.close()
             # What was saved before the error lands; the error in flight is the one raised
             # (a write's own error would hide it).
             with contextlib.suppress(Exception):
                 self.writes.close()
             raise
-        batches.close()
+        finally:
+            batches.close()
         self.writes.close()  # every checkpoint is on disk before fit returns
         return result
 
@@ -297,14 +297,12 @@ class Trainer:
                 better = higher_is_better(monitor)
                 best = loop["best_value"]
                 improved = best is None or (value > best if better else value < best)
-                best = None
                 if improved:
                     loop.update(best_value=value, best_epoch=epoch, since_best=0)
-                    best = weights_bytes(self.net) if self._writes() else None
                 else:
                     loop["since_best"] += 1
                 loop.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0)
-                self._save(optimizer, scheduler, loop, best)
+                self._save(optimizer, scheduler, loop, best=improved)
                 self._emit("on_epoch_end", epoch=epoch, metrics=metrics, improved=improved)
                 advice = self.task.advise(epoch, metrics)
                 if advice and world.is_main:
@@ -370,9 +368,11 @@ class Trainer:
         )
 
 
-def _write_save(run: RunDir, best: bytes | None, global_step: int, files: dict[str, bytes]) -> None:
+def _write_save(
+    run: RunDir, weights: bytes | None, global_step: int, files: dict[str, bytes]
+) -> None:
     """One save point's writes, in the order a crash can interrupt safely: the best
-    weights, then the checkpoint (LATEST last)."""
-    if best is not None:
-        atomic_write_bytes(run.weights, best)
+    epoch's weights, then the checkpoint (LATEST last)."""
+    if weights is not None:
+        atomic_write_bytes(run.weights, weights)
     write_checkpoint(run.checkpoints, global_step, files)
